@@ -1,0 +1,98 @@
+"""The run store: every experiment saved with SQLAlchemy (SQLite default, PostgreSQL shared).
+
+Public API (the caller owns the session; see repository.py for an example)::
+
+    Session = open_database()          # connect + migrate; sessionmaker
+    with Session.begin() as s:
+        run = create_run(s, kind=RunKind.POOL, name="40 models", config=cfg)
+"""
+
+from core.store.compare import config_diff, key_metrics, metric_direction, metrics_table
+from core.store.db import (
+    DatabaseUnavailable,
+    database_url,
+    glassbox_home,
+    make_engine,
+    open_database,
+    redact,
+    upgrade_database,
+)
+from core.store.exchange import (
+    ImportFormatError,
+    ImportResult,
+    export_csv,
+    export_json,
+    flatten,
+    import_json,
+    parse_export,
+)
+from core.store.models import Artifact, Base, Run, RunKind, RunPoint, RunStatus, RunTag
+from core.store.repository import (
+    InvalidRunData,
+    RunNotFound,
+    RunPage,
+    RunQuery,
+    add_artifact,
+    add_points,
+    all_tags,
+    create_run,
+    delete_runs,
+    finish_run,
+    get_artifacts,
+    get_points,
+    get_run,
+    get_runs,
+    kind_counts,
+    list_runs,
+    require_run,
+    series_names,
+    to_jsonable,
+    update_run,
+)
+
+__all__ = [
+    "Artifact",
+    "Base",
+    "DatabaseUnavailable",
+    "ImportFormatError",
+    "ImportResult",
+    "InvalidRunData",
+    "Run",
+    "RunKind",
+    "RunNotFound",
+    "RunPage",
+    "RunPoint",
+    "RunQuery",
+    "RunStatus",
+    "RunTag",
+    "add_artifact",
+    "add_points",
+    "all_tags",
+    "config_diff",
+    "create_run",
+    "database_url",
+    "delete_runs",
+    "export_csv",
+    "export_json",
+    "finish_run",
+    "flatten",
+    "get_artifacts",
+    "get_points",
+    "get_run",
+    "get_runs",
+    "glassbox_home",
+    "import_json",
+    "key_metrics",
+    "kind_counts",
+    "list_runs",
+    "make_engine",
+    "metric_direction",
+    "metrics_table",
+    "open_database",
+    "parse_export",
+    "redact",
+    "require_run",
+    "series_names",
+    "to_jsonable",
+    "update_run",
+]

@@ -1,0 +1,1 @@
+"""Training: corpus loading, the training loop with callbacks, checkpoints, command line."""
