@@ -95,4 +95,5 @@ __all__ = [
     "series_names",
     "to_jsonable",
     "update_run",
+    "upgrade_database",
 ]

@@ -1,0 +1,120 @@
+"""Decode benchmark: batch-1 tokens/s with and without the KV cache vs the bandwidth ceiling.
+
+Decoding one token at batch 1 must read every weight once, so on a machine whose matrix
+products are memory-bound the best possible rate is ``bandwidth / weight bytes per token``.
+The bandwidth is that of one large matrix-vector product measured in this same run (both
+weight orientations are timed; the faster one sets the ceiling), so the ratio does not depend
+on what else the machine was doing yesterday. GPT-2 124M shape, random weights.
+
+    python -m bench.bench_decode                 # fp32 and bf16, 200 new tokens, CPU or CUDA
+    python -m bench.bench_decode --dtypes fp32 --new-tokens 50 --no-uncached
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from core.device import default_device, describe_device
+from core.model import GPT, gpt2_config
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matvec_bandwidth(device: torch.device, dtype: torch.dtype, repeats: int = 20) -> float:
+    """Bytes/s of the faster orientation of a 768 x 201,088 matrix-vector product."""
+    best = 0.0
+    for shape, op in (((768, 201_088), "x@W"), ((201_088, 768), "x@W.T")):
+        w = torch.randn(shape, device=device).to(dtype)
+        x = torch.randn(1, 768, device=device).to(dtype)
+        f = (lambda w=w, x=x: torch.mm(x, w)) if op == "x@W" else (lambda w=w, x=x: torch.mm(x, w.t()))
+        for _ in range(3):
+            f()
+        times = []
+        for _ in range(repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            f()
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+        best = max(best, w.numel() * w.element_size() / statistics.median(times))
+        del w
+    return best
+
+
+def bytes_per_token(model: GPT) -> int:
+    """Weight bytes one decode step reads: every parameter except unused position rows."""
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    pos = model.pos_emb.weight
+    return total - (pos.shape[0] - 1) * pos.shape[1] * pos.element_size()
+
+
+@torch.inference_mode()
+def decode_rate(model: GPT, prompt: torch.Tensor, new_tokens: int, use_cache: bool) -> float:
+    """Tokens/s of greedy decoding ``new_tokens`` after ``prompt`` (prefill included)."""
+    device = prompt.device
+    _sync(device)
+    t0 = time.perf_counter()
+    if use_cache:
+        cache = model.new_kv_cache(1)
+        logits = model(prompt, kv_cache=cache, last_only=True)
+        for _ in range(new_tokens - 1):
+            nxt = logits[:, -1].argmax(-1, keepdim=True)  # (1, 1)
+            logits = model(nxt, kv_cache=cache, last_only=True)
+    else:
+        idx = prompt
+        for _ in range(new_tokens):
+            logits = model(idx, last_only=True)
+            idx = torch.cat([idx, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    _sync(device)
+    return new_tokens / (time.perf_counter() - t0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES))
+    parser.add_argument("--new-tokens", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3, help="decode runs; the best is kept")
+    parser.add_argument("--no-uncached", action="store_true", help="skip the slow uncached run")
+    args = parser.parse_args(argv)
+
+    device = default_device()
+    torch.manual_seed(0)
+    base = GPT(gpt2_config("gpt2")).eval().requires_grad_(False).to(device)
+    prompt = torch.tensor([[15496, 11, 466, 345]], device=device)  # 4 tokens
+    print(f"device: {describe_device(device)}; torch {torch.__version__}; GPT-2 124M shape, "
+          f"{base.num_parameters():,} parameters; batch 1, {args.new_tokens} new tokens")
+    rows = []
+    ref_logits = base(prompt).float()
+    for name in args.dtypes:
+        model = base.to(DTYPES[name]) if name != "fp32" else base
+        err = (model(prompt).float() - ref_logits).abs().max().item()
+        bw = matvec_bandwidth(device, DTYPES[name])
+        nbytes = bytes_per_token(model)
+        ceiling = bw / nbytes
+        cached = max(decode_rate(model, prompt, args.new_tokens, True) for _ in range(args.repeats))
+        uncached = float("nan")
+        if not args.no_uncached:
+            uncached = decode_rate(model, prompt, args.new_tokens, False)
+        rows.append((name, bw / 1e9, nbytes / 1e6, ceiling, cached, cached / ceiling, uncached, err))
+        if name != "fp32":
+            base = base.float()
+    print()
+    print("| dtype | matvec GB/s | MB/token | ceiling tok/s | KV cache tok/s | % ceiling "
+          "| no cache tok/s | max |logit - fp32| |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, bw, mb, ceil, cached, frac, uncached, err in rows:
+        print(f"| {name} | {bw:.1f} | {mb:.1f} | {ceil:.1f} | {cached:.1f} | {frac:.0%} "
+              f"| {uncached:.1f} | {err:.3g} |")
+
+
+if __name__ == "__main__":
+    main()

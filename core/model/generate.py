@@ -1,0 +1,70 @@
+"""Text generation loop of the book (ch. 4.7 greedy, ch. 5.3 temperature and top-k).
+
+A deliberately small reference generator: the training loop uses it for sample text and the
+tests use it to prove that decoding with a :class:`KVCache` yields exactly the tokens that
+re-running the whole prefix yields. The playground's interactive sampler (top-p, min-p,
+penalties, step-by-step views) lives in ``core.sampling``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from core.model.gpt import GPT
+
+
+def sample_next(
+    logits: torch.Tensor,
+    *,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Pick the next ids (B, 1) from last-position logits (B, vocab).
+
+    ``temperature == 0`` is greedy (argmax); otherwise logits are divided by the temperature,
+    optionally cut to the ``top_k`` largest, and sampled with ``generator``.
+    """
+    if temperature <= 0.0:
+        return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+    logits = logits.float() / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)  # (B, vocab)
+    return torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+
+
+@torch.no_grad()
+def generate(
+    model: GPT,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    *,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+    eos_id: int | None = None,
+) -> torch.Tensor:
+    """Append up to ``max_new_tokens`` ids to ``idx`` (B, T); returns (B, T + new).
+
+    Without a cache each step re-runs the model on the last ``context_length`` tokens (the
+    book's loop). With a cache the prompt (cropped to the context) is processed once and each
+    step feeds only the newest token; once the cache is full the loop falls back to the
+    windowed recomputation, so both modes produce identical tokens.
+    """
+    ctx = model.config.context_length
+    cache = model.new_kv_cache(idx.shape[0]) if use_cache else None
+    pending = idx[:, -ctx:]  # what the next forward pass must see
+    for _ in range(max_new_tokens):
+        if cache is not None and cache.length + pending.shape[1] > ctx:
+            cache = None  # full: continue without it, exactly like the uncached loop
+            pending = idx[:, -ctx:]
+        logits = model(pending, kv_cache=cache, last_only=True)[:, -1]  # (B, vocab)
+        next_id = sample_next(logits, temperature=temperature, top_k=top_k, generator=generator)
+        idx = torch.cat([idx, next_id], dim=1)
+        pending = next_id if cache is not None else idx[:, -ctx:]
+        if eos_id is not None and bool((next_id == eos_id).all()):
+            break
+    return idx

@@ -1,0 +1,1 @@
+"""Tokenization: the real OpenAI encodings offline, a BPE trainer, sliding-window datasets."""
