@@ -1,0 +1,35 @@
+"""Glassbox: a browser playground that makes a GPT and the serving of many LLMs visible.
+
+Run with ``streamlit run app.py``. This file only sets the page up, builds the navigation
+from ``ui.nav`` and draws the shared sidebar; each page lives in ``pages/``.
+"""
+
+import streamlit as st
+
+from ui.nav import sections
+from ui.shell import render_sidebar
+
+st.set_page_config(
+    page_title="Glassbox",
+    page_icon=":material/visibility:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+navigation = st.navigation(
+    {
+        section: [
+            st.Page(
+                spec.path,
+                title=spec.title,
+                icon=spec.icon,
+                url_path=spec.url_path,
+                default=spec.path == "pages/home.py",
+            )
+            for spec in specs
+        ]
+        for section, specs in sections().items()
+    }
+)
+render_sidebar()
+navigation.run()

@@ -1,0 +1,366 @@
+"""Saved runs: browse every experiment, compare 2–10 side by side, manage, export, import."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC
+
+import pandas as pd
+import streamlit as st
+
+from core.store import (
+    RunKind,
+    RunQuery,
+    RunStatus,
+    all_tags,
+    config_diff,
+    delete_runs,
+    export_csv,
+    export_json,
+    get_points,
+    get_runs,
+    import_json,
+    key_metrics,
+    list_runs,
+    metrics_table,
+    series_names,
+    update_run,
+)
+from core.viz.runs import series_overlay
+from ui.db import guard, session_factory
+
+MAX_COMPARE = 10
+PAGE_SIZES = (25, 50, 100, 200)
+SORTS = {
+    "created_at": "Created",
+    "updated_at": "Updated",
+    "name": "Name",
+    "kind": "Kind",
+    "status": "Status",
+}
+
+st.title("Saved runs")
+st.caption(
+    "Every experiment the app or a command line saved. Select runs in the table to manage "
+    f"them; select 2–{MAX_COMPARE} to compare configs, metrics and curves side by side."
+)
+
+for key, default in (("runs_page", 0), ("runs_confirm_delete", False), ("runs_flash", None)):
+    st.session_state.setdefault(key, default)
+if "runs_pinned" not in st.session_state:
+    # A shared link ``?compare=3,7`` opens that comparison (read once per session).
+    raw = st.query_params.get("compare", "")
+    st.session_state.runs_pinned = [int(p) for p in raw.split(",") if p.strip().isdigit()][:50]
+
+Session = session_factory()
+if Session is None:
+    st.stop()
+
+if st.session_state.runs_flash:
+    st.success(st.session_state.runs_flash)
+    st.session_state.runs_flash = None
+
+params = st.query_params
+
+# --- filters (kept in the URL so a filtered view can be shared) -------------------------
+with guard("read the run list") as read, Session.begin() as s:
+    tags = all_tags(s)
+if not read.ok:
+    st.stop()
+
+f1, f2, f3, f4 = st.columns([2, 2, 2, 3])
+kinds = f1.multiselect(
+    "Kind",
+    [k.value for k in RunKind],
+    default=[k for k in params.get_all("kind") if k in {k.value for k in RunKind}],
+    placeholder="all kinds",
+)
+statuses = f2.multiselect(
+    "Status",
+    [s.value for s in RunStatus],
+    default=[s for s in params.get_all("status") if s in {s.value for s in RunStatus}],
+    placeholder="any status",
+)
+tag_options = ["(any tag)", *tags]
+tag_param = params.get("tag")
+tag = f3.selectbox(
+    "Tag", tag_options, index=tag_options.index(tag_param) if tag_param in tag_options else 0
+)
+text = f4.text_input("Search name and notes", value=params.get("q", ""), max_chars=200)
+
+s1, s2, s3, _ = st.columns([2, 2, 2, 3])
+sort_param = params.get("sort", "created_at")
+sort = s1.selectbox(
+    "Sort by",
+    list(SORTS),
+    index=list(SORTS).index(sort_param) if sort_param in SORTS else 0,
+    format_func=SORTS.get,
+)
+descending = s2.toggle("Descending", value=params.get("order", "desc") == "desc")
+size_param = params.get("size", "50")
+page_size = s3.selectbox(
+    "Rows per page",
+    PAGE_SIZES,
+    index=PAGE_SIZES.index(int(size_param))
+    if size_param.isdigit() and int(size_param) in PAGE_SIZES
+    else 1,
+)
+
+view = {
+    "kind": kinds,
+    "status": statuses,
+    "tag": None if tag == "(any tag)" else tag,
+    "q": text or None,
+    "sort": None if sort == "created_at" else sort,
+    "order": None if descending else "asc",
+    "size": None if page_size == 50 else str(page_size),
+}
+signature = repr(sorted((k, str(v)) for k, v in view.items()))
+if st.session_state.get("runs_view") != signature:
+    st.session_state.runs_view = signature
+    st.session_state.runs_page = 0
+for key, value in view.items():
+    if value:
+        params[key] = value
+    elif key in params:
+        del params[key]
+
+query = RunQuery(
+    kinds=tuple(kinds),
+    statuses=tuple(statuses),
+    tag=view["tag"],
+    text=text or None,
+    sort=sort,
+    descending=descending,
+    offset=st.session_state.runs_page * page_size,
+    limit=page_size,
+)
+with guard("read the run list") as read, Session.begin() as s:
+    page = list_runs(s, query)
+    rows = [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "name": r.name,
+            "status": r.status,
+            "created": r.created_at.replace(tzinfo=r.created_at.tzinfo or UTC),
+            "tags": ", ".join(r.tag_names),
+            "key metrics": key_metrics(r.summary),
+        }
+        for r in page.runs
+    ]
+if not read.ok:
+    st.stop()
+
+# --- import (always available, also on an empty store) ----------------------------------
+with st.expander("Import runs from a JSON export", icon=":material/upload:"):
+    upload = st.file_uploader("Glassbox export (.json)", type=["json"], key="runs_import")
+    if upload is not None and st.button("Import", type="primary"):
+        with guard("import the file") as outcome, Session.begin() as s:
+            result = import_json(s, upload.getvalue())
+        if outcome.ok:
+            skipped = f", {len(result.skipped)} already present" if result.skipped else ""
+            st.session_state.runs_flash = f"Imported {len(result.created)} run(s){skipped}."
+            st.rerun()
+
+if page.total == 0:
+    if any(view.values()):
+        st.info("No run matches these filters.")
+    else:
+        st.info(
+            "No saved runs yet. Runs appear here when you save a tokenizer, a sampling "
+            "trajectory or a pool simulation, or train a model with `python -m core.training`."
+        )
+    st.stop()
+
+pages_total = max(1, math.ceil(page.total / page_size))
+first = query.offset + 1
+st.markdown(
+    f"**{page.total:,}** run(s) · showing {first:,}–{query.offset + len(rows):,} · "
+    f"page {st.session_state.runs_page + 1} of {pages_total:,}"
+)
+table = st.dataframe(
+    pd.DataFrame(rows),
+    hide_index=True,
+    use_container_width=True,
+    on_select="rerun",
+    selection_mode="multi-row",
+    key=f"runs_table_{signature}_{st.session_state.runs_page}",
+    column_config={
+        "id": st.column_config.NumberColumn("id", width="small", format="%d"),
+        "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "name": st.column_config.TextColumn("name", width="medium"),
+        "key metrics": st.column_config.TextColumn("key metrics", width="large"),
+    },
+)
+p1, p2, _ = st.columns([2, 2, 5])
+if p1.button("← Previous", disabled=st.session_state.runs_page == 0):
+    st.session_state.runs_page -= 1
+    st.rerun()
+if p2.button("Next →", disabled=st.session_state.runs_page >= pages_total - 1):
+    st.session_state.runs_page += 1
+    st.rerun()
+
+selected_ids = [rows[i]["id"] for i in table.selection.rows]
+if selected_ids:
+    st.session_state.runs_pinned = []
+    params["compare"] = ",".join(map(str, selected_ids))
+elif st.session_state.runs_pinned:
+    selected_ids = list(st.session_state.runs_pinned)
+    st.caption(f"Showing runs {', '.join(map(str, selected_ids))} from the link.")
+    if st.button("Clear this selection"):
+        st.session_state.runs_pinned = []
+        del params["compare"]
+        st.rerun()
+else:
+    if "compare" in params:
+        del params["compare"]
+    st.caption("Select rows (tick the boxes at the left of the table) to manage or compare runs.")
+    st.stop()
+
+with guard("load the selected runs") as read, Session.begin() as s:
+    selected = get_runs(s, selected_ids)
+    labels = [f"#{r.id} {r.name}" for r in selected]
+    configs = [r.config for r in selected]
+    summaries = [r.summary for r in selected]
+    single = selected[0] if len(selected) == 1 else None
+    single_tags = single.tag_names if single else []
+    series_available = series_names(s, selected_ids) if len(selected) <= MAX_COMPARE else []
+if not read.ok:
+    st.stop()
+if not selected:
+    st.info("The selected runs no longer exist (deleted in another tab?).")
+    st.session_state.runs_pinned = []
+    st.stop()
+selected_ids = [r.id for r in selected]
+
+# --- actions on the selection -----------------------------------------------------------
+st.subheader(f"{len(selected)} selected")
+a1, a2, a3 = st.columns(3)
+with guard("export the runs") as outcome, Session.begin() as s:
+    json_export = export_json(s, selected_ids)
+    csv_export = export_csv(s, selected_ids)
+if outcome.ok:
+    a1.download_button(
+        "Export JSON",
+        json_export,
+        "glassbox-runs.json",
+        "application/json",
+        icon=":material/download:",
+    )
+    a2.download_button(
+        "Export CSV", csv_export, "glassbox-runs.csv", "text/csv", icon=":material/table:"
+    )
+if a3.button("Delete…", icon=":material/delete:"):
+    st.session_state.runs_confirm_delete = True
+if st.session_state.runs_confirm_delete:
+    with st.container(border=True):
+        st.warning(
+            f"Delete {len(selected)} run(s) — {', '.join(labels[:5])}"
+            f"{' …' if len(labels) > 5 else ''} — with their time series and artifact "
+            "records? Files on disk (checkpoints) are kept. This cannot be undone."
+        )
+        c1, c2, _ = st.columns([1, 1, 4])
+        if c1.button("Yes, delete", type="primary"):
+            with guard("delete the runs") as outcome, Session.begin() as s:
+                n = delete_runs(s, selected_ids)
+            st.session_state.runs_confirm_delete = False
+            if outcome.ok:
+                st.session_state.runs_flash = f"Deleted {n} run(s)."
+                st.rerun()
+        if c2.button("Cancel"):
+            st.session_state.runs_confirm_delete = False
+            st.rerun()
+
+if single is not None:
+    with st.form(f"edit_{single.id}"):
+        st.markdown(f"**Run #{single.id}** · {single.kind} · {single.status}")
+        name = st.text_input("Name", value=single.name, max_chars=200)
+        tag_text = st.text_input(
+            "Tags (comma-separated)", value=", ".join(single_tags), max_chars=500
+        )
+        notes = st.text_area("Notes", value=single.notes, max_chars=20_000)
+        if st.form_submit_button("Save changes", type="primary"):
+            with guard("save the changes") as outcome, Session.begin() as s:
+                update_run(s, single.id, name=name, notes=notes, tags=tag_text.split(","))
+            if outcome.ok:
+                st.session_state.runs_flash = f"Saved run #{single.id}."
+                st.rerun()
+    with st.expander("Config and metrics", expanded=False):
+        st.json({"config": configs[0], "summary": summaries[0]})
+    st.caption("Select a second run to compare.")
+    st.stop()
+
+if len(selected) > MAX_COMPARE:
+    st.warning(
+        f"{len(selected)} runs are selected; comparison shows at most {MAX_COMPARE}. "
+        "Export and delete still apply to all of them."
+    )
+    st.stop()
+
+# --- comparison ------------------------------------------------------------------------
+st.subheader("Comparison")
+tab_metrics, tab_config = st.columns(2, gap="large")
+tab_curves = st.container()
+with tab_config:
+    st.markdown("**Config**")
+    show_all = st.toggle("Show all keys (not only those that differ)", value=False)
+    diff = config_diff(configs, only_different=not show_all)
+    if not diff:
+        st.info("The configs are identical.")
+    else:
+        frame = pd.DataFrame(
+            [[row.key, *[("—" if v is None else str(v)) for v in row.values]] for row in diff],
+            columns=["key", *labels],
+        )
+        differs = [row.differs for row in diff]
+        st.dataframe(
+            frame.style.apply(
+                lambda col: [
+                    "background-color: rgba(230,159,0,0.25)" if d and col.name != "key" else ""
+                    for d in differs
+                ]
+            ),
+            hide_index=True,
+            use_container_width=True,
+        )
+        st.caption(f"{sum(differs)} of {len(diff)} keys shown differ (highlighted).")
+with tab_metrics:
+    st.markdown("**Metrics**")
+    table_rows = metrics_table(summaries)
+    if not table_rows:
+        st.info("None of these runs has numeric summary metrics.")
+    else:
+        cells = []
+        for row in table_rows:
+            arrow = {"min": " ↓", "max": " ↑"}.get(row.direction or "", "")
+            cells.append(
+                [
+                    row.name + arrow,
+                    *[
+                        "—" if v is None else (f"★ {v:.6g}" if i in row.best else f"{v:.6g}")
+                        for i, v in enumerate(row.values)
+                    ],
+                ]
+            )
+        st.dataframe(
+            pd.DataFrame(cells, columns=["metric", *labels]),
+            hide_index=True,
+            use_container_width=True,
+        )
+        st.caption("★ marks the best value: ↓ lower is better, ↑ higher is better.")
+with tab_curves:
+    st.markdown("**Curves**")
+    if not series_available:
+        st.info("These runs recorded no time series.")
+    else:
+        chosen = st.multiselect(
+            "Series", series_available, default=series_available[: min(3, len(series_available))]
+        )
+        with guard("read the time series") as outcome, Session.begin() as s:
+            points = [
+                (label, get_points(s, rid, chosen))
+                for label, rid in zip(labels, selected_ids, strict=True)
+            ]
+        if outcome.ok and chosen:
+            st.plotly_chart(series_overlay(points, chosen), use_container_width=True)

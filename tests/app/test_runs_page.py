@@ -1,0 +1,114 @@
+"""The Saved runs page under Streamlit's AppTest (no browser)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.store import add_points, create_run, finish_run, list_runs, open_database
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "runs.py")
+
+
+def _seed(n_extra: int = 0) -> list[int]:
+    Session = open_database()
+    ids = []
+    with Session.begin() as s:
+        for i, lr in enumerate((3e-4, 1e-3)):
+            run = create_run(
+                s,
+                kind="training",
+                name=f"<b>lr {lr}</b>",
+                config={"model": {"n_layer": 4}, "lr": lr},
+                tags=["demo"],
+            )
+            add_points(s, run.id, "train_loss", [(k, 4 * math.exp(-k / 50) + i) for k in range(20)])
+            finish_run(s, run.id, summary={"val_loss": 2.0 + i, "tokens_per_s": 4000 - i})
+            ids.append(run.id)
+        for i in range(n_extra):
+            create_run(s, kind="pool", name=f"pool {i}", status="finished")
+    return ids
+
+
+def _run(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def test_empty_store_explains_what_to_do():
+    at = _run()
+    assert not at.exception
+    assert any("No saved runs yet" in i.value for i in at.info)
+
+
+def test_lists_runs_with_count_and_pages():
+    _seed(n_extra=60)
+    at = _run()
+    assert not at.exception
+    assert any("**62** run(s)" in m.value and "page 1 of 2" in m.value for m in at.markdown)
+    nxt = next(b for b in at.button if b.label == "Next →")
+    nxt.click().run()
+    assert any("showing 51–62" in m.value for m in at.markdown)
+
+
+def test_filter_by_kind_in_url():
+    _seed(n_extra=3)
+    at = _run({"kind": "pool"})
+    assert not at.exception
+    assert any("**3** run(s)" in m.value for m in at.markdown)
+
+
+def test_compare_link_shows_diff_metrics_and_curves():
+    ids = _seed()
+    at = _run({"compare": ",".join(map(str, ids))})
+    assert not at.exception
+    assert any(s.value == "2 selected" for s in at.subheader)
+    frames = [df.value for df in at.dataframe]
+    diff = next(f for f in frames if "key" in getattr(f, "columns", []))
+    assert list(diff["key"]) == ["lr"]
+    metrics = next(f for f in frames if "metric" in getattr(f, "columns", []))
+    assert metrics.set_index("metric").loc["val_loss ↓"].tolist() == ["★ 2", "3"]
+    assert metrics.set_index("metric").loc["tokens_per_s ↑"].tolist() == ["★ 4000", "3999"]
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_single_run_can_be_renamed_and_tagged():
+    (first, _) = _seed()
+    at = _run({"compare": str(first)})
+    form_inputs = [t for t in at.text_input if t.label == "Name"]
+    form_inputs[0].set_value("renamed")
+    next(t for t in at.text_input if t.label.startswith("Tags")).set_value("a, b")
+    at.text_area[0].set_value("a note")
+    next(b for b in at.button if b.label == "Save changes").click().run()
+    assert not at.exception
+    with open_database().begin() as s:
+        run = next(r for r in list_runs(s).runs if r.id == first)
+        assert (run.name, run.tag_names, run.notes) == ("renamed", ["a", "b"], "a note")
+
+
+def test_delete_asks_for_confirmation():
+    ids = _seed()
+    at = _run({"compare": ",".join(map(str, ids))})
+    next(b for b in at.button if b.label == "Delete…").click().run()
+    assert any("cannot be undone" in w.value for w in at.warning)
+    with open_database().begin() as s:
+        assert list_runs(s).total == 2  # nothing deleted yet
+    next(b for b in at.button if b.label == "Yes, delete").click().run()
+    assert not at.exception
+    with open_database().begin() as s:
+        assert list_runs(s).total == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["not a url", "postgresql+psycopg://nobody@127.0.0.1:1/none"]
+)
+def test_database_down_shows_banner_not_traceback(monkeypatch, url):
+    monkeypatch.setenv("GLASSBOX_DATABASE_URL", url)
+    at = _run()
+    assert not at.exception
+    assert any("run store is unavailable" in e.value for e in at.error)

@@ -1,0 +1,176 @@
+"""Playwright fixtures: a real ``streamlit run app.py`` and headless Debian Chromium.
+
+``app_url`` starts the app once per test session on a free port with its own
+``GLASSBOX_HOME`` (SQLite there; ``app_db_url`` lets a test seed it). ``page`` is a fresh
+browser page that records console errors and failed responses; every test fails if any
+appeared, except the two harmless 404s Streamlit's frontend makes when a page is opened by
+its own URL (``<page>/_stcore/health`` and ``<page>/_stcore/host-config``).
+
+Without /usr/bin/chromium these tests skip with a message (a developer laptop); with
+``GLASSBOX_REQUIRE_SERVICES=1`` (CI) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import missing_service
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+# Streamlit probes these under a page's own path before it finds the server root.
+_HARMLESS_404 = re.compile(r"/[^/]+/_stcore/(health|host-config)$")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("e2e-home")
+
+
+@pytest.fixture(scope="session")
+def app_db_url(app_home) -> str:
+    return f"sqlite:///{app_home / 'glassbox.db'}"
+
+
+@pytest.fixture(scope="session")
+def app_url(app_home, app_db_url) -> Iterator[str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "GLASSBOX_HOME": str(app_home),
+        "GLASSBOX_DATABASE_URL": app_db_url,
+        "PYTHONPATH": str(ROOT),
+    }
+    log = (app_home / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", "app.py",
+            "--server.headless", "true",
+            "--server.port", str(port),
+            "--server.address", "127.0.0.1",
+            "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.close()
+            pytest.fail(
+                "streamlit did not start:\n" + (app_home / "streamlit.log").read_text()[-3000:]
+            )
+        time.sleep(0.3)  # polling a starting server, not timing the app
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        missing_service(
+            f"{CHROMIUM} not found: install Debian's chromium package "
+            "(apt-get install chromium) to run the browser tests"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    problems: list[str] = []
+
+    def on_console(msg):
+        if msg.type != "error":
+            return
+        location = (msg.location or {}).get("url", "")
+        if "Failed to load resource" in msg.text and _HARMLESS_404.search(location.split("?")[0]):
+            return
+        problems.append(f"console error: {msg.text} ({location})")
+
+    def on_response(response):
+        path = response.url.split("?")[0]
+        if response.status >= 400 and not _HARMLESS_404.search(path):
+            problems.append(f"HTTP {response.status} for {response.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
+    page.on("response", on_response)
+    page.set_default_timeout(60_000)
+    page.problems = problems
+    yield page
+    context.close()
+    assert problems == [], "browser reported problems:\n" + "\n".join(problems)
+
+
+def wait_for_app(page) -> None:
+    """Wait until Streamlit has rendered the page and finished running its script."""
+    page.wait_for_selector('[data-testid="stAppViewContainer"]', state="attached")
+    page.wait_for_selector('[data-testid="stMain"]', state="attached")
+    # The status widget shows "Running..." while the script runs; wait for it to go.
+    page.wait_for_function(
+        """() => {
+            const w = document.querySelector('[data-testid="stStatusWidget"]');
+            return !w || !/Running|Connecting/i.test(w.innerText);
+        }"""
+    )
+    page.wait_for_timeout(300)  # let the last websocket deltas paint
+
+
+def open_app_page(page, app_url: str, url_path: str = "") -> None:
+    page.goto(f"{app_url}/{url_path}")
+    wait_for_app(page)
+
+
+def assert_no_streamlit_exception(page) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    if boxes.count():
+        pytest.fail("Streamlit exception on the page:\n" + boxes.first.inner_text()[:2000])

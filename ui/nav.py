@@ -1,0 +1,41 @@
+"""The pages of the app, in navigation order, with the one-line blurb the Home page shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str  # file under pages/
+    title: str
+    icon: str  # Streamlit material icon
+    section: str  # navigation group
+    blurb: str  # what the user finds there, for the Home page
+    url_path: str  # the page's own URL, e.g. /runs
+
+
+HOME = PageSpec(
+    "pages/home.py", "Home", ":material/home:", "Glassbox", "What this is and where to go.", "home"
+)
+
+# A page is listed here once it works: there are no placeholder pages.
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec(
+        "pages/runs.py",
+        "Saved runs",
+        ":material/compare_arrows:",
+        "Experiments",
+        "Every experiment you saved: filter, tag, compare configs, metrics and curves "
+        "side by side, export and import.",
+        "runs",
+    ),
+)
+
+
+def sections() -> dict[str, list[PageSpec]]:
+    """Pages grouped by section, in order, Home first."""
+    out: dict[str, list[PageSpec]] = {HOME.section: [HOME]}
+    for spec in PAGES:
+        out.setdefault(spec.section, []).append(spec)
+    return out

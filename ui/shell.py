@@ -1,0 +1,80 @@
+"""The shared sidebar (model, tokenizer, device) and the choices every page reads.
+
+``render_sidebar()`` runs in app.py on every page; pages call ``choices()``. Outside
+app.py (a page run alone under AppTest) ``choices()`` falls back to the defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core import registry
+from core.device import describe_device
+
+MODEL_KEY = "gb_model_id"
+TOKENIZER_KEY = "gb_tokenizer_id"
+DEFAULT_TOKENIZER = "gpt2"
+
+
+@dataclass(frozen=True)
+class Choices:
+    model_id: str | None  # registry id of the chosen model, None when no model exists
+    tokenizer_id: str  # registry id of the chosen tokenizer
+    device: str  # human description of where tensors live
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _model_options() -> dict[str, str]:
+    return {m.id: m.label for m in registry.list_models()}
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _tokenizer_options() -> dict[str, str]:
+    return {t.id: t.label for t in registry.list_tokenizers()}
+
+
+def _default_model() -> str | None:
+    return registry.default_model_id()
+
+
+def choices() -> Choices:
+    """The sidebar's current choices (defaults when the sidebar has not run)."""
+    model_id = st.session_state.get(MODEL_KEY) or _default_model()
+    tokenizer_id = st.session_state.get(TOKENIZER_KEY) or DEFAULT_TOKENIZER
+    return Choices(model_id=model_id, tokenizer_id=tokenizer_id, device=describe_device())
+
+
+def render_sidebar() -> Choices:
+    """Draw the model/tokenizer pickers and the device line; return the choices."""
+    with st.sidebar:
+        st.markdown("### Glassbox")
+        models = _model_options()
+        if models:
+            ids = list(models)
+            current = st.session_state.get(MODEL_KEY) or _default_model()
+            st.selectbox(
+                "Model",
+                ids,
+                index=ids.index(current) if current in ids else 0,
+                format_func=lambda i: models[i],
+                key=MODEL_KEY,
+                help="The GPT that the model pages use: the built-in checkpoint, one you "
+                "trained, or GPT-2 weights imported from a local folder.",
+            )
+        else:
+            st.warning("No model checkpoint was found.", icon=":material/warning:")
+        tokenizers = _tokenizer_options()
+        tok_ids = list(tokenizers) or [DEFAULT_TOKENIZER]
+        current_tok = st.session_state.get(TOKENIZER_KEY) or DEFAULT_TOKENIZER
+        st.selectbox(
+            "Tokenizer",
+            tok_ids,
+            index=tok_ids.index(current_tok) if current_tok in tok_ids else 0,
+            format_func=lambda i: tokenizers.get(i, i),
+            key=TOKENIZER_KEY,
+            help="The encoding the tokenization pages start from.",
+        )
+        st.caption(f"Device: {describe_device()}")
+    return choices()
