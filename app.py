@@ -11,7 +11,7 @@ from ui.shell import render_sidebar
 
 st.set_page_config(
     page_title="Glassbox",
-    page_icon=":material/visibility:",
+    page_icon="🔎",
     layout="wide",
     initial_sidebar_state="expanded",
 )

@@ -2,8 +2,11 @@
 
 import streamlit as st
 
+from ui.boot import ensure_app_shell
 from ui.nav import PAGES
 from ui.shell import choices
+
+ensure_app_shell()
 
 st.title("Glassbox")
 st.markdown(

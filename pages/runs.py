@@ -27,7 +27,10 @@ from core.store import (
     update_run,
 )
 from core.viz.runs import series_overlay
+from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
+
+ensure_app_shell()
 
 MAX_COMPARE = 10
 PAGE_SIZES = (25, 50, 100, 200)

@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import streamlit as st
+from sqlalchemy.orm import Session, sessionmaker
 
 from core import registry
 from core.device import describe_device
+from core.store import database_url
+from ui.db import session_factory
 
 MODEL_KEY = "gb_model_id"
 TOKENIZER_KEY = "gb_tokenizer_id"
@@ -25,18 +28,27 @@ class Choices:
     device: str  # human description of where tensors live
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def _model_options() -> dict[str, str]:
-    return {m.id: m.label for m in registry.list_models()}
+# The lists include runs from the store, so they are refreshed every few seconds; the
+# session factory is passed unhashed (leading underscore) and shared by the whole server.
+@st.cache_data(ttl=10, show_spinner=False)
+def _model_options(_factory: sessionmaker[Session] | None, url: str) -> dict[str, str]:
+    return {m.id: m.label for m in registry.list_models(_factory)}
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def _tokenizer_options() -> dict[str, str]:
-    return {t.id: t.label for t in registry.list_tokenizers()}
+@st.cache_data(ttl=10, show_spinner=False)
+def _tokenizer_options(_factory: sessionmaker[Session] | None, url: str) -> dict[str, str]:
+    return {t.id: t.label for t in registry.list_tokenizers(_factory)}
+
+
+def _store() -> tuple[sessionmaker[Session] | None, str]:
+    return session_factory(quiet=True), database_url()
 
 
 def _default_model() -> str | None:
-    return registry.default_model_id()
+    models = _model_options(*_store())
+    if registry.BUILTIN_ID in models:
+        return registry.BUILTIN_ID
+    return next(iter(models), None)
 
 
 def choices() -> Choices:
@@ -49,8 +61,8 @@ def choices() -> Choices:
 def render_sidebar() -> Choices:
     """Draw the model/tokenizer pickers and the device line; return the choices."""
     with st.sidebar:
-        st.markdown("### Glassbox")
-        models = _model_options()
+        st.markdown("#### Current choices")
+        models = _model_options(*_store())
         if models:
             ids = list(models)
             current = st.session_state.get(MODEL_KEY) or _default_model()
@@ -65,7 +77,7 @@ def render_sidebar() -> Choices:
             )
         else:
             st.warning("No model checkpoint was found.", icon=":material/warning:")
-        tokenizers = _tokenizer_options()
+        tokenizers = _tokenizer_options(*_store())
         tok_ids = list(tokenizers) or [DEFAULT_TOKENIZER]
         current_tok = st.session_state.get(TOKENIZER_KEY) or DEFAULT_TOKENIZER
         st.selectbox(
