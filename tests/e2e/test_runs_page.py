@@ -49,6 +49,8 @@ def test_compare_two_runs(page, app_url, seeded_ids):
     shots = os.environ.get("GLASSBOX_SCREENSHOTS")
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
+        page.set_viewport_size({"width": 1400, "height": 2100})
+        page.wait_for_timeout(800)
         page.screenshot(path=str(Path(shots) / "runs-compare.png"), full_page=True)
 
 
