@@ -69,3 +69,14 @@ def test_select_rows_in_table_then_export(page, app_url, seeded_ids):
     doc = json.loads(Path(download.value.path()).read_text())
     assert doc["format"] == "glassbox-runs" and len(doc["runs"]) == 2
     assert_no_streamlit_exception(page)
+
+
+def test_import_rejects_a_bad_file_and_accepts_an_export(page, app_url, tmp_path, seeded_ids):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hello": "world"}')
+    open_app_page(page, app_url, "runs")
+    page.get_by_text("Import runs from a JSON export").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("not a Glassbox export").wait_for()
+    assert_no_streamlit_exception(page)

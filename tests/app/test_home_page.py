@@ -1,0 +1,35 @@
+"""The Home page under AppTest: it explains the playground and links to every page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from ui.nav import PAGES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_home_links_every_page():
+    # Through app.py: page links need the navigation that app.py builds.
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "Glassbox"
+    links = [el.proto.label for el in at.get("page_link")]
+    assert links == [spec.title for spec in PAGES]
+    metrics = {m.label: m.value for m in at.metric}
+    assert set(metrics) == {"Model", "Tokenizer", "Device"}
+    assert metrics["Device"].startswith(("CPU", "CUDA"))
+
+
+def test_sidebar_shows_choices():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert [s.label for s in at.sidebar.selectbox][-1] == "Tokenizer"
+    assert any(c.value.startswith("Device:") for c in at.sidebar.caption)
+
+
+def test_every_nav_page_file_exists():
+    for spec in PAGES:
+        assert (ROOT / spec.path).is_file(), spec.path
