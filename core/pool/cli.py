@@ -1,0 +1,207 @@
+"""Command line of the GPU-pool simulator: ``python -m core.pool {run,sweep,goodput,presets}``.
+
+Examples::
+
+    python -m core.pool presets
+    python -m core.pool run --preset paper-40x0.1 --policy request_fcfs
+    python -m core.pool run --trace my.csv --gpus 8 --save
+    python -m core.pool sweep --preset paper-40x0.1 --rates 0.05:0.7:12 \
+        --policies aegaeon,request_fcfs,static_multiplex --save
+    python -m core.pool goodput --preset paper-40x0.1 --policy aegaeon
+
+Each command prints a table; ``--save`` stores the run (kind ``pool`` / ``pool_sweep``) in
+the run store (``$GLASSBOX_DATABASE_URL`` or SQLite under ``$GLASSBOX_HOME``). Bad input
+exits with status 2 and a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from core.pool.config import ConfigError, PolicyName, PoolError, SimConfig
+from core.pool.presets import PRESETS, preset
+from core.pool.results import SimResult
+from core.pool.runner import SweepPoint, goodput, run, sweep
+from core.pool.trace_io import read_trace_csv
+
+
+def parse_rates(text: str) -> list[float]:
+    """``"0.05:0.7:12"`` -> 12 evenly spaced rates; ``"0.1,0.2"`` -> [0.1, 0.2]."""
+    try:
+        if ":" in text:
+            lo, hi, n = text.split(":")
+            return [float(x) for x in np.linspace(float(lo), float(hi), int(n))]
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--rates {text!r}: use LO:HI:N or a comma-separated list") from None
+
+
+def build_config(args: argparse.Namespace) -> SimConfig:
+    """Start from --config/--preset (default: SimConfig()) and apply the overrides."""
+    if args.config:
+        try:
+            cfg = SimConfig.from_json(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"cannot read config {args.config}: {exc}") from None
+    elif args.preset:
+        cfg = preset(args.preset)
+    else:
+        cfg = SimConfig()
+    wl, pool = cfg.workload, cfg.pool
+    if args.models is not None:
+        wl = dataclasses.replace(wl, num_models=args.models)
+    if args.rate is not None:
+        wl = dataclasses.replace(wl, rate_per_model=args.rate)
+    if args.duration is not None:
+        wl = dataclasses.replace(wl, duration_s=args.duration)
+    if args.gpus is not None:
+        pool = dataclasses.replace(pool, num_gpus=args.gpus)
+    if args.gpu is not None:
+        pool = dataclasses.replace(pool, gpu=args.gpu)
+    changes = {"workload": wl, "pool": pool}
+    if getattr(args, "policy", None):
+        changes["policy"] = PolicyName(args.policy)
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    return cfg.replace(record_events=False, **changes)
+
+
+def result_row(label: str, r: SimResult) -> str:
+    return (
+        f"{label:<18} {r.num_requests:>7} {r.attainment:>6.3f} {r.strict_attainment:>6.3f} "
+        f"{r.ttft_p90_s:>8.2f} {r.tbt_p90_s * 1e3:>7.1f} {r.switches:>7} {r.busy_fraction:>5.2f} "
+        f"{r.switching_fraction:>5.2f} {r.gpus_used:>5} {r.requests_per_wall_s:>9.0f}"
+    )
+
+
+HEADER = (
+    f"{'policy / rate':<18} {'reqs':>7} {'att':>6} {'strict':>6} {'ttft90s':>8} {'tbt90ms':>7} "
+    f"{'switch':>7} {'busy':>5} {'swtch':>5} {'gpus':>5} {'req/wall-s':>9}"
+)
+
+
+def _save(fn, *a, **kw) -> int | None:
+    from core.store import open_database
+
+    try:
+        Session = open_database()
+        with Session.begin() as s:
+            return fn(s, *a, **kw)
+    except Exception as exc:  # the store is optional: report, keep the printed results
+        print(f"could not save to the run store: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = build_config(args)
+    trace = read_trace_csv(args.trace, until_s=args.until) if args.trace else None
+    result = run(cfg, trace=trace)
+    print(HEADER)
+    print(result_row(cfg.policy.value, result))
+    print(f"E[m]: measured {result.mean_active_models:.1f} active models, Theorem 3.1 gives "
+          f"{result.expected_active_models:.1f}; models per GPU {result.models_per_gpu:.1f}")  # fmt: skip
+    if args.json:
+        print(json.dumps(result.summary(), indent=1))
+    if args.save:
+        from core.pool.persist import save_result
+
+        run_id = _save(save_result, cfg, result, name=args.name, tags=["cli"])
+        if run_id is not None:
+            print(f"saved as run {run_id}")
+    return 0
+
+
+def _progress(done: int, total: int, p: SweepPoint) -> None:
+    print(f"  [{done}/{total}] {p.policy.value} @ {p.rate_per_model:g} req/s/model: "
+          f"attainment {p.result.attainment:.3f}", file=sys.stderr)  # fmt: skip
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    cfg = build_config(args)
+    rates = parse_rates(args.rates)
+    policies = [PolicyName(p.strip()) for p in args.policies.split(",")] if args.policies else None
+    points = sweep(cfg, rates, policies, processes=args.processes, progress=_progress)
+    print(HEADER)
+    for p in points:
+        print(result_row(f"{p.policy.value[:11]} {p.rate_per_model:.3g}", p.result))
+    from core.pool.persist import save_sweep, sweep_summary
+
+    for key, value in sweep_summary(points).items():
+        if key.endswith("_per_model_rps"):
+            print(f"{key}: {value:.3f}")
+    if args.save:
+        run_id = _save(save_sweep, cfg, points, name=args.name, tags=["cli"])
+        if run_id is not None:
+            print(f"saved as run {run_id}")
+    return 0
+
+
+def cmd_goodput(args: argparse.Namespace) -> int:
+    cfg = build_config(args)
+    g = goodput(cfg, target=args.target, processes=args.processes, progress=_progress)
+    print(f"{g.policy.value}: goodput {g.rate_per_model:.3f} req/s per model "
+          f"({g.total_rate:.2f} req/s total) at attainment ≥ {g.target}")  # fmt: skip
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    for name, p in PRESETS.items():
+        print(f"{name:<20} {p.description}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core.pool", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn, text in (
+        ("run", cmd_run, "simulate one configuration"),
+        ("sweep", cmd_sweep, "attainment over a range of per-model rates"),
+        ("goodput", cmd_goodput, "highest rate with attainment ≥ target"),
+        ("presets", cmd_presets, "list the named scenarios"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.set_defaults(fn=fn)
+        if name == "presets":
+            continue
+        p.add_argument("--preset", choices=list(PRESETS), help="start from a named scenario")
+        p.add_argument("--config", help="start from a SimConfig JSON file")
+        p.add_argument("--models", type=int, help="number of market models")
+        p.add_argument("--rate", type=float, help="requests/s per model")
+        p.add_argument("--duration", type=float, help="seconds of arrivals")
+        p.add_argument("--gpus", type=int, help="GPUs in the pool")
+        p.add_argument("--gpu", help="GPU type (A100, H100, H800, H200, H20)")
+        p.add_argument("--seed", type=int, help="random seed")
+        p.add_argument("--name", help="run name in the store")
+        p.add_argument("--processes", type=int, default=None, help="worker processes")
+        if name in ("run", "goodput"):
+            p.add_argument("--policy", choices=[x.value for x in PolicyName])
+        if name == "run":
+            p.add_argument("--trace", help="replay a CSV trace (Glassbox or artifact format)")
+            p.add_argument("--until", type=float, help="only requests before this time (s)")
+            p.add_argument("--json", action="store_true", help="also print the summary as JSON")
+        if name == "sweep":
+            p.add_argument("--rates", default="0.05:0.7:12", help="LO:HI:N or a,b,c")
+            p.add_argument("--policies", help="comma-separated (default: the config's)")
+        if name == "goodput":
+            p.add_argument("--target", type=float, default=0.9)
+        if name in ("run", "sweep"):
+            p.add_argument("--save", action="store_true", help="store in the run store")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except PoolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,38 @@
+"""Against the Aegaeon artifact's data (skipped when ../shared/data/aegaeon is absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.pool import PolicyName, PoolConfig, SimConfig, Simulation, read_trace_csv
+from core.pool.latency import fit_latency, latency_model, read_profiles
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "aegaeon"
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"artifact data not found at {DATA}")
+
+
+@pytest.mark.parametrize("model", ["qwen2.5-7b", "yi-9b", "llama2-13b"])
+def test_shipped_coefficients_are_the_fit_of_the_profiles(model: str) -> None:
+    prefill, decode = read_profiles(DATA / "profiles" / model)
+    assert len(prefill) == 67 and len(decode) == 88
+    fit = fit_latency(prefill, decode)
+    shipped = latency_model(model, "H100")
+    assert shipped.source == "fitted"
+    assert shipped.prefill == pytest.approx(fit.prefill, rel=1e-3, abs=1e-12)
+    assert shipped.decode == pytest.approx(fit.decode, rel=1e-3, abs=1e-12)
+    # The fit explains the measured decode steps within 35% everywhere.
+    for length, batch, seconds in decode:
+        assert shipped.decode_s(length * batch, batch) == pytest.approx(seconds, rel=0.35)
+
+
+def test_replay_synth_20_trace() -> None:
+    trace = read_trace_csv(DATA / "traces" / "synth-20-0.5-1.0-1.0.csv", until_s=120.0)
+    assert len(trace) == 548 and trace.num_models == 20
+    assert trace.model_types.count("qwen2.5-7b") == 12
+    cfg = SimConfig(pool=PoolConfig(gpu="H100", num_gpus=16), record_events=False)
+    aeg = Simulation(cfg, trace=trace).run()
+    assert aeg.attainment >= 0.95  # artifact's token-level prototype: 1.0
+    req = Simulation(cfg.replace(policy=PolicyName.REQUEST_FCFS), trace=trace).run()
+    assert req.finished == len(trace) and req.switches > 20
