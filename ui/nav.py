@@ -15,12 +15,22 @@ class PageSpec:
     url_path: str  # the page's own URL, e.g. /runs
 
 
+# The default page lives at the site root, so its URL path is empty.
 HOME = PageSpec(
-    "pages/home.py", "Home", ":material/home:", "Glassbox", "What this is and where to go.", "home"
+    "pages/home.py", "Home", ":material/home:", "Glassbox", "What this is and where to go.", ""
 )
 
 # A page is listed here once it works: there are no placeholder pages.
 PAGES: tuple[PageSpec, ...] = (
+    PageSpec(
+        "pages/tokenization.py",
+        "Tokenization",
+        ":material/token:",
+        "Language model",
+        "See text become tokens in GPT-2/GPT-4/GPT-4o, compare encodings character by "
+        "character, and train a BPE tokenizer merge by merge.",
+        "tokenization",
+    ),
     PageSpec(
         "pages/runs.py",
         "Saved runs",

@@ -29,16 +29,21 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from itertools import pairwise
+from types import MappingProxyType
 
 import regex
 
+from core.tokenization.analysis import utf8_safe
 from core.tokenization.encodings import pattern_of
 from core.tokenization.errors import BPETrainingError
 from core.tokenization.tokenizer import BPETokenizer, Merge
 
 # Pre-tokenization pattern names -> the tiktoken encoding whose regex they use.
-PATTERNS: dict[str, str] = {"gpt2": "gpt2", "gpt4": "cl100k_base", "gpt4o": "o200k_base"}
+PATTERNS: Mapping[str, str] = MappingProxyType(
+    {"gpt2": "gpt2", "gpt4": "cl100k_base", "gpt4o": "o200k_base"}
+)
 
 ProgressFn = Callable[[int, int], None]
 
@@ -119,7 +124,7 @@ def train_bpe(
         raise BPETrainingError("the corpus is empty: paste or upload some text to train on")
     started = time.perf_counter()
     pat_str = pattern_of(PATTERNS[pattern])
-    word_counts = pretokenize(text, pat_str, specials)
+    word_counts = pretokenize(utf8_safe(text), pat_str, specials)
     words = [list(w.encode("utf-8")) for w in word_counts]
     freqs = list(word_counts.values())
     merges, corpus_tokens = _learn_merges(words, freqs, n_merges, min_frequency, progress)
@@ -161,7 +166,7 @@ def _learn_merges(
     counts: defaultdict[tuple[int, int], int] = defaultdict(int)
     where: defaultdict[tuple[int, int], set[int]] = defaultdict(set)
     for i, (word, freq) in enumerate(zip(words, freqs, strict=True)):
-        for pair in zip(word, word[1:]):
+        for pair in pairwise(word):
             counts[pair] += freq
             where[pair].add(i)
     heap = [(-c, a, b) for (a, b), c in counts.items()]
@@ -199,9 +204,9 @@ def _learn_merges(
                 continue  # stale index entry: an earlier merge removed the pair here
             freq = freqs[i]
             tokens -= (len(word) - len(new_word)) * freq
-            for pair in zip(word, word[1:]):
+            for pair in pairwise(word):
                 delta[pair] -= freq
-            for pair in zip(new_word, new_word[1:]):
+            for pair in pairwise(new_word):
                 delta[pair] += freq
                 if new_id in pair:
                     where[pair].add(i)

@@ -38,11 +38,13 @@ from core.tokenization.errors import TokenizerDataError
 
 ENCODING_NAMES: tuple[str, ...] = ("gpt2", "cl100k_base", "o200k_base")
 
-ENCODING_LABELS: dict[str, str] = {
-    "gpt2": "GPT-2 (gpt2, 50,257 tokens)",
-    "cl100k_base": "GPT-4 / GPT-3.5 (cl100k_base, 100,277 tokens)",
-    "o200k_base": "GPT-4o (o200k_base, 200,019 tokens)",
-}
+ENCODING_LABELS: types.MappingProxyType[str, str] = types.MappingProxyType(
+    {
+        "gpt2": "GPT-2 (gpt2, 50,257 tokens)",
+        "cl100k_base": "GPT-4 / GPT-3.5 (cl100k_base, 100,277 tokens)",
+        "o200k_base": "GPT-4o (o200k_base, 200,019 tokens)",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,16 @@ class CorpusError(ValueError):
     """A corpus that cannot be used, with a message a user can act on."""
 
 
-def builtin_corpus() -> str:
-    """The Python reference manual's topic pages, sorted by topic name, as one string."""
+def builtin_documents() -> list[str]:
+    """The Python reference manual's topic pages, sorted by topic name, one string each."""
     from pydoc_data.topics import topics
 
-    return _DOC_SEPARATOR.join(topics[name].strip() for name in sorted(topics))
+    return [topics[name].strip() for name in sorted(topics)]
+
+
+def builtin_corpus() -> str:
+    """The Python reference manual's topic pages, sorted by topic name, as one string."""
+    return _DOC_SEPARATOR.join(builtin_documents())
 
 
 def read_text_file(path: str | Path, *, max_bytes: int = 200_000_000) -> str:

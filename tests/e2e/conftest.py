@@ -58,8 +58,8 @@ def app_db_url(app_home) -> str:
     return f"sqlite:///{app_home / 'glassbox.db'}"
 
 
-@pytest.fixture(scope="session")
-def app_url(app_home, app_db_url) -> Iterator[str]:
+def start_app(app_home: Path, app_db_url: str) -> tuple[subprocess.Popen, str]:
+    """Start ``streamlit run app.py`` on a free port; return the process and its URL."""
     port = _free_port()
     env = {
         **os.environ,
@@ -70,12 +70,21 @@ def app_url(app_home, app_db_url) -> Iterator[str]:
     log = (app_home / "streamlit.log").open("w")
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "streamlit", "run", "app.py",
-            "--server.headless", "true",
-            "--server.port", str(port),
-            "--server.address", "127.0.0.1",
-            "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
         ],
         cwd=ROOT,
         env=env,
@@ -98,13 +107,24 @@ def app_url(app_home, app_db_url) -> Iterator[str]:
                 "streamlit did not start:\n" + (app_home / "streamlit.log").read_text()[-3000:]
             )
         time.sleep(0.3)  # polling a starting server, not timing the app
-    yield url
+    proc.log = log
+    return proc, url
+
+
+def stop_app(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
+    proc.log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(app_home, app_db_url) -> Iterator[str]:
+    proc, url = start_app(app_home, app_db_url)
+    yield url
+    stop_app(proc)
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page, wait_for_app
+from tests.e2e.conftest import (
+    assert_no_streamlit_exception,
+    open_app_page,
+    start_app,
+    stop_app,
+    wait_for_app,
+)
 from ui.nav import HOME, PAGES
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("spec", [HOME, *PAGES], ids=lambda s: s.url_path)
+@pytest.mark.parametrize("spec", [HOME, *PAGES], ids=lambda s: s.url_path or "home")
 def test_page_opens_cleanly(page, app_url, spec):
     open_app_page(page, app_url, spec.url_path)
     page.locator("h1").first.wait_for()
@@ -26,3 +32,19 @@ def test_navigation_lists_every_page(page, app_url):
     nav = page.locator('[data-testid="stSidebarNav"]')
     for spec in PAGES:
         assert nav.get_by_text(spec.title, exact=True).count() == 1, spec.title
+
+
+def test_deep_link_on_a_fresh_server_gets_the_shared_sidebar(browser, tmp_path):
+    """The first visitor of a new server opening /runs still goes through app.py."""
+    proc, url = start_app(tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        open_app_page(page, url, "runs")
+        page.locator('[data-testid="stSidebar"]').get_by_text("Device:").wait_for()
+        page.get_by_role("heading", name="Saved runs").wait_for()
+        assert page.locator('[data-testid="stSidebarNav"]').get_by_text("app").count() == 0
+        context.close()
+    finally:
+        stop_app(proc)

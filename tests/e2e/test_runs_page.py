@@ -30,10 +30,14 @@ def seeded_ids(app_db_url, tmp_path_factory) -> list[int]:
                 tags=["e2e"],
             )
             add_points(
-                s, run.id, "train_loss",
+                s,
+                run.id,
+                "train_loss",
                 [(k, 6 * math.exp(-k / (60 + 40 * i)) + 1.8 + 0.1 * i) for k in range(0, 300, 10)],
             )
-            finish_run(s, run.id, summary={"val_loss": 2.0 + 0.2 * i, "tokens_per_s": 4300 - 500 * i})
+            finish_run(
+                s, run.id, summary={"val_loss": 2.0 + 0.2 * i, "tokens_per_s": 4300 - 500 * i}
+            )
             ids.append(run.id)
         exported = export_json(s, ids)
     with open_database(app_db_url).begin() as s:

@@ -1,0 +1,140 @@
+"""Trained tokenizers in the run store: save as a run of kind "tokenizer", list, load.
+
+A run records the training settings (config), the compression reached (summary), the
+compression curve chars/token vs vocab size (points of series ``chars_per_token``), and
+the tokenizer's JSON as an inline artifact of kind ``tokenizer`` with its sha256, so the
+run alone is enough to rebuild the tokenizer on another machine sharing the database.
+The caller owns the session (DESIGN.md, convention 8).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from core.store import (
+    RunKind,
+    RunQuery,
+    RunStatus,
+    add_artifact,
+    add_points,
+    create_run,
+    finish_run,
+    get_artifacts,
+    get_run,
+    list_runs,
+)
+from core.tokenization.errors import TokenizerError
+from core.tokenization.tokenizer import BPETokenizer
+
+ARTIFACT_KIND = "tokenizer"
+ARTIFACT_NAME = "tokenizer.json"
+CURVE_SERIES = "chars_per_token"
+CURVE_POINTS = 200  # points kept of the compression curve (one per merge would be 16K rows)
+
+
+@dataclass(frozen=True)
+class TokenizerRunInfo:
+    """A saved tokenizer as menus list it."""
+
+    run_id: int  # id of the run in the store
+    name: str  # the tokenizer's name
+    n_vocab: int  # ids including special tokens
+    pattern: str  # pre-tokenization pattern name
+    label: str  # "bpe-gpt4-4096 (run 12, 4,096 tokens)"
+
+
+def compression_curve(tok: BPETokenizer, points: int = CURVE_POINTS) -> list[tuple[int, float]]:
+    """(vocab size incl. special tokens, chars/token on the training corpus), ~``points``."""
+    ratios = tok.chars_per_token()
+    if not ratios:
+        return []
+    step = max(1, len(ratios) // points)
+    keep = sorted(set(range(0, len(ratios), step)) | {len(ratios) - 1})
+    base = 256 + len(tok.special_tokens)
+    return [(base + k, ratios[k]) for k in keep]
+
+
+def save_tokenizer_run(
+    session: Session,
+    tok: BPETokenizer,
+    *,
+    corpus_name: str = "",
+    tags: tuple[str, ...] = ("tokenizer",),
+    notes: str = "",
+) -> int:
+    """Store ``tok`` as a finished run of kind "tokenizer"; returns the run id."""
+    text = tok.to_json().encode("utf-8")
+    run = create_run(
+        session,
+        kind=RunKind.TOKENIZER,
+        name=tok.name,
+        config={
+            "pattern": tok.pattern,
+            "vocab_size": tok.n_vocab,
+            "special_tokens": sorted(tok.special_tokens),
+            "min_frequency": tok.training.get("min_frequency"),
+            "corpus": corpus_name,
+            "corpus_chars": tok.training.get("corpus_chars"),
+        },
+        tags=list(tags),
+        notes=notes,
+    )
+    add_points(session, run.id, CURVE_SERIES, compression_curve(tok))
+    add_artifact(
+        session,
+        run.id,
+        name=ARTIFACT_NAME,
+        kind=ARTIFACT_KIND,
+        sha256=hashlib.sha256(text).hexdigest(),
+        meta={"n_vocab": tok.n_vocab, "n_merges": len(tok.merges), "format": "glassbox-bpe"},
+        content=text,
+    )
+    ratios = tok.chars_per_token()
+    finish_run(
+        session,
+        run.id,
+        status=RunStatus.FINISHED,
+        summary={
+            "n_vocab": tok.n_vocab,
+            "chars_per_token": round(ratios[-1], 4) if ratios else 0.0,
+            "train_time_s": tok.training.get("seconds", 0.0),
+        },
+    )
+    return run.id
+
+
+def load_tokenizer_run(session: Session, run_id: int) -> BPETokenizer:
+    """The tokenizer stored by ``save_tokenizer_run``; checks the artifact's sha256."""
+    run = get_run(session, run_id)
+    if run is None or run.kind != RunKind.TOKENIZER:
+        raise TokenizerError(f"run {run_id} is not a saved tokenizer (deleted, or another kind)")
+    artifacts = get_artifacts(session, run_id, kind=ARTIFACT_KIND)
+    if not artifacts or artifacts[-1].content is None:
+        raise TokenizerError(f"tokenizer run {run_id} has no tokenizer.json artifact")
+    artifact = artifacts[-1]
+    if artifact.sha256 and hashlib.sha256(artifact.content).hexdigest() != artifact.sha256:
+        raise TokenizerError(f"tokenizer run {run_id}: stored JSON does not match its sha256")
+    return BPETokenizer.from_json(artifact.content)
+
+
+def list_tokenizer_runs(session: Session, limit: int = 100) -> list[TokenizerRunInfo]:
+    """Finished tokenizer runs, newest first."""
+    query = RunQuery(
+        kinds=(RunKind.TOKENIZER.value,), statuses=(RunStatus.FINISHED.value,), limit=limit
+    )
+    out = []
+    for run in list_runs(session, query).runs:
+        n_vocab = int(run.summary.get("n_vocab", run.config.get("vocab_size", 0)) or 0)
+        out.append(
+            TokenizerRunInfo(
+                run_id=run.id,
+                name=run.name,
+                n_vocab=n_vocab,
+                pattern=str(run.config.get("pattern", "")),
+                label=f"{run.name} (run {run.id}, {n_vocab:,} tokens)",
+            )
+        )
+    return out

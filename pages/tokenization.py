@@ -1,0 +1,474 @@
+"""Tokenization: see text become tokens, compare encodings, and learn a BPE vocabulary.
+
+Three views (kept in the URL with the text and settings, so a view can be shared):
+Explore one encoding (coloured tokens, bytes, ids, training pairs), Compare encodings
+aligned by character, and the BPE lab (train, replay merge by merge, save as a run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+import tiktoken
+from sqlalchemy.exc import SQLAlchemyError
+
+from core import registry
+from core.tokenization import (
+    ENCODING_LABELS,
+    ENCODING_NAMES,
+    PATTERNS,
+    BPETokenizer,
+    SlidingWindowDataset,
+    TokenizerError,
+    get_encoding,
+    save_tokenizer_run,
+    train_bpe,
+)
+from core.tokenization.analysis import boundary_diff, covered_chars, tokenize
+from core.tokenization.examples import EXAMPLES
+from core.tokenization.tables import (
+    bytes_rows,
+    count_rows,
+    merge_rows,
+    reference_compression,
+    special_token_message,
+    truncation_message,
+    window_rows,
+)
+from core.training.corpus import CorpusError, builtin_corpus, decode_text
+from core.viz.tokens import (
+    HOVER_CSS,
+    compare_html,
+    compression_figure,
+    merge_html,
+    tokens_html,
+    tokens_per_encoding_figure,
+)
+from ui.boot import ensure_app_shell
+from ui.db import guard, session_factory
+from ui.shell import choices
+
+ensure_app_shell()
+
+VIEWS = ("Explore", "Compare", "BPE lab")
+RENDER_TOKENS = 2000  # coloured spans drawn at most (counts stay exact)
+COMPARE_CHARS = 3000  # characters aligned side by side at most
+URL_TEXT_CHARS = 2000  # longer texts are not put in the link
+TRAINED = "trained"  # option id of the tokenizer trained in the BPE lab
+
+st.title("Tokenization")
+st.html(HOVER_CSS)
+st.caption(
+    "A language model never sees characters: text is cut into tokens, and each token is an "
+    "integer id. Hover a token for its id and bytes."
+)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def tokenizer_options() -> dict[str, str]:
+    """Registry tokenizers (encodings, built-in BPE, saved runs): id -> label."""
+    try:
+        return {t.id: t.label for t in registry.list_tokenizers(session_factory(quiet=True))}
+    except SQLAlchemyError:  # the store went away: the encodings still work
+        return dict(ENCODING_LABELS)
+
+
+@st.cache_resource(show_spinner="Loading tokenizer…", ttl=600, max_entries=16)
+def registry_encoding(tokenizer_id: str) -> tiktoken.Encoding:
+    return registry.load_tokenizer(tokenizer_id, session_factory(quiet=True))
+
+
+def current_encoding(option: str) -> tiktoken.Encoding:
+    """The encoding of a menu option; falls back to GPT-2 after an error message."""
+    if option == TRAINED and st.session_state.tok_bpe is not None:
+        return st.session_state.tok_bpe.encoding()
+    try:
+        return registry_encoding(option)
+    except (TokenizerError, SQLAlchemyError) as exc:
+        st.error(f"Could not load tokenizer {option!r}: {exc}. Showing GPT-2 instead.")
+        return get_encoding("gpt2")
+
+
+def options() -> list[str]:
+    return [*tokenizer_options()] + ([TRAINED] if st.session_state.tok_bpe else [])
+
+
+def option_label(option: str) -> str:
+    if option == TRAINED:
+        tok = st.session_state.tok_bpe
+        return f"Trained in the BPE lab ({tok.name})" if tok else "Trained tokenizer"
+    return tokenizer_options().get(option, option)
+
+
+# ---- state: once per session, from the URL when it has it ----------------------------
+qp = st.query_params
+_known = tokenizer_options()
+_cmp = [n for n in qp.get("cmp", "").split(",") if n in _known]
+_sidebar = choices().tokenizer_id
+for _key, _value in {
+    "tok_text": qp.get("text", EXAMPLES["Prose"]),
+    "tok_view": qp.get("view") if qp.get("view") in VIEWS else VIEWS[0],
+    "tok_enc": qp.get("enc") if qp.get("enc") in _known else _sidebar,
+    "tok_cmp": _cmp or list(ENCODING_NAMES),
+    "tok_ws": qp.get("ws") == "1",
+    "tok_special": qp.get("special") == "1",
+    "tok_sidebar": _sidebar,  # the sidebar's tokenizer when last seen
+    "tok_bpe": None,  # BPETokenizer trained in this session
+    "tok_bpe_corpus": "",  # name of its training corpus
+    "tok_bpe_refs": {},  # real encodings' (vocab, chars/token) on that corpus
+    "tok_bpe_table": None,  # its merge table
+    "tok_saved_run": None,  # run id once saved
+    "tok_upload_error": None,  # message about the last uploaded text file
+}.items():
+    if _key not in st.session_state:
+        st.session_state[_key] = _value
+if _sidebar != st.session_state.tok_sidebar:  # picked in the sidebar just now: follow it
+    st.session_state.tok_sidebar = st.session_state.tok_enc = _sidebar
+# Widget values survive views that do not draw their widget (Streamlit drops them otherwise).
+for key in ("tok_text", "tok_enc", "tok_cmp", "tok_ws", "tok_special"):
+    st.session_state[key] = st.session_state[key]
+
+
+def _load_example() -> None:
+    name = st.session_state.tok_example
+    if name in EXAMPLES:
+        st.session_state.tok_text = EXAMPLES[name]
+
+
+def _load_upload() -> None:
+    upload = st.session_state.tok_upload
+    st.session_state.tok_upload_error = None
+    if upload is not None:
+        try:
+            st.session_state.tok_text = decode_text(upload.getvalue(), source=upload.name)
+        except CorpusError as exc:
+            st.session_state.tok_upload_error = str(exc)
+
+
+def text_input() -> str:
+    """Example picker, .txt upload and the text box; returns the text."""
+    left, right = st.columns([1, 2])
+    left.selectbox(
+        "Example",
+        list(EXAMPLES),
+        index=None,
+        placeholder="Load an example…",
+        key="tok_example",
+        on_change=_load_example,
+        help="Each example shows one behaviour: code indentation, digit grouping, "
+        "multi-byte characters, whitespace, special tokens.",
+    )
+    right.file_uploader(
+        "…or upload a .txt file", type=["txt"], key="tok_upload", on_change=_load_upload
+    )
+    if st.session_state.tok_upload_error:
+        st.error(st.session_state.tok_upload_error)
+    st.text_area("Text", key="tok_text", height=160)
+    c1, c2 = st.columns(2)
+    c1.toggle("Show whitespace (· space, → tab, ↵ newline)", key="tok_ws")
+    c2.toggle(
+        "Allow special tokens",
+        key="tok_special",
+        help="Encode <|endoftext|> as one special id instead of as text.",
+    )
+    return st.session_state.tok_text
+
+
+def special_token_notice(text: str, enc: tiktoken.Encoding) -> None:
+    found = sorted(s for s in enc.special_tokens_set if s in text)
+    if found and st.session_state.tok_special:
+        st.warning(special_token_message(found, allowed=True), icon=":material/warning:")
+    elif found:
+        st.info(special_token_message(found, allowed=False), icon=":material/info:")
+
+
+def explore(text: str) -> None:
+    choices_ = options()
+    if st.session_state.tok_enc not in choices_:
+        st.session_state.tok_enc = "gpt2"
+    name = st.selectbox(
+        "Encoding",
+        choices_,
+        key="tok_enc",
+        format_func=option_label,
+        help="The OpenAI encodings, the built-in model's BPE, tokenizers saved as runs, and "
+        "the one you trained in the BPE lab.",
+    )
+    enc = current_encoding(name)
+    special_token_notice(text, enc)
+    result = tokenize(enc, text, allow_special=st.session_state.tok_special, limit=RENDER_TOKENS)
+    counts = result.counts
+    m = st.columns(4)
+    m[0].metric("Tokens", f"{counts.tokens:,}")
+    m[1].metric("Characters", f"{counts.chars:,}")
+    m[2].metric("UTF-8 bytes", f"{counts.bytes:,}")
+    m[3].metric("Chars / token", f"{counts.chars_per_token:.2f}")
+    if not text:
+        st.info("The text is empty: type or paste something, or pick an example.")
+        return
+    if result.truncated:
+        notice = truncation_message(result, covered_chars(result.spans))
+        st.warning(notice, icon=":material/content_cut:")
+    st.html(tokens_html(text, result.spans, visible_whitespace=st.session_state.tok_ws))
+    st.caption(
+        "Dashed outline: the token splits a multi-byte character; ‹a0› shows a token "
+        "made only of the remaining bytes."
+    )
+    tab_bytes, tab_ids, tab_windows = st.tabs(["Bytes per token", "Ids", "Training pairs"])
+    with tab_bytes:
+        rows = bytes_rows(text, result.spans)
+        st.dataframe(pd.DataFrame(rows), hide_index=True, height=300)
+    with tab_ids:
+        shown = result.ids[:20000]
+        st.code(
+            ", ".join(map(str, shown)) + (" …" if len(result.ids) > len(shown) else ""),
+            language=None,
+            wrap_lines=True,
+        )
+    with tab_windows:
+        training_pairs(result.ids, enc)
+
+
+def training_pairs(ids: list[int], enc) -> None:
+    st.caption(
+        "How a model trains on these ids (the book's §2.6): windows of `max_length` "
+        "ids, every `stride` ids; the target is the input shifted by one token."
+    )
+    c1, c2 = st.columns(2)
+    max_length = c1.number_input("max_length", 1, 1024, 4, key="tok_win_len")
+    stride = c2.number_input("stride", 1, 1024, 4, key="tok_win_stride")
+    try:
+        ds = SlidingWindowDataset(ids, max_length=int(max_length), stride=int(stride))
+    except TokenizerError as exc:
+        st.info(str(exc))
+        return
+    st.dataframe(pd.DataFrame(window_rows(ds, enc)), hide_index=True)
+    st.caption(f"{len(ds):,} training pairs from {len(ids):,} ids.")
+
+
+def compare(text: str) -> None:
+    choices_ = options()
+    st.session_state.tok_cmp = [n for n in st.session_state.tok_cmp if n in choices_]
+    chosen = st.multiselect("Encodings", choices_, key="tok_cmp", format_func=option_label)
+    if not chosen:
+        st.info("Pick at least one encoding to compare.")
+        return
+    if not text:
+        st.info("The text is empty: type or paste something, or pick an example.")
+        return
+    results = {
+        n: tokenize(
+            current_encoding(n),
+            text,
+            allow_special=st.session_state.tok_special,
+            limit=RENDER_TOKENS,
+        )
+        for n in chosen
+    }
+    special_token_notice(text, current_encoding(chosen[0]))
+    left, right = st.columns([3, 2], vertical_alignment="center")
+    left.plotly_chart(tokens_per_encoding_figure({n: r.counts for n, r in results.items()}))
+    right.dataframe(pd.DataFrame(count_rows(results)), hide_index=True)
+    upto = min([len(text), COMPARE_CHARS] + [covered_chars(r.spans) for r in results.values()])
+    if upto < len(text):
+        st.warning(
+            f"Aligned view shows the first {upto:,} of {len(text):,} characters; the "
+            "token counts are exact.",
+            icon=":material/content_cut:",
+        )
+    spans = {n: r.spans for n, r in results.items()}
+    diff = boundary_diff(spans, upto)
+    st.caption(
+        f"Same characters in the same column in every row. A red bar marks a token "
+        f"boundary not all encodings share ({len(diff):,} here)."
+    )
+    st.html(
+        compare_html(text, spans, upto=upto, diff=diff, visible_whitespace=st.session_state.tok_ws)
+    )
+
+
+@st.cache_data(show_spinner="Measuring the real encodings on this corpus…", max_entries=4)
+def reference_points(corpus_sha: str, _corpus: str) -> dict[str, tuple[int, float]]:
+    """(vocab size, chars/token) of each real encoding on the training corpus."""
+    return reference_compression(_corpus, {n: get_encoding(n) for n in ENCODING_NAMES})
+
+
+def lab_corpus() -> tuple[str, str] | None:
+    """(name, text) of the chosen training corpus, or None after an error message."""
+    source = st.radio(
+        "Corpus",
+        ["Built-in: Python reference manual (465K chars)", "Upload .txt"],
+        key="tok_bpe_source",
+        horizontal=True,
+    )
+    if source.startswith("Built-in"):
+        return "python-reference-manual", builtin_corpus()
+    upload = st.file_uploader("Training corpus (.txt, UTF-8)", type=["txt"], key="tok_bpe_upload")
+    if upload is None:
+        st.info("Upload a UTF-8 .txt file to train on, or use the built-in corpus.")
+        return None
+    try:
+        return upload.name, decode_text(upload.getvalue(), source=upload.name)
+    except CorpusError as exc:
+        st.error(str(exc))
+        return None
+
+
+def train(corpus_name: str, corpus: str) -> None:
+    c1, c2, c3 = st.columns(3)
+    vocab = c1.number_input(
+        "Vocab size (ids, incl. <|endoftext|>)", 1, 100_000, 1024, 256, key="tok_bpe_vocab"
+    )
+    pattern = c2.selectbox(
+        "Pre-tokenization regex",
+        list(PATTERNS),
+        index=1,
+        key="tok_bpe_pat",
+        help="gpt2: GPT-2's pattern; gpt4: cl100k's (digits in groups of "
+        "three, whitespace runs kept); gpt4o: o200k's.",
+    )
+    min_freq = c3.number_input("Min pair frequency", 1, 1000, 2, key="tok_bpe_minfreq")
+    smaller = st.checkbox(
+        "If the corpus cannot fill the vocabulary, stop early instead of failing",
+        key="tok_bpe_smaller",
+    )
+    if not st.button("Train tokenizer", type="primary", icon=":material/model_training:"):
+        return
+    bar = st.progress(0.0, text="Splitting the corpus into words…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total if total else 1.0, text=f"Merge {done:,} of {total:,}")
+
+    try:
+        tok = train_bpe(
+            corpus,
+            int(vocab),
+            pattern,
+            min_frequency=int(min_freq),
+            progress=progress,
+            allow_smaller_vocab=smaller,
+            name=f"bpe-{pattern}-{int(vocab)}-{corpus_name[:40]}",
+        )
+    except TokenizerError as exc:
+        bar.empty()
+        st.error(str(exc))
+        return
+    bar.empty()
+    st.session_state.tok_bpe = tok
+    st.session_state.tok_bpe_corpus = corpus_name
+    sha = hashlib.sha256(corpus.encode("utf-8")).hexdigest()
+    st.session_state.tok_bpe_refs = reference_points(sha, corpus)
+    st.session_state.tok_bpe_table = pd.DataFrame(merge_rows(tok))
+    st.session_state.tok_bpe_k = len(tok.merges)
+    st.session_state.tok_saved_run = None
+    st.success(f"Learned {len(tok.merges):,} merges in {tok.training['seconds']:.2f} s.")
+
+
+def save_run(tok: BPETokenizer) -> None:
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c2.download_button("Download JSON", tok.to_json(), f"{tok.name}.json", "application/json")
+    if st.session_state.tok_saved_run:
+        c1.success(
+            f"Saved as run {st.session_state.tok_saved_run}. Train a model with it: "
+            f"`python -m core.training --tokenizer run:{st.session_state.tok_saved_run}`; "
+            "compare it with other runs on the Saved runs page."
+        )
+        return
+    if not c1.button("Save as a run", icon=":material/save:"):
+        return
+    factory = session_factory()
+    if factory is None:
+        return
+    with guard("save the tokenizer") as outcome, factory.begin() as s:
+        run_id = save_tokenizer_run(
+            s, tok, corpus_name=st.session_state.tok_bpe_corpus, tags=("tokenizer", "bpe-lab")
+        )
+    if outcome.ok:
+        st.session_state.tok_saved_run = run_id
+        tokenizer_options.clear()  # the new run is a tokenizer in every menu now
+        st.rerun()
+
+
+def bpe_lab() -> None:
+    st.caption(
+        "Byte-pair encoding from scratch: start from the 256 bytes, then repeatedly "
+        "merge the most frequent adjacent pair into a new token."
+    )
+    chosen = lab_corpus()
+    if chosen is not None:
+        train(*chosen)
+    tok: BPETokenizer | None = st.session_state.tok_bpe
+    if tok is None:
+        st.info("Train a tokenizer to replay its merges here.")
+        return
+    st.caption(f"`{tok.name}`, trained on {st.session_state.tok_bpe_corpus}")
+    m = st.columns(4)
+    m[0].metric("Vocabulary", f"{tok.n_vocab:,}")
+    m[1].metric("Merges", f"{len(tok.merges):,}")
+    m[2].metric("Training time", f"{tok.training['seconds']:.2f} s")
+    m[3].metric("Corpus chars / token", f"{tok.chars_per_token()[-1]:.2f}")
+    k = st.slider(
+        "Merge step",
+        0,
+        len(tok.merges),
+        key="tok_bpe_k",
+        help="Re-tokenize the sample as the tokenizer was after k merges.",
+    )
+    if k:
+        mk = tok.merges[k - 1]
+        left, right = (tok.token_bytes(i) for i in mk.pair)
+        st.html(merge_html(left, right, mk.token_bytes, mk.token_id, mk.count, k))
+    sample = st.text_area("Sample text", EXAMPLES["Code"], key="tok_bpe_sample", height=120)
+    res = tokenize(tok.encoding(k), sample, limit=RENDER_TOKENS)
+    st.caption(
+        f"{res.counts.tokens:,} tokens for {res.counts.chars:,} characters "
+        f"({res.counts.chars_per_token:.2f} chars/token) after {k:,} merges. Underlined "
+        "in red: the token merge k created."
+    )
+    new_id = frozenset({tok.merges[k - 1].token_id}) if k else frozenset()
+    st.html(
+        tokens_html(sample, res.spans, visible_whitespace=st.session_state.tok_ws, highlight=new_id)
+    )
+    ratios = tok.chars_per_token()
+    base = 256 + len(tok.special_tokens)
+    st.plotly_chart(
+        compression_figure(
+            [base + i for i in range(len(ratios))],
+            ratios,
+            marker=(base + k, ratios[k]),
+            references=st.session_state.tok_bpe_refs,
+        )
+    )
+    st.dataframe(st.session_state.tok_bpe_table, hide_index=True, height=300)
+    save_run(tok)
+
+
+def sync_url(view: str, text: str) -> None:
+    state = st.session_state
+    wanted = {
+        "view": view,
+        "enc": state.tok_enc if state.tok_enc != TRAINED else "gpt2",
+        "cmp": ",".join(n for n in state.tok_cmp if n != TRAINED),
+        "ws": "1" if state.tok_ws else "0",
+        "special": "1" if state.tok_special else "0",
+    }
+    if len(text) <= URL_TEXT_CHARS:
+        wanted["text"] = text
+    for key, value in wanted.items():
+        if qp.get(key) != value:
+            qp[key] = value
+    if "text" not in wanted and "text" in qp:
+        del qp["text"]
+
+
+view = st.segmented_control("View", VIEWS, key="tok_view", label_visibility="collapsed")
+view = view or VIEWS[0]
+text = st.session_state.tok_text
+if view == "BPE lab":
+    bpe_lab()
+else:
+    text = text_input()
+    (explore if view == "Explore" else compare)(text)
+sync_url(view, text)

@@ -1,0 +1,65 @@
+"""The Sampling page in headless Chromium: five Next-token clicks, a branch, save, reopen."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+
+import pytest
+
+from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page, wait_for_app
+
+pytestmark = pytest.mark.e2e
+
+
+def _url_path() -> str:
+    from ui.nav import PAGES
+
+    for spec in PAGES:
+        if spec.path == "pages/sampling.py":
+            return spec.url_path
+    pytest.skip("pages/sampling.py is not registered in ui/nav.py yet")
+
+
+def _heading(page, pattern: str):
+    return page.get_by_role("heading", name=re.compile(pattern))
+
+
+def test_step_branch_save_and_reopen(page, app_url):
+    query = urllib.parse.urlencode({"prompt": "def main(", "temperature": "0.8", "seed": "5"})
+    open_app_page(page, app_url, f"{_url_path()}?{query}")
+    assert_no_streamlit_exception(page)
+    next_token = page.get_by_role("button", name="Next token", exact=True)
+    for step in range(1, 6):
+        next_token.click()
+        _heading(page, f"^Step {step}:").wait_for()
+        wait_for_app(page)
+    pills = page.get_by_role(
+        "radiogroup", name="Generated tokens: click one to inspect that step"
+    ).get_by_role("radio")
+    assert pills.count() == 5
+    assert "seed=5" in page.url and "temperature=0.8" in page.url
+
+    # inspect step 3, then branch there with another candidate
+    pills.nth(2).click()
+    _heading(page, "^Step 3:").wait_for()
+    wait_for_app(page)
+    page.get_by_role("button", name="Branch with it").click()
+    _heading(page, "^Branches$").wait_for()
+    wait_for_app(page)
+    assert page.get_by_text("branch 1 @ step 3").first.is_visible()
+    assert pills.count() == 3  # two shared steps and the chosen candidate
+
+    # save the branch, reset, open it again: the replay must match token for token
+    page.get_by_text("Save or open a trajectory").click()
+    page.get_by_role("button", name="Save this trajectory as a run").click()
+    page.get_by_text(re.compile(r"Saved as run #\d+")).wait_for()
+    wait_for_app(page)
+    page.get_by_role("button", name="Reset", exact=True).click()
+    page.get_by_text("Press Next token or Run N to start generating.").wait_for()
+    wait_for_app(page)
+    page.get_by_role("button", name="Open and replay").click()
+    page.get_by_text(re.compile(r"replayed 3 steps: every token matched")).wait_for()
+    wait_for_app(page)
+    assert pills.count() == 3
+    assert_no_streamlit_exception(page)
