@@ -32,6 +32,15 @@ PAGES: tuple[PageSpec, ...] = (
         "tokenization",
     ),
     PageSpec(
+        "pages/pool.py",
+        "GPU pool",
+        ":material/dns:",
+        "Serving",
+        "Many LLMs sharing a few GPUs (Aegaeon, SOSP'25): watch a live schedule, compare "
+        "policies, sweep the load to find each policy's goodput.",
+        "pool",
+    ),
+    PageSpec(
         "pages/runs.py",
         "Saved runs",
         ":material/compare_arrows:",

@@ -15,14 +15,6 @@ pytestmark = pytest.mark.e2e
 QUERY = "pool?preset=paper-40x0.1&models=8&duration=120&gpus=4&speed=5&cmp=aegaeon,request_fcfs"
 
 
-@pytest.fixture(autouse=True)
-def _registered():
-    from ui.nav import PAGES
-
-    if not any(p.url_path == "pool" for p in PAGES):
-        pytest.skip("pages/pool.py is not registered in ui/nav.py yet (url_path 'pool')")
-
-
 def _sim_time(page) -> float:
     metric = page.locator('[data-testid="stMetric"]').filter(has_text="Sim time")
     return float(metric.locator('[data-testid="stMetricValue"]').inner_text().split()[0])
