@@ -4,6 +4,13 @@ Run with ``streamlit run app.py``. This file only sets the page up, builds the n
 from ``ui.nav`` and draws the shared sidebar; each page lives in ``pages/``.
 """
 
+import os
+
+# Interactive decoding runs many tiny matrix products; OpenMP's default busy-waiting makes
+# each one spin for the other threads and, on a busy 2-core machine, slowed a decode step
+# from ~1 ms to ~70 ms (bench/bench_sampling.py). Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import streamlit as st
 
 from ui.nav import sections

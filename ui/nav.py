@@ -32,6 +32,15 @@ PAGES: tuple[PageSpec, ...] = (
         "tokenization",
     ),
     PageSpec(
+        "pages/sampling.py",
+        "Sampling",
+        ":material/casino:",
+        "Language model",
+        "Watch the GPT pick each token: every candidate, what temperature, top-k and top-p "
+        "cut, branch from any step, compare settings, replay saved runs.",
+        "sampling",
+    ),
+    PageSpec(
         "pages/pool.py",
         "GPU pool",
         ":material/dns:",

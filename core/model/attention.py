@@ -58,7 +58,7 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.n_head = config.n_head
         self.head_dim = config.head_dim
-        self.dropout = config.dropout
+        self.dropout = config.attention_dropout
         self.qkv = Dense(config.n_embd, 3 * config.n_embd, bias=config.qkv_bias)  # (d, 3d)
         self.proj = Dense(config.n_embd, config.n_embd)  # (d, d), writes to the residual
         self.proj.reset_parameters(std=residual_init_std(config.n_layer))

@@ -26,7 +26,8 @@ class GPTConfig:
     n_layer: int = 12  # number of transformer blocks
     n_head: int = 12  # attention heads per block; n_embd must divide evenly among them
     n_embd: int = 768  # width of the residual stream (embedding dimension)
-    dropout: float = 0.0  # dropout on embeddings, attention weights and block outputs (training)
+    dropout: float = 0.0  # dropout on embeddings and block outputs while training
+    attn_dropout: float | None = None  # dropout on attention weights; None = same as dropout
     qkv_bias: bool = False  # bias on the query/key/value projection (GPT-2 has one)
     tie_embeddings: bool = True  # output head reuses the token-embedding matrix (GPT-2 does)
     layer_norm_eps: float = 1e-5  # epsilon of every LayerNorm (GPT-2: 1e-5)
@@ -43,6 +44,17 @@ class GPTConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.attn_dropout is not None and not 0.0 <= self.attn_dropout < 1.0:
+            raise ConfigError(f"attn_dropout must be in [0, 1), got {self.attn_dropout}")
+
+    @property
+    def attention_dropout(self) -> float:
+        """Dropout on attention weights (``attn_dropout``, else ``dropout``).
+
+        On CPU, dropping attention weights forces the unfused attention kernel and draws a
+        mask of B*H*T*T values per layer; ``attn_dropout=0`` keeps the fused kernel.
+        """
+        return self.dropout if self.attn_dropout is None else self.attn_dropout
 
     @property
     def head_dim(self) -> int:
@@ -60,13 +72,23 @@ class GPTConfig:
         head = 0 if self.tie_embeddings else d * v
         return v * d + t * d + L * per_block + 2 * d + head
 
-    def non_embedding_parameters(self) -> int:
+    def matmul_parameters(self) -> int:
         """Parameters that take part in a matrix product per token (the head, not the lookups).
 
         This is the ``N`` of the ``6·N`` training-FLOPs rule: positional embeddings are a
-        lookup, the token-embedding matrix counts once because the head multiplies by it.
+        lookup; a tied token-embedding matrix counts once because the head multiplies by it,
+        an untied one is only a lookup.
         """
-        return self.num_parameters() - self.context_length * self.n_embd
+        lookups = self.context_length + (0 if self.tie_embeddings else self.vocab_size)
+        return self.num_parameters() - lookups * self.n_embd
+
+    def training_flops_per_token(self) -> int:
+        """Forward + backward FLOPs per token: ``6·N + 12·n_layer·n_embd·context_length``.
+
+        The second term is attention's QK^T and AV products at full context (PaLM, Chowdhery
+        et al. 2022, appendix B), counted without the causal half as is customary.
+        """
+        return 6 * self.matmul_parameters() + 12 * self.n_layer * self.n_embd * self.context_length
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the fields (JSON-serializable)."""

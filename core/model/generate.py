@@ -13,6 +13,16 @@ import torch
 from core.model.gpt import GPT
 
 
+def crop_to_context(idx: torch.Tensor, context_length: int) -> tuple[torch.Tensor, int]:
+    """Keep the last ``context_length`` ids of ``idx`` (B, T); returns (ids, number dropped).
+
+    A prompt longer than the model's context cannot be attended to in full; callers show
+    the user how many leading tokens were dropped. E.g. 10 ids, context 8 -> last 8, 2.
+    """
+    dropped = max(0, idx.shape[1] - context_length)
+    return idx[:, dropped:], dropped
+
+
 def sample_next(
     logits: torch.Tensor,
     *,
@@ -56,7 +66,7 @@ def generate(
     """
     ctx = model.config.context_length
     cache = model.new_kv_cache(idx.shape[0]) if use_cache else None
-    pending = idx[:, -ctx:]  # what the next forward pass must see
+    pending, _ = crop_to_context(idx, ctx)  # what the next forward pass must see
     for _ in range(max_new_tokens):
         if cache is not None and cache.length + pending.shape[1] > ctx:
             cache = None  # full: continue without it, exactly like the uncached loop

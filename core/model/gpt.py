@@ -58,10 +58,14 @@ class Block(nn.Module):
         need_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         # x: (B, T, d) -> (B, T, d)
-        attended, weights = self.attn(self.ln1(x), cache=cache, start=start, need_weights=need_weights)
-        x = x + self.drop(attended)
-        x = x + self.drop(self.ffn(self.ln2(x)))
-        return x, weights
+        attended, weights = self.attn(
+            self.ln1(x), cache=cache, start=start, need_weights=need_weights
+        )
+        if self.training:
+            x = x + self.drop(attended)
+            return x + self.drop(self.ffn(self.ln2(x))), weights
+        x = x + attended  # eval: dropout is the identity, skip its module call
+        return x + self.ffn(self.ln2(x)), weights
 
 
 class GPT(nn.Module):
@@ -137,7 +141,8 @@ class GPT(nn.Module):
                 f"{self.config.context_length}; crop the prompt to its last "
                 f"{self.config.context_length - start} tokens"
             )
-        if idx.device.type == "cpu" and (int(idx.min()) < 0 or int(idx.max()) >= self.config.vocab_size):
+        low, high = torch.aminmax(idx) if idx.device.type == "cpu" else (0, 0)
+        if int(low) < 0 or int(high) >= self.config.vocab_size:
             raise InputError(
                 f"token id out of range [0, {self.config.vocab_size}); was the text encoded "
                 "with this model's tokenizer?"
@@ -168,8 +173,8 @@ class GPT(nn.Module):
                 raise InputError("KV cache was made for a model with another number of layers")
             kv_cache.check_room(T)
 
-        positions = torch.arange(start, start + T, device=idx.device)  # (T,)
-        x = self.drop(self.embed_tokens(idx) + self.pos_emb(positions))  # (B, T, d)
+        positions = self.pos_emb.weight[start : start + T]  # (T, d): rows of positions
+        x = self.drop(self.embed_tokens(idx) + positions)  # (B, T, d)
         hidden_states = [x] if capture else []
         attentions: list[torch.Tensor] = []
         for i, block in enumerate(self.blocks):

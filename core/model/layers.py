@@ -37,6 +37,10 @@ class Dense(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (..., in) -> (..., out); one 2-D GEMM over all leading dimensions.
+        if x.dim() == 2:  # (N, in): no reshapes (the decoding path keeps activations 2-D)
+            if self.bias is None:
+                return torch.mm(x, self.weight)
+            return torch.addmm(self.bias, x, self.weight)
         flat = x.reshape(-1, self.in_features)  # (N, in)
         if self.bias is None:
             out = torch.mm(flat, self.weight)  # (N, out)

@@ -50,6 +50,12 @@ PROCESSOR_LABELS: dict[str, str] = {
     ProcessorName.MIN_P: "min-p",
 }
 
+#: Upper bounds: beyond them a setting no longer changes anything visible (and the page's
+#: widgets stop there).
+MAX_TEMPERATURE = 100.0
+MAX_PENALTY = 100.0
+MAX_SEED = 2**32 - 1
+
 #: The conventional order (penalties on raw logits, then temperature, then the filters).
 DEFAULT_ORDER: tuple[str, ...] = tuple(p.value for p in ProcessorName)
 
@@ -92,9 +98,10 @@ class SamplingConfig:
             raise SamplingConfigError(
                 f"Each processor may appear once in the order, got {list(self.order)}."
             )
-        if not math.isfinite(self.temperature) or self.temperature < 0:
+        if not math.isfinite(self.temperature) or not 0 <= self.temperature <= MAX_TEMPERATURE:
             raise SamplingConfigError(
-                f"Temperature must be a number >= 0 (0 = greedy), got {self.temperature}."
+                f"Temperature must be a number from 0 (greedy) to {MAX_TEMPERATURE:g}, "
+                f"got {self.temperature}."
             )
         changes: dict[str, Any] = {}
         if self.temperature == 0:
@@ -125,17 +132,18 @@ class SamplingConfig:
                 f"min-p must be in [0, 1] (a fraction of the top token's probability), "
                 f"got {self.min_p}."
             )
-        if not math.isfinite(self.repetition_penalty) or self.repetition_penalty <= 0:
+        if not 0 < self.repetition_penalty <= MAX_PENALTY:  # also rejects NaN
             raise SamplingConfigError(
-                f"The repetition penalty must be > 0 (1 = off, 1.1-1.3 is typical), "
-                f"got {self.repetition_penalty}."
+                f"The repetition penalty must be > 0 and <= {MAX_PENALTY:g} (1 = off, 1.1-1.3 "
+                f"is typical), got {self.repetition_penalty}."
             )
-        if not math.isfinite(self.presence_penalty):
+        if not -MAX_PENALTY <= self.presence_penalty <= MAX_PENALTY:
             raise SamplingConfigError(
-                f"The presence penalty must be a finite number, got {self.presence_penalty}."
+                f"The presence penalty must be between -{MAX_PENALTY:g} and {MAX_PENALTY:g}, "
+                f"got {self.presence_penalty}."
             )
-        if not 0 <= self.seed < 2**63:
-            raise SamplingConfigError(f"The seed must be in [0, 2^63), got {self.seed}.")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SamplingConfigError(f"The seed must be in [0, 2^32), got {self.seed}.")
         return dataclasses.replace(self, **changes), notices
 
     # ------------------------------------------------------------------ serialization
@@ -202,8 +210,42 @@ class SamplingConfig:
             if "order" in params:
                 kwargs["order"] = tuple(p for p in params["order"].split(",") if p)
         except ValueError as exc:
-            raise SamplingConfigError(f"A sampling setting in the link is not a number: {exc}")
+            raise SamplingConfigError(
+                f"A sampling setting in the link is not a number: {exc}"
+            ) from exc
         return cls(**kwargs)
+
+    # ------------------------------------------------------------------ form (widgets)
+    def to_form(self) -> dict[str, Any]:
+        """Values for form widgets, with "off" as a number: top-k 0, top-p 1, min-p 0."""
+        return {
+            "temperature": float(self.temperature),
+            "top_k": int(self.top_k or 0),
+            "top_p": 1.0 if self.top_p is None else float(self.top_p),
+            "min_p": float(self.min_p or 0.0),
+            "repetition_penalty": float(self.repetition_penalty),
+            "presence_penalty": float(self.presence_penalty),
+            "greedy": bool(self.greedy),
+            "seed": int(self.seed),
+            "stop_at_eos": bool(self.stop_at_eos),
+            "order": list(self.order),
+        }
+
+    @classmethod
+    def from_form(cls, values: Mapping[str, Any]) -> SamplingConfig:
+        """Inverse of `to_form` (top-k 0, top-p 1 and min-p 0 become None = off)."""
+        return cls(
+            temperature=float(values["temperature"]),
+            top_k=int(values["top_k"]) or None,
+            top_p=None if float(values["top_p"]) == 1.0 else float(values["top_p"]),
+            min_p=float(values["min_p"]) or None,
+            repetition_penalty=float(values["repetition_penalty"]),
+            presence_penalty=float(values["presence_penalty"]),
+            greedy=bool(values["greedy"]),
+            seed=int(values["seed"]),
+            stop_at_eos=bool(values["stop_at_eos"]),
+            order=tuple(values["order"]),
+        )
 
     def active_processors(self) -> list[str]:
         """The processors in `order` whose settings change anything (for display)."""

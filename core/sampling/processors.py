@@ -47,7 +47,7 @@ class LogitsProcessor(ABC):
 @dataclass(frozen=True)
 class Temperature(LogitsProcessor):
     temperature: float
-    name: str = ProcessorName.TEMPERATURE
+    name: str = ProcessorName.TEMPERATURE.value
 
     def __call__(self, logits: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
         return logits / self.temperature  # (V,); -inf stays -inf
@@ -56,7 +56,7 @@ class Temperature(LogitsProcessor):
 @dataclass(frozen=True)
 class TopK(LogitsProcessor):
     k: int
-    name: str = ProcessorName.TOP_K
+    name: str = ProcessorName.TOP_K.value
 
     def __call__(self, logits: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
         k = min(self.k, logits.numel())
@@ -69,11 +69,12 @@ class TopK(LogitsProcessor):
 @dataclass(frozen=True)
 class TopP(LogitsProcessor):
     p: float
-    name: str = ProcessorName.TOP_P
+    name: str = ProcessorName.TOP_P.value
 
     def __call__(self, logits: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
         probs = torch.softmax(logits.double(), dim=-1)  # (V,) float64 so sums are exact enough
-        sorted_probs, order = torch.sort(probs, descending=True)  # (V,), (V,)
+        order = torch.sort(probs.float(), descending=True).indices  # (V,) float32 sorts 7x faster
+        sorted_probs = probs[order]  # (V,)
         mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # (V,)
         drop_sorted = mass_before >= self.p  # the first token always survives (mass 0)
         drop = torch.zeros_like(drop_sorted)
@@ -84,7 +85,7 @@ class TopP(LogitsProcessor):
 @dataclass(frozen=True)
 class MinP(LogitsProcessor):
     min_p: float
-    name: str = ProcessorName.MIN_P
+    name: str = ProcessorName.MIN_P.value
 
     def __call__(self, logits: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
         probs = torch.softmax(logits.double(), dim=-1)  # (V,)
@@ -95,7 +96,7 @@ class MinP(LogitsProcessor):
 @dataclass(frozen=True)
 class RepetitionPenalty(LogitsProcessor):
     penalty: float
-    name: str = ProcessorName.REPETITION_PENALTY
+    name: str = ProcessorName.REPETITION_PENALTY.value
 
     def __call__(self, logits: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
         out = logits.clone()
@@ -110,7 +111,7 @@ class RepetitionPenalty(LogitsProcessor):
 @dataclass(frozen=True)
 class PresencePenalty(LogitsProcessor):
     penalty: float
-    name: str = ProcessorName.PRESENCE_PENALTY
+    name: str = ProcessorName.PRESENCE_PENALTY.value
 
     def __call__(self, logits: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
         out = logits.clone()
@@ -190,8 +191,9 @@ class PipelineOutput:
 
 def entropy(probs: torch.Tensor) -> float:
     """Shannon entropy in nats of a (V,) probability vector (0 log 0 = 0)."""
-    p = probs[probs > 0].double()
-    return float(-(p * torch.log(p)).sum())
+    # xlogy instead of p * log(p): torch.log/exp on float64 go multi-threaded even for a few
+    # thousand elements and stall for milliseconds when the cores are busy.
+    return float(-torch.special.xlogy(probs.double(), probs.double()).sum())
 
 
 def _usable(probs: torch.Tensor) -> bool:
@@ -230,20 +232,23 @@ def run_pipeline(
     return PipelineOutput(stages, notices)
 
 
-def choose_token(probs: torch.Tensor, generator: torch.Generator | None, greedy: bool) -> int:
-    """Pick a token from ``probs`` (V,): argmax if greedy, else inverse-CDF with one draw.
+def choose_token(
+    probs: torch.Tensor, generator: torch.Generator | None, greedy: bool
+) -> tuple[int, float | None]:
+    """Pick a token from ``probs`` (V,); returns ``(token_id, uniform draw or None)``.
 
-    Exactly one ``torch.rand`` value is drawn per sampled step (none when greedy), so the
-    generator state after n steps depends only on how many steps were sampled: rewinding
-    and replaying reproduce the same tokens.
+    Greedy takes the argmax and draws nothing. Otherwise exactly one ``torch.rand`` value u
+    is drawn and the token is the first whose cumulative probability exceeds u (inverse
+    CDF): the generator state after n steps depends only on how many steps were sampled, so
+    rewinding and replaying reproduce the same tokens. Example: probs ``[0.2, 0.5, 0.3]``,
+    u = 0.6 -> cdf ``[0.2, 0.7, 1.0]`` -> token 1.
     """
     if greedy:
-        return int(torch.argmax(probs))
+        return int(torch.argmax(probs)), None
     u = float(torch.rand((), generator=generator, dtype=torch.float64))
     cdf = torch.cumsum(probs.double().cpu(), dim=-1)  # (V,)
-    u *= float(cdf[-1])
-    index = int(torch.searchsorted(cdf, torch.tensor([u], dtype=torch.float64), right=True)[0])
-    index = min(index, probs.numel() - 1)
+    target = torch.tensor([u * float(cdf[-1])], dtype=torch.float64)
+    index = min(int(torch.searchsorted(cdf, target, right=True)[0]), probs.numel() - 1)
     if float(probs[index]) == 0.0:  # only reachable through rounding at the very end of the cdf
         index = int(torch.argmax(probs))
-    return index
+    return index, u

@@ -75,9 +75,7 @@ class StepRecord:
         data = dict(data)
         data["candidates"] = tuple(Candidate(**c) for c in data["candidates"])
         data["stages"] = tuple(
-            StageRecord(
-                **{**s, "probs": tuple(s["probs"]), "removed": tuple(s["removed"])}
-            )
+            StageRecord(**{**s, "probs": tuple(s["probs"]), "removed": tuple(s["removed"])})
             for s in data["stages"]
         )
         data["notices"] = tuple(data.get("notices", ()))

@@ -1,0 +1,285 @@
+"""Which models and tokenizers exist, and how to load them (shared, read-only objects).
+
+Models come from three places:
+
+* ``builtin``: the small GPT in ``assets/builtin/`` (trained by ``python -m core.training`` on
+  the Python reference manual with its own BPE tokenizer; see its MODEL_CARD.md);
+* ``run:<id>``: checkpoints of training runs in the run store (their best checkpoint when
+  the run saved one, else the last), verified against the sha256 the run recorded;
+* ``gpt2:<name>``: GPT-2 weights a user placed under ``$GLASSBOX_HOME/models/<name>/`` in
+  Hugging Face layout (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``).
+
+Tokenizers: the three OpenAI encodings, the built-in BPE, and tokenizer runs in the store.
+A loaded model is in eval mode with gradients off, so one instance can be cached
+(``st.cache_resource``) and shared by every session. Functions that read the run store take
+an optional ``session_factory``; without one they open the default database and skip the
+store if it is unavailable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import tiktoken
+import torch
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.device import default_device
+from core.model import (
+    GPT,
+    CheckpointError,
+    GPTConfig,
+    check_vocab_fits,
+    file_sha256,
+    load_checkpoint,
+    load_gpt2,
+)
+from core.model.gpt2_import import read_gpt2_config
+from core.store import (
+    DatabaseUnavailable,
+    RunKind,
+    RunQuery,
+    get_artifacts,
+    get_run,
+    glassbox_home,
+    list_runs,
+    open_database,
+)
+from core.tokenization import (
+    BPETokenizer,
+    TokenizerError,
+    get_encoding,
+    list_tokenizer_runs,
+    load_tokenizer_run,
+)
+from core.tokenization import load_tokenizer as load_tokenizer_spec
+from core.tokenization.encodings import ENCODING_LABELS, ENCODING_NAMES
+
+BUILTIN_DIR = Path(__file__).resolve().parents[1] / "assets" / "builtin"
+BUILTIN_CHECKPOINT = BUILTIN_DIR / "model.safetensors"
+BUILTIN_TOKENIZER = BUILTIN_DIR / "tokenizer.json"
+BUILTIN_ID = "builtin"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str  # "builtin", "run:<id>" or "gpt2:<folder name>"
+    label: str  # shown in menus
+    source: str  # "builtin", "run" or "gpt2"
+    description: str  # one line: shape, parameters, tokenizer, where it comes from
+
+
+@dataclass(frozen=True)
+class TokenizerEntry:
+    id: str  # encoding name, "builtin" or "run:<id>"
+    label: str
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: GPT  # eval mode, requires_grad off, on the default device
+    tokenizer: tiktoken.Encoding
+    config: GPTConfig
+    entry: ModelEntry
+
+
+def _describe(config: GPTConfig) -> str:
+    return (
+        f"{config.n_layer} layers, {config.n_head} heads, width {config.n_embd}, context "
+        f"{config.context_length}, {config.num_parameters() / 1e6:.1f}M parameters"
+    )
+
+
+def _session_factory(session_factory: sessionmaker[Session] | None) -> sessionmaker[Session] | None:
+    if session_factory is not None:
+        return session_factory
+    try:
+        return open_database()
+    except DatabaseUnavailable:
+        return None
+
+
+def _run_checkpoint(session: Session, run_id: int):
+    """The checkpoint artifact a run's model loads from: its best, else its last."""
+    artifacts = [
+        a
+        for a in get_artifacts(session, run_id, kind="checkpoint")
+        if a.path and Path(a.path).is_file()
+    ]
+    artifacts.sort(key=lambda a: (a.meta.get("role") != "best", -a.id))
+    return artifacts[0] if artifacts else None
+
+
+def gpt2_folders() -> list[Path]:
+    """Folders under ``$GLASSBOX_HOME/models`` that hold a GPT-2 in Hugging Face layout."""
+    root = glassbox_home() / "models"
+    if not root.is_dir():
+        return []
+    weights = ("model.safetensors", "pytorch_model.bin")
+    return sorted(
+        p
+        for p in root.iterdir()
+        if (p / "config.json").is_file() and any((p / w).is_file() for w in weights)
+    )
+
+
+def list_models(session_factory: sessionmaker[Session] | None = None) -> list[ModelEntry]:
+    """Every loadable model: the built-in one, stored training runs, GPT-2 folders."""
+    entries: list[ModelEntry] = []
+    if BUILTIN_CHECKPOINT.is_file():
+        entries.append(
+            ModelEntry(
+                BUILTIN_ID,
+                "Built-in GPT (Python manual, 4.3M)",
+                "builtin",
+                "4-layer GPT trained on the Python reference manual with a 4,096-token BPE",
+            )
+        )
+    factory = _session_factory(session_factory)
+    if factory is not None:
+        with factory() as session:
+            query = RunQuery(kinds=(RunKind.TRAINING.value,), limit=200)
+            for run in list_runs(session, query).runs:
+                if run.status == "running" or _run_checkpoint(session, run.id) is None:
+                    continue
+                model_cfg = run.config.get("model", {})
+                val = run.summary.get("val_loss")
+                shape = f"{model_cfg.get('n_layer', '?')}x{model_cfg.get('n_embd', '?')}"
+                label = f"{run.name} (run {run.id}, {shape}" + (f", val {val:.2f})" if val else ")")
+                entries.append(
+                    ModelEntry(
+                        f"run:{run.id}", label, "run", f"training run {run.id}, {run.status}"
+                    )
+                )
+    for folder in gpt2_folders():
+        try:
+            description = _describe(read_gpt2_config(folder))
+        except CheckpointError as exc:
+            description = f"unreadable: {exc}"
+        entries.append(
+            ModelEntry(f"gpt2:{folder.name}", f"GPT-2 {folder.name}", "gpt2", description)
+        )
+    return entries
+
+
+def default_model_id(session_factory: sessionmaker[Session] | None = None) -> str | None:
+    """The built-in model when present, else the first listed model, else None."""
+    if BUILTIN_CHECKPOINT.is_file():
+        return BUILTIN_ID
+    entries = list_models(session_factory)
+    return entries[0].id if entries else None
+
+
+def _finish(model: GPT, device: torch.device | None) -> GPT:
+    return model.to(device or default_device()).eval().requires_grad_(False)
+
+
+def load_model(
+    model_id: str,
+    session_factory: sessionmaker[Session] | None = None,
+    *,
+    device: torch.device | None = None,
+) -> LoadedModel:
+    """Load a model and its tokenizer; :class:`CheckpointError` says what went wrong."""
+    if model_id == BUILTIN_ID:
+        if not BUILTIN_CHECKPOINT.is_file():
+            raise CheckpointError(
+                f"the built-in model is missing: {BUILTIN_CHECKPOINT} does not exist"
+            )
+        ckpt = load_checkpoint(BUILTIN_CHECKPOINT)
+        entry = ModelEntry(
+            BUILTIN_ID, "Built-in GPT (Python manual, 4.3M)", "builtin", _describe(ckpt.config)
+        )
+        return _with_tokenizer(ckpt, entry, session_factory, device)
+    if model_id.startswith("gpt2:"):
+        folder = glassbox_home() / "models" / model_id.removeprefix("gpt2:")
+        model = _finish(load_gpt2(folder), device)
+        entry = ModelEntry(model_id, f"GPT-2 {folder.name}", "gpt2", _describe(model.config))
+        encoding = get_encoding("gpt2")
+        check_vocab_fits(model.config, encoding.n_vocab, "gpt2")
+        return LoadedModel(model, encoding, model.config, entry)
+    if model_id.startswith("run:"):
+        run_id = _parse_run_id(model_id)
+        factory = _session_factory(session_factory)
+        if factory is None:
+            raise CheckpointError(
+                f"{model_id} is in the run store, but the database is unavailable"
+            )
+        with factory() as session:
+            run = get_run(session, run_id)
+            if run is None or run.kind != RunKind.TRAINING:
+                raise CheckpointError(
+                    f"run {run_id} is not a training run (deleted, or another kind)"
+                )
+            artifact = _run_checkpoint(session, run_id)
+            if artifact is None:
+                raise CheckpointError(
+                    f"training run {run_id} has no checkpoint file on this machine"
+                )
+            path, sha, name = Path(artifact.path), artifact.sha256, run.name
+        if sha and file_sha256(path) != sha:
+            raise CheckpointError(f"{path} changed since run {run_id} saved it (sha256 mismatch)")
+        ckpt = load_checkpoint(path)
+        entry = ModelEntry(model_id, f"{name} (run {run_id})", "run", _describe(ckpt.config))
+        return _with_tokenizer(ckpt, entry, factory, device)
+    raise CheckpointError(
+        f"unknown model id {model_id!r}: expected 'builtin', 'run:<id>' or 'gpt2:<name>'"
+    )
+
+
+def _parse_run_id(text: str) -> int:
+    try:
+        return int(text.split(":", 1)[1])
+    except ValueError as exc:
+        raise CheckpointError(f"{text!r} is not of the form run:<number>") from exc
+
+
+def _with_tokenizer(ckpt, entry: ModelEntry, session_factory, device) -> LoadedModel:
+    if ckpt.tokenizer is None:
+        raise CheckpointError(f"{ckpt.path} does not say which tokenizer it was trained with")
+    try:
+        if ckpt.tokenizer.get("kind") == "run":
+            factory = _session_factory(session_factory)
+            with factory() as session:  # type: ignore[union-attr]
+                encoding = load_tokenizer_spec(ckpt.tokenizer, session)
+        else:
+            encoding = load_tokenizer_spec(ckpt.tokenizer)
+    except (TokenizerError, AttributeError) as exc:
+        raise CheckpointError(f"the tokenizer of {entry.label} cannot be loaded: {exc}") from exc
+    check_vocab_fits(ckpt.config, encoding.n_vocab, encoding.name)
+    return LoadedModel(_finish(ckpt.model, device), encoding, ckpt.config, entry)
+
+
+def list_tokenizers(session_factory: sessionmaker[Session] | None = None) -> list[TokenizerEntry]:
+    """The OpenAI encodings, the built-in BPE and the tokenizer runs in the store."""
+    entries = [TokenizerEntry(name, ENCODING_LABELS[name]) for name in ENCODING_NAMES]
+    if BUILTIN_TOKENIZER.is_file():
+        entries.append(TokenizerEntry(BUILTIN_ID, "Built-in BPE (Python manual, 4,096 tokens)"))
+    factory = _session_factory(session_factory)
+    if factory is not None:
+        with factory() as session:
+            entries.extend(
+                TokenizerEntry(f"run:{info.run_id}", info.label)
+                for info in list_tokenizer_runs(session)
+            )
+    return entries
+
+
+def load_tokenizer(
+    tokenizer_id: str, session_factory: sessionmaker[Session] | None = None
+) -> tiktoken.Encoding:
+    """A ``tiktoken.Encoding`` for a :func:`list_tokenizers` id."""
+    if tokenizer_id in ENCODING_NAMES:
+        return get_encoding(tokenizer_id)
+    if tokenizer_id == BUILTIN_ID:
+        return BPETokenizer.load(BUILTIN_TOKENIZER).encoding()
+    if tokenizer_id.startswith("run:"):
+        factory = _session_factory(session_factory)
+        if factory is None:
+            raise TokenizerError(
+                f"{tokenizer_id} is in the run store, but the database is unavailable"
+            )
+        with factory() as session:
+            return load_tokenizer_run(session, _parse_run_id(tokenizer_id)).encoding()
+    raise TokenizerError(f"unknown tokenizer id {tokenizer_id!r}")

@@ -1,0 +1,232 @@
+"""Save a sampling trajectory to the run store, load it back and replay it exactly.
+
+A saved trajectory is a run of kind ``"sampling"``:
+
+- ``config``: model id, prompt, KV-cache flag and the sampling settings (`SamplingConfig`),
+  so the Runs page can diff two trajectories' settings;
+- one inline artifact ``trajectory`` (kind ``"sampling_trajectory"``) holding the prompt ids,
+  the text and every `StepRecord` as JSON;
+- point series ``entropy``, ``cum_logprob`` and ``step_latency_ms`` by step;
+- a summary of scalar metrics (tokens, mean entropy, log-likelihood, perplexity, latency).
+
+Replay rebuilds the trajectory from the prompt, the settings and the seed: sampled steps are
+sampled again (the same generator draws), forced steps are forced again. It checks every
+token against the saved one, so "same seed + same settings => same tokens" is verified on
+each reopen. The caller owns the database session (DESIGN.md rule 8).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import tiktoken
+from sqlalchemy.orm import Session
+
+from core.model import GPT
+from core.sampling.config import SamplingConfig
+from core.sampling.records import StepRecord, cumulative_logprob
+from core.sampling.sampler import Sampler, SamplingError
+from core.store import (
+    RunKind,
+    RunQuery,
+    RunStatus,
+    add_artifact,
+    add_points,
+    create_run,
+    finish_run,
+    get_artifacts,
+    get_run,
+    list_runs,
+)
+
+ARTIFACT_KIND = "sampling_trajectory"
+FORMAT_VERSION = 1
+
+
+class TrajectoryFormatError(SamplingError):
+    """A run cannot be opened as a sampling trajectory (wrong kind, missing or bad data)."""
+
+
+@dataclass(frozen=True)
+class SavedTrajectory:
+    """A trajectory as stored: enough to show it and to replay it."""
+
+    run_id: int
+    name: str
+    model_id: str | None
+    prompt: str
+    config: SamplingConfig  # the settings as the user entered them
+    use_cache: bool
+    top_n: int
+    prompt_ids: list[int]
+    records: list[StepRecord]
+    text: str
+
+
+@dataclass(frozen=True)
+class SavedRunInfo:
+    """One line of the "open a saved trajectory" list."""
+
+    run_id: int
+    name: str
+    created_at: datetime
+    tokens: int
+
+
+def trajectory_summary(records: list[StepRecord]) -> dict[str, Any]:
+    """Flat scalar metrics of a trajectory (the Runs page compares these)."""
+    n = len(records)
+    if n == 0:
+        return {"tokens": 0}
+    log_likelihood = sum(r.logprob for r in records)
+    return {
+        "tokens": n,
+        "mean_entropy_nats": statistics.fmean(r.entropy for r in records),
+        "log_likelihood": log_likelihood,
+        "perplexity": math.exp(-log_likelihood / n),
+        "median_step_latency_ms": statistics.median(r.latency_ms for r in records),
+        "forced_steps": sum(r.forced for r in records),
+        "ended_with_eos": int(records[-1].eos),
+    }
+
+
+def save_trajectory(
+    session: Session,
+    sampler: Sampler,
+    *,
+    model_id: str | None,
+    name: str | None = None,
+    tags: tuple[str, ...] = ("sampling",),
+    notes: str = "",
+) -> int:
+    """Store ``sampler``'s trajectory as a finished run; returns the run id."""
+    records = sampler.records
+    cfg = sampler.requested_config
+    if name is None:
+        snippet = sampler.prompt.strip().replace("\n", " ")[:40] or "<|endoftext|>"
+        name = f"{model_id or 'model'}: {snippet!r} T={cfg.temperature} seed={cfg.seed}"
+    run = create_run(
+        session,
+        kind=RunKind.SAMPLING,
+        name=name,
+        config={
+            "model_id": model_id,
+            "prompt": sampler.prompt,
+            "use_cache": sampler.use_cache,
+            "top_n": sampler.top_n,
+            "sampling": cfg.to_dict(),
+        },
+        tags=tags,
+        notes=notes,
+    )
+    payload = {
+        "format": FORMAT_VERSION,
+        "prompt": sampler.prompt,
+        "prompt_ids": sampler.prompt_ids,
+        "text": sampler.text,
+        "records": [r.to_dict() for r in records],
+    }
+    add_artifact(
+        session,
+        run.id,
+        name="trajectory",
+        kind=ARTIFACT_KIND,
+        meta={"format": FORMAT_VERSION, "steps": len(records)},
+        content=json.dumps(payload).encode("utf-8"),
+    )
+    add_points(session, run.id, "entropy", [(r.index, r.entropy) for r in records])
+    cum = cumulative_logprob(records)
+    add_points(
+        session, run.id, "cum_logprob", [(r.index, c) for r, c in zip(records, cum, strict=True)]
+    )
+    add_points(session, run.id, "step_latency_ms", [(r.index, r.latency_ms) for r in records])
+    finish_run(session, run.id, status=RunStatus.FINISHED, summary=trajectory_summary(records))
+    return run.id
+
+
+def load_trajectory(session: Session, run_id: int) -> SavedTrajectory:
+    """Read a saved trajectory; raises `TrajectoryFormatError` with what is wrong."""
+    run = get_run(session, run_id)
+    if run is None:
+        raise TrajectoryFormatError(f"Run {run_id} does not exist (deleted in another tab?).")
+    if run.kind != RunKind.SAMPLING:
+        raise TrajectoryFormatError(f"Run {run_id} is a {run.kind} run, not a sampling trajectory.")
+    artifacts = get_artifacts(session, run_id, kind=ARTIFACT_KIND)
+    if not artifacts or artifacts[-1].content is None:
+        raise TrajectoryFormatError(f"Run {run_id} has no stored trajectory to open.")
+    try:
+        payload = json.loads(artifacts[-1].content.decode("utf-8"))
+        if payload.get("format") != FORMAT_VERSION:
+            raise TrajectoryFormatError(
+                f"Run {run_id} was saved in trajectory format {payload.get('format')}, "
+                f"this version reads format {FORMAT_VERSION}."
+            )
+        config = dict(run.config)
+        return SavedTrajectory(
+            run_id=run.id,
+            name=run.name,
+            model_id=config.get("model_id"),
+            prompt=payload["prompt"],
+            config=SamplingConfig.from_dict(config["sampling"]),
+            use_cache=bool(config.get("use_cache", True)),
+            top_n=int(config.get("top_n", 10)),
+            prompt_ids=[int(i) for i in payload["prompt_ids"]],
+            records=[StepRecord.from_dict(d) for d in payload["records"]],
+            text=payload["text"],
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, TrajectoryFormatError):
+            raise
+        raise TrajectoryFormatError(f"Run {run_id}'s trajectory data is damaged: {exc}") from exc
+
+
+def list_saved(session: Session, limit: int = 50) -> list[SavedRunInfo]:
+    """The newest saved trajectories, newest first."""
+    page = list_runs(session, RunQuery(kinds=(RunKind.SAMPLING.value,), limit=limit))
+    return [
+        SavedRunInfo(r.id, r.name, r.created_at, int(r.summary.get("tokens", 0))) for r in page.runs
+    ]
+
+
+@dataclass
+class ReplayResult:
+    sampler: Sampler  # the rebuilt trajectory (always ends with the saved tokens)
+    first_mismatch: int | None  # first step whose re-sampled token differed, None if exact
+
+    @property
+    def exact(self) -> bool:
+        return self.first_mismatch is None
+
+
+def replay(model: GPT, tokenizer: tiktoken.Encoding, saved: SavedTrajectory) -> ReplayResult:
+    """Rebuild ``saved`` step by step and check that every sampled token comes out the same.
+
+    If a step differs (another model or tokenizer, a different device's rounding), the saved
+    token is forced from there on so the user still sees the saved trajectory, and
+    ``first_mismatch`` says where re-sampling diverged.
+    """
+    sampler = Sampler(
+        model, tokenizer, saved.prompt, saved.config, use_cache=saved.use_cache, top_n=saved.top_n
+    )
+    if sampler.prompt_ids != saved.prompt_ids:
+        raise TrajectoryFormatError(
+            "The prompt encodes to different tokens with this tokenizer than when the "
+            "trajectory was saved: open it with the model it was saved with "
+            f"({saved.model_id})."
+        )
+    mismatch: int | None = None
+    for rec in saved.records:
+        if rec.forced or mismatch is not None:
+            sampler.force(rec.token_id)
+            continue
+        got = sampler.step()
+        if got.token_id != rec.token_id:
+            mismatch = rec.index
+            sampler.rewind(1)
+            sampler.force(rec.token_id)
+    return ReplayResult(sampler, mismatch)

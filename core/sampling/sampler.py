@@ -1,0 +1,321 @@
+"""A stepwise sampler: one trajectory of autoregressive generation, one token per call.
+
+The book's ch. 5.3 ``generate`` loop (Raschka) runs to completion; here the loop is turned
+inside out so a user can watch, force, rewind and branch. A `Sampler` owns everything that
+belongs to one trajectory and nothing shared: its own `KVCache` (DESIGN.md rule 5), its own
+seeded ``torch.Generator`` and its list of `StepRecord`. The model is only read, so any
+number of samplers (browser sessions, branches) can share one loaded model.
+
+Reproducibility: a sampled step draws exactly one uniform number from the generator,
+greedy and forced steps draw none, and `rewind` restores the generator state of the step it
+returns to. So a trajectory is a pure function of (model, prompt, config, forced steps), and
+`replay` re-creates it token for token. With and without the KV cache the tokens are the
+same; only the latency differs. Beyond the model's context length the sampler slides a
+window over the last ``context_length`` tokens and recomputes (positions shift, so a cache
+cannot be reused there), exactly like the book's no-cache loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import tiktoken
+import torch
+
+from core.model import GPT, KVCache
+from core.sampling.config import SamplingConfig
+from core.sampling.processors import (
+    PipelineOutput,
+    build_pipeline,
+    choose_token,
+    entropy,
+    run_pipeline,
+)
+from core.sampling.records import Candidate, StageRecord, StepRecord
+
+EOT = "<|endoftext|>"
+
+
+class SamplingError(ValueError):
+    """The sampler cannot do what was asked; the message says what to do instead."""
+
+
+class GenerationFinished(SamplingError):
+    """The model emitted end-of-text and ``stop_at_eos`` is on."""
+
+
+def token_text(tokenizer: tiktoken.Encoding, token_id: int) -> str:
+    """The text of one token; a piece of a multi-byte character shows its bytes (``"\\xe2"``)."""
+    try:
+        raw = tokenizer.decode_single_token_bytes(token_id)
+        return raw.decode("utf-8", errors="backslashreplace")
+    except KeyError:
+        return f"<{token_id}>"
+
+
+def encode_prompt(
+    tokenizer: tiktoken.Encoding, prompt: str, context_length: int
+) -> tuple[list[int], list[str]]:
+    """Token ids of ``prompt`` for a model, with notices about what was changed.
+
+    An empty prompt becomes ``[<|endoftext|>]`` (the token GPT-2 saw between documents); a
+    prompt longer than the context keeps its last ``context_length`` tokens.
+    """
+    notices: list[str] = []
+    special = {EOT} & set(tokenizer.special_tokens_set)
+    ids = tokenizer.encode(prompt, allowed_special=special, disallowed_special=())
+    if not ids:
+        if not special:
+            raise SamplingError(
+                "The prompt is empty and this tokenizer has no <|endoftext|> token to start "
+                "from: type a prompt."
+            )
+        ids = [tokenizer.eot_token]
+        notices.append("The prompt is empty: starting from <|endoftext|> (a new document).")
+    if len(ids) > context_length:
+        notices.append(
+            f"The prompt has {len(ids)} tokens but the model reads at most {context_length}: "
+            f"only its last {context_length} tokens are used."
+        )
+        ids = ids[-context_length:]
+    return ids, notices
+
+
+class Sampler:
+    """One trajectory: ``step()``, ``run(n)``, ``force(id)``, ``rewind(k)``, ``branch()``."""
+
+    def __init__(
+        self,
+        model: GPT,
+        tokenizer: tiktoken.Encoding,
+        prompt: str,
+        config: SamplingConfig,
+        *,
+        use_cache: bool = True,
+        top_n: int = 10,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.prompt = prompt
+        self.requested_config = config
+        self.context_length = model.config.context_length
+        # Ids beyond the tokenizer (a padded embedding table) can never be decoded: drop them.
+        self.vocab_size = min(model.config.vocab_size, tokenizer.n_vocab)
+        self.config, self.notices = config.resolve(self.vocab_size)
+        self.pipeline = build_pipeline(self.config)
+        self.prompt_ids, prompt_notices = encode_prompt(tokenizer, prompt, self.context_length)
+        self.notices += prompt_notices
+        self.top_n = top_n
+        self.eos_id: int | None = (
+            tokenizer.eot_token if EOT in tokenizer.special_tokens_set else None
+        )
+        self.records: list[StepRecord] = []
+        self._tokens: list[int] = list(self.prompt_ids)  # prompt + continuation
+        self._rng_before: list[torch.Tensor] = []  # generator state before each step
+        self.generator = torch.Generator(device="cpu")
+        self.generator.manual_seed(self.config.seed)
+        self._use_cache = use_cache
+        self._cache: KVCache | None = None  # allocated at the first step that needs it
+        self._window_notice_given = False
+
+    # ------------------------------------------------------------------ state
+    @property
+    def use_cache(self) -> bool:
+        return self._use_cache
+
+    def set_use_cache(self, enabled: bool) -> None:
+        """Turn the KV cache on (filled lazily at the next step) or off; tokens are unaffected."""
+        self._use_cache = enabled
+        if not enabled:
+            self._cache = None
+
+    def release_cache(self) -> None:
+        """Free the cache's memory (an inactive branch); the next step rebuilds it."""
+        self._cache = None
+
+    @property
+    def token_ids(self) -> list[int]:
+        """Generated token ids (without the prompt)."""
+        return [r.token_id for r in self.records]
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.records and self.records[-1].eos and self.config.stop_at_eos)
+
+    @property
+    def text(self) -> str:
+        """The generated continuation as text."""
+        return self.tokenizer.decode(self.token_ids)
+
+    @property
+    def prompt_text(self) -> str:
+        return self.tokenizer.decode(self.prompt_ids)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    # ------------------------------------------------------------------ model
+    def _next_logits(self) -> tuple[torch.Tensor, int, bool]:
+        """Raw logits (V,) for the next position, tokens fed, and whether the cache was used."""
+        seq = self._tokens
+        device = self.model.device
+        with torch.inference_mode():
+            if len(seq) > self.context_length:
+                window = torch.tensor(seq[-self.context_length :], device=device)[None]  # (1, C)
+                if self._cache is not None:
+                    self._cache.truncate(0)  # positions shift each step: nothing reusable
+                if not self._window_notice_given:
+                    self._window_notice_given = True
+                    self.notices.append(
+                        f"The text is longer than the model's context ({self.context_length} "
+                        "tokens): each step now reads only the last "
+                        f"{self.context_length} tokens and recomputes them (no cache reuse)."
+                    )
+                logits = self.model(window, last_only=True)  # (1, 1, V)
+                return logits[0, -1], window.shape[1], False
+            if not self._use_cache:
+                idx = torch.tensor(seq, device=device)[None]  # (1, T)
+                return self.model(idx, last_only=True)[0, -1], len(seq), False
+            if self._cache is None:
+                self._cache = self.model.new_kv_cache(1)
+            if self._cache.length >= len(seq):
+                self._cache.truncate(len(seq) - 1)  # re-feed the last token to get its logits
+            new = torch.tensor(seq[self._cache.length :], device=device)[None]  # (1, T_new)
+            logits = self.model(new, kv_cache=self._cache, last_only=True)  # (1, 1, V)
+            return logits[0, -1], new.shape[1], True
+
+    # ------------------------------------------------------------------ stepping
+    def _advance(self, forced: int | None) -> StepRecord:
+        if forced is not None and not 0 <= forced < self.vocab_size:
+            raise SamplingError(
+                f"Token id {forced} is outside the vocabulary [0, {self.vocab_size})."
+            )
+        start = time.perf_counter()
+        raw, n_new, cached = self._next_logits()
+        raw = raw[: self.vocab_size].float().cpu()  # (V,)
+        forward_ms = (time.perf_counter() - start) * 1000
+        history = torch.tensor(self._tokens, dtype=torch.long)  # (T,)
+        out = run_pipeline(raw, history, self.pipeline)
+        final = out.final.probs  # (V,) float64
+        rng_before = self.generator.get_state()
+        if forced is not None:
+            token, draw = forced, None
+        else:
+            token, draw = choose_token(final, self.generator, greedy=self.config.greedy)
+        latency_ms = (time.perf_counter() - start) * 1000
+        record = self._record(raw, out, token, draw, forced is not None, latency_ms, forward_ms)
+        record = dataclasses.replace(record, new_tokens=n_new, cached=cached)
+        self._rng_before.append(rng_before)
+        self.records.append(record)
+        self._tokens.append(token)
+        return record
+
+    def _record(
+        self,
+        raw: torch.Tensor,  # (V,) raw logits
+        out: PipelineOutput,
+        token: int,
+        draw: float | None,
+        forced: bool,
+        latency_ms: float,
+        forward_ms: float,
+    ) -> StepRecord:
+        """The JSON-ready record: candidates = raw top-n, final top-n and the chosen token."""
+        raw_probs = out.stages[0].probs  # (V,)
+        final = out.final.probs  # (V,)
+        k = min(self.top_n, raw.numel())
+        ids = set(torch.topk(raw, k).indices.tolist()) | {token}
+        ids |= set(torch.topk(final, min(k, int((final > 0).sum()))).indices.tolist())
+        ordered = sorted(ids, key=lambda i: (-float(raw[i]), i))
+        candidates = tuple(
+            Candidate(i, token_text(self.tokenizer, i), float(raw[i]), float(raw_probs[i]))
+            for i in ordered
+        )
+        index = torch.tensor(ordered)  # (N,)
+        stages = tuple(
+            StageRecord(
+                name=s.name,
+                label=s.label,
+                probs=tuple(float(p) for p in s.probs[index]),
+                removed=tuple(i for i in ordered if bool(s.removed[i])),
+                removed_count=int(s.removed.sum()),
+                kept_count=int((s.probs > 0).sum()),
+                entropy=entropy(s.probs),
+                skipped=s.skipped,
+            )
+            for s in out.stages
+        )
+        logprob = float(torch.log_softmax(raw.double(), dim=-1)[token])
+        return StepRecord(
+            index=len(self.records),
+            position=len(self._tokens),
+            candidates=candidates,
+            stages=stages,
+            token_id=token,
+            token_text=token_text(self.tokenizer, token),
+            rank=int((raw > raw[token]).sum()),
+            prob=float(final[token]),
+            raw_prob=float(raw_probs[token]),
+            logprob=logprob,
+            entropy=entropy(raw_probs),
+            sampled_entropy=entropy(final),
+            forced=forced,
+            draw=draw,
+            eos=token == self.eos_id,
+            latency_ms=latency_ms,
+            forward_ms=forward_ms,
+            notices=tuple(out.notices),
+        )
+
+    def step(self) -> StepRecord:
+        """Generate one token with the configured processors and record why."""
+        if self.finished:
+            raise GenerationFinished(
+                f"The model ended the text with <|endoftext|> at step {len(self.records)}. "
+                "Rewind or branch from an earlier step to continue, or turn off "
+                "'stop at end-of-text'."
+            )
+        return self._advance(None)
+
+    def force(self, token_id: int) -> StepRecord:
+        """Append ``token_id`` (any candidate the user picks); draws no random number."""
+        return self._advance(int(token_id))
+
+    def run(self, n: int) -> list[StepRecord]:
+        """Up to ``n`` steps; stops early at end-of-text when ``stop_at_eos`` is on."""
+        done = []
+        for _ in range(n):
+            if self.finished:
+                break
+            done.append(self.step())
+        return done
+
+    def rewind(self, k: int = 1) -> None:
+        """Undo the last ``k`` steps, restoring the generator and truncating the cache."""
+        if not 0 <= k <= len(self.records):
+            raise SamplingError(f"Cannot rewind {k} steps: the trajectory has {len(self.records)}.")
+        if k == 0:
+            return
+        keep = len(self.records) - k
+        self.generator.set_state(self._rng_before[keep])
+        del self.records[keep:]
+        del self._rng_before[keep:]
+        del self._tokens[len(self.prompt_ids) + keep :]
+        if self._cache is not None and self._cache.length > len(self._tokens):
+            self._cache.truncate(len(self._tokens))
+
+    def branch(self, at_step: int | None = None) -> Sampler:
+        """An independent copy (own cache and generator), optionally rewound to ``at_step``."""
+        twin = Sampler.__new__(Sampler)
+        twin.__dict__.update(self.__dict__)
+        twin.notices = list(self.notices)
+        twin.records = list(self.records)
+        twin._tokens = list(self._tokens)
+        twin._rng_before = list(self._rng_before)
+        twin.generator = torch.Generator(device="cpu")
+        twin.generator.set_state(self.generator.get_state())
+        twin._cache = self._cache.clone() if self._cache is not None else None
+        if at_step is not None:
+            twin.rewind(len(twin.records) - at_step)
+        return twin

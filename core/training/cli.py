@@ -1,0 +1,202 @@
+"""Command line: ``python -m core.training`` trains a GPT and saves the run to the run store.
+
+Follows the book's ch. 5.2 training recipe (see ``loop.py``). Example, the built-in model::
+
+    python -m core.training --corpus builtin --tokenizer assets/builtin/tokenizer.json \
+        --n-layer 4 --n-head 8 --n-embd 256 --context-length 256 --steps 3000
+
+``--tokenizer`` takes an encoding name (gpt2, cl100k_base, o200k_base), a trained tokenizer's
+JSON file, or ``run:<id>`` for a tokenizer saved in the run store. ``--corpus`` takes
+``builtin`` (the Python reference manual) and/or ``.txt`` files. Checkpoints go to
+``--out`` (default ``$GLASSBOX_HOME/runs/training-<run id>``); ``--resume DIR`` continues a
+run from its last checkpoint. ``--no-store`` trains without a database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import tiktoken
+import torch
+
+from core.device import default_device, describe_device
+from core.model import GPT, GPTConfig, load_checkpoint
+from core.store import DatabaseUnavailable, RunKind, create_run, glassbox_home, open_database
+from core.tokenization import BPETokenizer, get_encoding, load_tokenizer_run, tokenizer_spec
+from core.tokenization.encodings import ENCODING_NAMES
+from core.training.config import PRECISIONS, TrainConfig
+from core.training.corpus import BUILTIN_CORPUS_NAME, builtin_documents, read_text_file
+from core.training.data import prepare_data
+from core.training.loop import LAST, Trainer
+from core.training.recorder import ConsoleLogger, StoreRecorder
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m core.training", description="Train a GPT.")
+    p.add_argument("--corpus", action="append", help="'builtin' or a .txt file (repeatable)")
+    p.add_argument(
+        "--tokenizer", default="gpt2", help="encoding name, tokenizer .json, or run:<id>"
+    )
+    p.add_argument("--n-layer", type=int, default=4)
+    p.add_argument("--n-head", type=int, default=8)
+    p.add_argument("--n-embd", type=int, default=256)
+    p.add_argument("--context-length", type=int, default=256)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--attn-dropout", type=float, default=None, help="default: --dropout")
+    p.add_argument("--qkv-bias", action="store_true")
+    p.add_argument("--untied", action="store_true", help="separate output head")
+    defaults = TrainConfig()
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        kind = {"int": int, "float": float, "str": str}[str(field.type)]
+        extra: dict[str, Any] = {"choices": PRECISIONS} if field.name == "precision" else {}
+        p.add_argument(flag, type=kind, default=getattr(defaults, field.name), **extra)
+    p.add_argument("--out", type=Path, help="folder for checkpoints")
+    p.add_argument("--resume", type=Path, help="continue the run whose checkpoints are in DIR")
+    p.add_argument("--name", default="", help="run name in the store")
+    p.add_argument("--tag", action="append", default=[], help="run tag (repeatable)")
+    p.add_argument("--no-store", action="store_true", help="do not save the run to the store")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--log-every", type=int, default=10)
+    return p
+
+
+def resolve_tokenizer(name: str, session_factory) -> tuple[tiktoken.Encoding, dict[str, Any]]:
+    """The encoding and its checkpoint spec for a ``--tokenizer`` value."""
+    if name in ENCODING_NAMES:
+        return get_encoding(name), tokenizer_spec(name)
+    if name.startswith("run:"):
+        if session_factory is None:
+            raise SystemExit("--tokenizer run:<id> needs the run store (drop --no-store)")
+        with session_factory() as session:
+            tok = load_tokenizer_run(session, int(name.removeprefix("run:")))
+    else:
+        tok = BPETokenizer.load(name)
+    return tok.encoding(), tokenizer_spec(tok, inline=True)
+
+
+def load_documents(sources: list[str]) -> list[str]:
+    docs: list[str] = []
+    for source in sources:
+        docs.extend(builtin_documents() if source == "builtin" else [read_text_file(source)])
+    return docs
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device) if args.device else default_device()
+    session_factory = None
+    if not args.no_store:
+        try:
+            session_factory = open_database()
+        except DatabaseUnavailable as exc:
+            raise SystemExit(f"{exc}\n(use --no-store to train without the run store)") from exc
+
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    train_cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in train_fields})
+    enc, spec = resolve_tokenizer(args.tokenizer, session_factory)
+    sources = args.corpus or ["builtin"]
+    model_cfg = GPTConfig(
+        vocab_size=enc.n_vocab,
+        context_length=args.context_length,
+        n_layer=args.n_layer,
+        n_head=args.n_head,
+        n_embd=args.n_embd,
+        dropout=args.dropout,
+        attn_dropout=args.attn_dropout,
+        qkv_bias=args.qkv_bias,
+        tie_embeddings=not args.untied,
+    )
+    data = prepare_data(
+        load_documents(sources),
+        enc,
+        context_length=model_cfg.context_length,
+        val_fraction=train_cfg.val_fraction,
+    )
+    torch.manual_seed(train_cfg.seed)
+    model = GPT(model_cfg).to(device)
+
+    run_id = None
+    if session_factory is not None:
+        corpus = [
+            BUILTIN_CORPUS_NAME if s == "builtin" else str(Path(s).resolve()) for s in sources
+        ]
+        with session_factory.begin() as session:
+            run = create_run(
+                session,
+                kind=RunKind.TRAINING,
+                name=args.name
+                or f"gpt {args.n_layer}x{args.n_embd} on {', '.join(Path(c).name for c in corpus)}",
+                config={
+                    "model": model_cfg.to_dict(),
+                    "train": train_cfg.to_dict(),
+                    "tokenizer": {k: v for k, v in spec.items() if k != "json"},
+                    "corpus": corpus,
+                    "corpus_tokens": data.n_tokens,
+                    "device": describe_device(device),
+                    "command": " ".join(
+                        ["python -m core.training", *(argv if argv is not None else sys.argv[1:])]
+                    ),
+                },
+                tags=["cli", *args.tag],
+            )
+            run_id = run.id
+    out = (
+        args.out
+        or args.resume
+        or glassbox_home() / "runs" / f"training-{run_id or time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    callbacks = [ConsoleLogger(every=args.log_every)]
+    if run_id is not None:
+        callbacks.append(StoreRecorder(session_factory, run_id))
+    trainer = Trainer(
+        model,
+        data,
+        train_cfg,
+        out,
+        tokenizer_spec=spec,
+        encode=enc.encode_ordinary,
+        decode=enc.decode,
+        callbacks=callbacks,
+    )
+    if args.resume:
+        saved_cfg = load_checkpoint(Path(args.resume) / LAST).config
+        shape = (
+            "vocab_size",
+            "context_length",
+            "n_layer",
+            "n_head",
+            "n_embd",
+            "qkv_bias",
+            "tie_embeddings",
+        )
+        if any(getattr(saved_cfg, f) != getattr(model_cfg, f) for f in shape):
+            raise SystemExit(
+                f"{args.resume} holds a {saved_cfg} model; the flags describe {model_cfg}"
+            )
+        trainer.resume(args.resume)
+    print(
+        f"run {run_id if run_id is not None else '(not stored)'}: {model.num_parameters():,} parameters, "
+        f"{data.n_tokens:,} tokens ({len(data.train):,} train / {len(data.val):,} val), "
+        f"{describe_device(device)}, checkpoints in {out}",
+        flush=True,
+    )
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends the run as "interrupted"
+    try:
+        result = trainer.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0 if result.status == "finished" else 1
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

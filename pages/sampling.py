@@ -1,0 +1,516 @@
+"""Sampling: watch a GPT write one token at a time, see every decision, branch and compare."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import registry
+from core.sampling import (
+    DEFAULT_ORDER,
+    MAX_PENALTY,
+    MAX_SEED,
+    MAX_TEMPERATURE,
+    PROCESSOR_LABELS,
+    BranchTree,
+    Sampler,
+    SamplingConfig,
+    SamplingConfigError,
+    SamplingError,
+    agreement,
+    align_tokens,
+    compare_cache,
+    first_divergence,
+    run_side_by_side,
+)
+from core.sampling.persist import list_saved, load_trajectory, replay, save_trajectory
+from core.viz.sampling import (
+    branch_tree_figure,
+    display_token,
+    entropy_overlay_figure,
+    escape_markdown,
+    latency_figure,
+    probability_legend,
+    stage_bars_figure,
+    stage_summary,
+    token_label,
+    trajectory_figure,
+)
+from ui.boot import ensure_app_shell
+from ui.db import guard, session_factory
+from ui.shell import MODEL_KEY, choices
+
+ensure_app_shell()
+
+DEFAULT_PROMPT = "The quick brown fox"
+RUN_N_MAX = 200
+ERRORS = (SamplingError, SamplingConfigError, FloatingPointError, ValueError)
+
+st.title("Sampling")
+st.caption(
+    "A GPT writes one token at a time. Step through it, see the model's top candidates and "
+    "what each processor (temperature, top-k, top-p, min-p, penalties) did to them, click a "
+    "token to inspect that step, branch with another candidate, and compare settings."
+)
+
+
+# ---------------------------------------------------------------- state, read once per session
+FORM_KEYS = tuple(SamplingConfig().to_form())  # widget key = "smp_" + setting name
+
+
+def _set_widgets(prompt: str, cfg: SamplingConfig) -> None:
+    st.session_state.smp_prompt = prompt
+    for name, value in cfg.to_form().items():
+        st.session_state[f"smp_{name}"] = value
+
+
+def _config_from_widgets() -> SamplingConfig:
+    return SamplingConfig.from_form({k: st.session_state[f"smp_{k}"] for k in FORM_KEYS})
+
+
+def _init_widgets() -> None:
+    """Fill the settings widgets: from the URL (a shared link) on the first visit, else from
+    the copy kept in ``smp_form`` (Streamlit drops widget state while another page is shown).
+    """
+    q = st.query_params
+    if "smp_form" in st.session_state and not q:
+        form = st.session_state.smp_form
+        _set_widgets(form["prompt"], SamplingConfig.from_dict(form["config"]))
+        st.session_state.smp_cache, st.session_state.smp_n = form["cache"], form["n"]
+        return
+    try:
+        from_url = SamplingConfig.from_query(q.to_dict())
+        from_url.resolve(1_000_000)  # only the vocabulary-dependent checks are left for later
+    except SamplingConfigError as exc:
+        st.session_state.smp_error = f"Ignored the settings in the link: {exc}"
+        from_url = SamplingConfig()
+    _set_widgets(q.get("prompt", DEFAULT_PROMPT), from_url)
+    st.session_state.smp_cache = q.get("cache", "1") != "0"
+    n = q.get("n", "")
+    st.session_state.smp_n = min(max(int(n), 1), RUN_N_MAX) if n.isdigit() else 20
+
+
+for key, default in (
+    ("smp_tree", None),
+    ("smp_signature", None),
+    ("smp_error", None),
+    ("smp_flash", None),
+    ("smp_compare", None),
+    ("smp_cache_cmp", None),
+):
+    st.session_state.setdefault(key, default)
+if "smp_temperature" not in st.session_state:
+    _init_widgets()
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def _load(model_id: str):  # -> registry.LoadedModel, shared read-only by all sessions
+    return registry.load_model(model_id)
+
+
+def _action(fn, *args) -> None:
+    """Run a button callback; a core error becomes a message shown at the top of the page."""
+    try:
+        fn(*args)
+    except ERRORS as exc:
+        st.session_state.smp_error = str(exc)
+
+
+# ---------------------------------------------------------------- model and settings
+model_id = choices().model_id
+if model_id is None:
+    st.info("No model is available yet: train one on the Training page or add a checkpoint.")
+    st.stop()
+try:
+    loaded = _load(model_id)
+except Exception as exc:  # any load failure (missing file, bad checkpoint) becomes a message
+    st.error(f"Could not load model {model_id!r}: {exc}")
+    st.stop()
+model, tokenizer = loaded.model, loaded.tokenizer
+
+# (widget, label, min, max, step, setting, help) for the numeric settings
+NUMBERS = (
+    ("number", "Temperature", 0.0, MAX_TEMPERATURE, 0.1, "temperature",
+     "Divides the logits: < 1 sharper, > 1 flatter, 0 = greedy."),
+    ("number", "Top-k (0 = off)", 0, 10_000_000, 1, "top_k",
+     "Keep only the k most likely tokens."),
+    ("slider", "Top-p (1 = off)", 0.0, 1.0, 0.01, "top_p",
+     "Keep the smallest set of tokens whose probabilities add up to p."),
+    ("slider", "Min-p (0 = off)", 0.0, 1.0, 0.01, "min_p",
+     "Keep tokens at least this fraction as likely as the top token."),
+    ("number", "Repetition penalty", 0.0, MAX_PENALTY, 0.05, "repetition_penalty",
+     "Seen tokens' logits are divided by it (multiplied if negative); 1 = off."),
+    ("number", "Presence penalty", -MAX_PENALTY, MAX_PENALTY, 0.1, "presence_penalty",
+     "Subtracted from the logit of every token already in the text."),
+)  # fmt: skip
+
+settings_col, main_col = st.columns([1, 2.4], gap="large")
+with settings_col.container(border=True):
+    st.text_area("Prompt", key="smp_prompt", height=90,
+                 help="Empty = start a new document from <|endoftext|>.")  # fmt: skip
+    cols = st.columns(2)
+    for i, (kind, label, lo, hi, step, key, help_text) in enumerate(NUMBERS):
+        widget = cols[i % 2].slider if kind == "slider" else cols[i % 2].number_input
+        widget(label, lo, hi, step=step, key=f"smp_{key}", help=help_text)
+    cols[0].number_input("Seed", 0, MAX_SEED, step=1, key="smp_seed",
+                         help="Same seed + same settings = same tokens.")  # fmt: skip
+    cols[1].checkbox("Greedy", key="smp_greedy", help="Always take the most likely token.")
+    cols[1].checkbox("Stop at end-of-text", key="smp_stop_at_eos")
+    st.multiselect(
+        "Processors, in the order they run",
+        list(DEFAULT_ORDER),
+        key="smp_order",
+        format_func=lambda p: PROCESSOR_LABELS[p],
+        help="Remove a processor to switch it off; the order changes the result.",
+    )
+    st.toggle(
+        "KV cache",
+        key="smp_cache",
+        help="Keep each layer's keys/values so a step only computes the new token. "
+        "Tokens are identical either way; only the latency changes.",
+    )
+
+config = _config_from_widgets()
+prompt = st.session_state.smp_prompt
+st.session_state.smp_form = {
+    "prompt": prompt,
+    "config": config.to_dict(),
+    "cache": st.session_state.smp_cache,
+    "n": st.session_state.smp_n,
+}
+st.query_params.from_dict(
+    {
+        "prompt": prompt,
+        **config.to_query(),
+        "cache": "1" if st.session_state.smp_cache else "0",
+        "n": str(st.session_state.smp_n),
+    }
+)
+
+signature = (model_id, prompt, config.to_json())
+if st.session_state.smp_tree is None or st.session_state.smp_signature != signature:
+    try:
+        root = Sampler(model, tokenizer, prompt, config, use_cache=st.session_state.smp_cache)
+    except ERRORS as exc:
+        main_col.error(str(exc))
+        st.stop()
+    if st.session_state.smp_tree is not None and len(st.session_state.smp_tree.sampler):
+        st.toast("Prompt, model or settings changed: started a new trajectory.")
+    st.session_state.smp_tree = BranchTree(root)
+    st.session_state.smp_signature = signature
+    st.session_state.smp_pick = None
+
+
+# ---------------------------------------------------------------- stepping
+def _next_token() -> None:
+    st.session_state.smp_tree.sampler.step()
+    st.session_state.smp_pick = None
+
+
+def _reset() -> None:
+    st.session_state.smp_tree = BranchTree(
+        Sampler(model, tokenizer, prompt, config, use_cache=st.session_state.smp_cache)
+    )
+    st.session_state.smp_pick = None
+
+
+def _branch(at: int, token_id: int) -> None:
+    t = st.session_state.smp_tree
+    t.fork(t.active_id, at, token_id)
+    st.session_state.smp_pick = None
+
+
+def _rewind_to(at: int) -> None:
+    s = st.session_state.smp_tree.sampler
+    s.rewind(len(s) - at - 1)
+    st.session_state.smp_pick = None
+
+
+def _activate() -> None:
+    st.session_state.smp_tree.activate(st.session_state.smp_branch)
+    st.session_state.smp_pick = None
+
+
+def _fmt_p(p: float) -> str:
+    return f"{p:.3f}" if p >= 0.001 or p == 0 else f"{p:.1e}"
+
+
+def step_view(records: list, current: int) -> None:
+    """Metrics, before/after bars and branching controls of one step."""
+    rec = records[current]
+    st.subheader(f"Step {current + 1}: “{escape_markdown(display_token(rec.token_text))}”")
+    m = st.columns(6)
+    m[0].metric("Rank (model)", rec.rank + 1)
+    m[1].metric("p sampled", _fmt_p(rec.prob), help="After the processors.")
+    m[2].metric("p model", _fmt_p(rec.raw_prob), help="The model's own probability.")
+    m[3].metric("Entropy (nats)", f"{rec.entropy:.2f}")
+    m[4].metric(
+        "Latency",
+        f"{rec.latency_ms:.0f} ms",
+        help=f"{rec.new_tokens} token(s) fed to the model, "
+        f"{'with' if rec.cached else 'without'} KV cache",
+    )
+    m[5].metric(
+        "Chosen by",
+        "you" if rec.forced else "argmax" if rec.draw is None else "draw",
+        help=None
+        if rec.draw is None
+        else f"Uniform draw u = {rec.draw:.4f} from the seeded "
+        "generator; the token is where u falls in the cumulative distribution.",
+    )
+    for notice in rec.notices:
+        st.warning(notice)
+    st.plotly_chart(stage_bars_figure(rec), key="smp_bars")
+    st.caption(f"Candidates left after each stage: {stage_summary(rec)}")
+    cand = {c.token_id: c for c in rec.candidates if c.token_id != rec.token_id}
+    k1, k2, k3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+    alt = k1.selectbox(
+        "Another candidate for this step",
+        list(cand),
+        key="smp_alt",
+        format_func=lambda t: f"“{display_token(cand[t].text)}” (p={_fmt_p(cand[t].prob)}, id {t})",
+    )
+    k2.button(
+        "Branch with it",
+        key="smp_branch_btn",
+        on_click=_action,
+        args=(_branch, current, alt),
+        disabled=alt is None,
+        icon=":material/call_split:",
+    )
+    k3.button(
+        "Rewind to this step",
+        key="smp_rewind",
+        on_click=_action,
+        args=(_rewind_to, current),
+        disabled=current == len(records) - 1,
+        icon=":material/undo:",
+    )
+    st.plotly_chart(trajectory_figure(records, selected=current), key="smp_lines")
+
+
+def branches_view(tree: BranchTree) -> None:
+    st.subheader("Branches")
+    st.plotly_chart(branch_tree_figure(tree.nodes()), key="smp_tree_fig")
+    st.session_state.smp_branch = tree.active_id
+    st.radio(
+        "Show branch",
+        list(tree.branches),
+        key="smp_branch",
+        horizontal=True,
+        format_func=lambda b: tree.branches[b].label,
+        on_change=_activate,
+    )
+
+
+@st.fragment
+def trajectory_view() -> None:
+    """Buttons, text and the inspected step: reruns alone when a step is added (fast)."""
+    tree: BranchTree = st.session_state.smp_tree
+    sampler = tree.sampler
+    sampler.set_use_cache(st.session_state.smp_cache)
+    if st.session_state.smp_error:
+        st.error(st.session_state.smp_error)
+        st.session_state.smp_error = None
+    if st.session_state.smp_flash:
+        st.success(st.session_state.smp_flash)
+        st.session_state.smp_flash = None
+    for notice in sampler.notices:
+        st.info(notice, icon=":material/info:")
+
+    b1, b2, b3, b4, b5 = st.columns([1.2, 1, 1.1, 0.8, 0.8], vertical_alignment="bottom")
+    b1.button(
+        "Next token",
+        key="smp_next",
+        type="primary",
+        on_click=_action,
+        args=(_next_token,),
+        disabled=sampler.finished,
+        icon=":material/skip_next:",
+    )
+    b2.number_input("N", 1, RUN_N_MAX, key="smp_n", label_visibility="collapsed")
+    run_clicked = b3.button(
+        "Run N", key="smp_run", disabled=sampler.finished, icon=":material/play_arrow:"
+    )
+    b4.button("Stop", key="smp_stop", icon=":material/stop:", help="Stops a running Run N.")
+    b5.button("Reset", key="smp_reset", on_click=_reset, icon=":material/restart_alt:")
+
+    text_slot = st.empty()
+    if run_clicked:
+        progress = st.progress(0.0, text="Generating…")
+        n = int(st.session_state.smp_n)
+        for i in range(n):
+            if sampler.finished:
+                break
+            try:
+                sampler.step()
+            except ERRORS as exc:
+                st.error(str(exc))
+                break
+            text_slot.markdown(" ".join(token_label(r.token_text, r.prob) for r in sampler.records))
+            progress.progress((i + 1) / n, text=f"Generated {i + 1} of {n} tokens")
+        progress.empty()
+        st.session_state.smp_pick = None
+
+    records = sampler.records
+    with text_slot.container():
+        st.markdown(
+            f"**Prompt** ({len(sampler.prompt_ids)} tokens): "
+            f":gray[{escape_markdown(sampler.prompt_text)}]"
+        )
+        if records:
+            st.pills(
+                "Generated tokens: click one to inspect that step",
+                list(range(len(records))),
+                format_func=lambda i: token_label(records[i].token_text, records[i].prob),
+                key="smp_pick",
+            )
+            st.caption(
+                f"Probability of the chosen token: {probability_legend()}   ·   "
+                f"{len(records)} tokens in {tree.active.label}"
+            )
+        else:
+            st.caption("Press **Next token** or **Run N** to start generating.")
+    if sampler.finished:
+        st.success(
+            "The model ended the text with <|endoftext|>. Rewind or branch to go on.",
+            icon=":material/flag:",
+        )
+
+    if records:
+        pick = st.session_state.get("smp_pick")
+        step_view(
+            records, pick if isinstance(pick, int) and pick < len(records) else len(records) - 1
+        )
+    if len(tree) > 1:
+        branches_view(tree)
+
+
+with main_col:
+    trajectory_view()
+
+
+# ---------------------------------------------------------------- KV cache, comparison, runs
+with st.expander("KV cache: measured latency"):
+    n_measure = st.number_input("Steps to measure", 4, 128, 32, key="smp_measure_n")
+    if st.button("Measure with and without the cache", key="smp_measure"):
+        try:
+            st.session_state.smp_cache_cmp = compare_cache(
+                model, tokenizer, prompt, config, int(n_measure)
+            )
+        except ERRORS as exc:
+            st.error(str(exc))
+    cmp = st.session_state.smp_cache_cmp
+    if cmp is not None:
+        c = st.columns(3)
+        c[0].metric("With cache (median)", f"{cmp.median_cached_ms:.2f} ms")
+        c[1].metric("Without cache (median)", f"{cmp.median_uncached_ms:.2f} ms")
+        c[2].metric("Speed-up", f"{cmp.speedup:.1f}×")
+        st.plotly_chart(latency_figure(cmp.cached_ms, cmp.uncached_ms), key="smp_latency")
+        st.caption("Identical tokens both ways: " + ("yes ✓" if cmp.tokens_equal else "NO"))
+
+with st.expander("Compare two settings on the same prompt and seed"):
+    st.caption("Both use this page's prompt, seed and other settings; only these differ.")
+    d1, d2, d3, d4, d5 = st.columns(5)
+    t_a = d1.number_input("Temperature A", 0.0, MAX_TEMPERATURE, 0.7, 0.1, key="smp_cmp_ta")
+    p_a = d2.slider("Top-p A", 0.01, 1.0, 1.0, 0.01, key="smp_cmp_pa")
+    t_b = d3.number_input("Temperature B", 0.0, MAX_TEMPERATURE, 1.5, 0.1, key="smp_cmp_tb")
+    p_b = d4.slider("Top-p B", 0.01, 1.0, 1.0, 0.01, key="smp_cmp_pb")
+    n_cmp = d5.number_input("Steps", 1, RUN_N_MAX, 30, key="smp_cmp_n")
+    if st.button("Run comparison", key="smp_cmp_run"):
+        variants = {
+            f"A: T={t_a}" + (f", top-p {p_a}" if p_a < 1 else ""): {
+                "temperature": t_a,
+                "top_p": None if p_a == 1 else p_a,
+            },
+            f"B: T={t_b}" + (f", top-p {p_b}" if p_b < 1 else ""): {
+                "temperature": t_b,
+                "top_p": None if p_b == 1 else p_b,
+            },
+        }
+        try:
+            st.session_state.smp_compare = run_side_by_side(
+                model, tokenizer, prompt, config, variants, int(n_cmp)
+            )
+        except ERRORS as exc:
+            st.error(str(exc))
+    if st.session_state.smp_compare:
+        (la, sa), (lb, sb) = st.session_state.smp_compare.items()
+        rows = align_tokens(sa.records, sb.records)
+        for col, label, s in zip(st.columns(2), (la, lb), (sa, sb), strict=True):
+            col.markdown(f"**{escape_markdown(label)}**")
+            col.markdown(" ".join(token_label(r.token_text, r.prob) for r in s.records))
+        div = first_divergence(rows)
+        st.write(
+            f"Same token at {agreement(rows):.0%} of positions; "
+            + ("identical." if div is None else f"first difference at step {div + 1}.")
+        )
+        st.plotly_chart(entropy_overlay_figure({la: sa.records, lb: sb.records}), key="smp_cmp_fig")
+        table = [{"step": r.step + 1, la: r.text_a, lb: r.text_b, "same": r.equal} for r in rows]
+        st.dataframe(pd.DataFrame(table), hide_index=True)
+
+
+def _save(Session) -> None:
+    if not st.session_state.smp_tree.sampler.records:
+        raise SamplingError("Nothing to save yet: generate at least one token first.")
+    with guard("save the trajectory") as outcome, Session.begin() as session:
+        run_id = save_trajectory(session, st.session_state.smp_tree.sampler, model_id=model_id)
+    if outcome.ok:
+        st.session_state.smp_flash = f"Saved as run #{run_id}. Compare it on the Saved runs page."
+
+
+def _open(Session, run_id: int) -> None:
+    with guard("open the trajectory") as outcome, Session.begin() as session:
+        saved = load_trajectory(session, run_id)
+    if not outcome.ok:
+        return
+    target = saved.model_id or model_id
+    if target != model_id:
+        if target not in {m.id for m in registry.list_models()}:
+            raise SamplingError(
+                f"The run was saved with model {target!r}, which is not available here."
+            )
+        st.session_state[MODEL_KEY] = target
+    result = replay(_load(target).model, _load(target).tokenizer, saved)
+    _set_widgets(saved.prompt, saved.config)
+    st.session_state.smp_cache = saved.use_cache
+    st.session_state.smp_tree = BranchTree(result.sampler)
+    st.session_state.smp_signature = (target, saved.prompt, _config_from_widgets().to_json())
+    st.session_state.smp_pick = None
+    st.session_state.smp_flash = (
+        f"Opened run #{run_id} and replayed {len(saved.records)} steps: "
+        + (
+            "every token matched ✓"
+            if result.exact
+            else f"re-sampling diverged at step {result.first_mismatch + 1}; the saved tokens are shown"
+        )
+    )
+
+
+with st.expander("Save or open a trajectory", expanded=False):
+    Session = session_factory()
+    if Session is not None:
+        st.button(
+            "Save this trajectory as a run",
+            key="smp_save",
+            on_click=_action,
+            args=(_save, Session),
+            icon=":material/save:",
+        )
+        saved_runs = []
+        with guard("list saved trajectories"), Session() as session:
+            saved_runs = list_saved(session)
+        if saved_runs:
+            names = {r.run_id: f"#{r.run_id} {r.name} ({r.tokens} tokens)" for r in saved_runs}
+            chosen = st.selectbox(
+                "Saved trajectories", list(names), key="smp_open_id", format_func=names.get
+            )
+            st.button(
+                "Open and replay",
+                key="smp_open",
+                on_click=_action,
+                args=(_open, Session, chosen),
+                icon=":material/replay:",
+            )
+        else:
+            st.caption("No saved trajectories yet.")
