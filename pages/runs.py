@@ -8,6 +8,9 @@ from datetime import UTC
 import pandas as pd
 import streamlit as st
 
+from core.sampling import SamplingError
+from core.sampling.compare import agreement, align_tokens, first_divergence
+from core.sampling.persist import load_trajectory
 from core.store import (
     RunKind,
     RunQuery,
@@ -228,6 +231,7 @@ with guard("load the selected runs") as read, Session.begin() as s:
     summaries = [r.summary for r in selected]
     single = selected[0] if len(selected) == 1 else None
     single_tags = single.tag_names if single else []
+    kinds_selected = {r.kind for r in selected}
     series_available = series_names(s, selected_ids) if len(selected) <= MAX_COMPARE else []
 if not read.ok:
     st.stop()
@@ -367,3 +371,44 @@ with tab_curves:
             ]
         if outcome.ok and chosen:
             st.plotly_chart(series_overlay(points, chosen), use_container_width=True)
+
+if kinds_selected == {"sampling"} and len(selected_ids) == 2:
+    st.markdown("**Trajectories, aligned token by token**")
+    try:
+        with guard("read the trajectories") as outcome, Session.begin() as s:
+            trajectories = [load_trajectory(s, rid) for rid in selected_ids]
+    except SamplingError as exc:
+        st.error(str(exc))
+    else:
+        if outcome.ok:
+            rows = align_tokens(trajectories[0].records, trajectories[1].records)
+            diverge = first_divergence(rows)
+            st.caption(
+                f"Same token at {agreement(rows):.0%} of positions; "
+                + (
+                    "identical continuations."
+                    if diverge is None
+                    else f"first difference at step {diverge + 1}."
+                )
+            )
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "step": r.step + 1,
+                            labels[0]: r.text_a,
+                            "p (a)": r.prob_a,
+                            labels[1]: r.text_b,
+                            "p (b)": r.prob_b,
+                            "same": r.equal,
+                        }
+                        for r in rows
+                    ]
+                ),
+                hide_index=True,
+                use_container_width=True,
+                column_config={
+                    "p (a)": st.column_config.NumberColumn(format="%.3f"),
+                    "p (b)": st.column_config.NumberColumn(format="%.3f"),
+                },
+            )

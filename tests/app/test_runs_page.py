@@ -112,3 +112,32 @@ def test_database_down_shows_banner_not_traceback(monkeypatch, url):
     at = _run()
     assert not at.exception
     assert any("run store is unavailable" in e.value for e in at.error)
+
+
+def test_two_sampling_runs_are_aligned_token_by_token():
+    import torch
+
+    from core.model import GPT, GPTConfig
+    from core.sampling import Sampler, SamplingConfig
+    from core.sampling.persist import save_trajectory
+    from core.tokenization import get_encoding
+
+    enc = get_encoding("gpt2")
+    torch.manual_seed(0)
+    cfg = GPTConfig(
+        vocab_size=enc.n_vocab, context_length=32, n_layer=1, n_head=2, n_embd=16, dropout=0.0
+    )
+    model = GPT(cfg).eval()
+    Session = open_database()
+    ids = []
+    for temperature in (0.7, 1.5):
+        sampler = Sampler(model, enc, "Hello", SamplingConfig(temperature=temperature, seed=3))
+        sampler.run(6)
+        with Session.begin() as s:
+            ids.append(save_trajectory(s, sampler, model_id=None, name=f"T={temperature}"))
+    at = _run({"compare": ",".join(map(str, ids))})
+    assert not at.exception
+    assert any("Trajectories, aligned token by token" in m.value for m in at.markdown)
+    aligned = at.dataframe[-1].value
+    assert list(aligned["step"]) == [1, 2, 3, 4, 5, 6]
+    assert "same" in aligned.columns
