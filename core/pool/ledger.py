@@ -1,17 +1,24 @@
 """Per-request token accounting with the artifact's time-fraction SLO attainment, in closed form.
 
 Token j (0-based) of a request arriving at A is due at A + TTFT + j·TPOT. The lenient metric
-(REFERENCE §6, Aegaeon artifact) counts the time between consecutive tokens as *on schedule*
-when the later token meets its deadline; after a miss, deadlines restart from the late token.
-Worked example: A = 0, tokens at 3, 6, 7, 8 s, TTFT 3 s, TPOT 2 s → (0,3) on, (3,6) late,
-(6,7) and (7,8) on: attainment 5/8. A request with no token scores 0.
+(REFERENCE §6) is the one the Aegaeon artifact scores every figure with (``compute_slo`` in
+its ``plots/plot_e2e.py``): the request's service time is cut into *runs* at its late tokens.
+Within a run anchored at time S (the arrival, or the late token that opened the run) token j
+is on time when it comes by S + TTFT + j·TPOT — after a miss the whole schedule restarts from
+the late token, keeping the token index, so a request that fell behind once gets a fresh TTFT
+of slack. A run that ends in a miss is credited up to the deadline offset TTFT + j′·TPOT of
+its last on-time token j′ (0 if none); the final run is credited in full. Attainment =
+credited time / (last token − arrival). Worked example: A = 0, tokens at 3, 6, 7, 8 s, TTFT 3 s,
+TPOT 2 s → the run (0, 6) credits 3 (token 0 due at 3 came at 3; token 1 due at 5 came at 6),
+the run from 6 credits 8 − 6 = 2: attainment 5/8. A request with no token scores 0.
 
 Policies report tokens in *segments*: n tokens at t₁, t₁+P, …, t₁+(n−1)P (a decode batch
-running for a time quota is one segment). Deadlines grow by TPOT per token while the tokens
-come every P, so lateness is linear in the token index and ``emit`` settles a whole segment
-in O(1): if P ≤ TPOT at most the second token can be late (then the schedule restarts and
-the rest are on time); if P > TPOT every token from the first late one on is late. The strict
-metric (every token met its original deadline) only needs the first and last token.
+running for a time quota is one segment). Within a run, token k's lateness is linear in k with
+slope P − TPOT, so ``emit`` settles a run of on-time tokens in O(1): if P ≤ TPOT none after an
+on-time token can be late; otherwise the first late one follows from a division. Each miss
+opens a new run (one loop step each); to miss again a stream must fall a whole TTFT behind the
+restarted schedule, so a segment rarely holds more than one. The strict metric (every token met its original deadline) only
+needs the first and last token.
 """
 
 from __future__ import annotations
@@ -37,7 +44,10 @@ class Ledger:
         self.done = [0] * n  # tokens produced so far
         self.last = list(self.arrival)  # time of the latest token (arrival before any)
         self.deadline = [a + self.ttft for a in self.arrival]  # lenient deadline of next token
-        self.on = [0.0] * n  # on-schedule seconds so far
+        self.anchor = list(self.arrival)  # start of the current run (arrival or a late token)
+        self.credit = [0.0] * n  # on-schedule seconds credited to runs closed by a miss
+        self.accum = [0.0] * n  # TTFT + j·TPOT of the current run's last on-time token (0: none)
+        self.on = [0.0] * n  # on-schedule seconds up to the latest token (credit + open run)
         self.strict_ok = [True] * n  # every token met its original deadline so far
         self.first = [math.nan] * n  # time of the first token
         self.finish = [math.nan] * n  # time of the last token
@@ -91,18 +101,33 @@ class Ledger:
         """Tokens ``t1 + k·period`` for k < n; returns True when the request is complete."""
         if n <= 0:
             return False
-        tpot = self.tpot
+        ttft, tpot = self.ttft, self.tpot
         j0 = self.done[r]
-        d = self.deadline[r]
         prev = self.last[r]
+        anchor, acc, credit = self.anchor[r], self.accum[r], self.credit[r]
+        delta = period - tpot  # how much later each token gets relative to its deadline
         late = False
-        if t1 <= d + EPS:
-            on = t1 - prev
-            d += tpot
-        else:
-            on = 0.0
-            late = True
-            d = t1 + tpot
+        k = 0
+        while k < n:
+            # Lateness of token k against the current run's schedule.
+            e = t1 + k * period - anchor - (ttft + (j0 + k) * tpot)
+            if e > EPS:  # late: close the run, restart the schedule from this token
+                credit += acc
+                anchor = t1 + k * period
+                acc = 0.0
+                late = True
+                k += 1
+                continue
+            # Token k is on time, and so is token i > k while e + (i − k)·δ ≤ EPS. The EPS
+            # sits inside the floor so that an exact tie (lateness 0 up to round-off, e.g.
+            # 8.75 s vs 8.75 s) stays on time even if −e/δ comes out just below an integer.
+            if delta <= 0.0 or k == n - 1:
+                last_on = n - 1
+            else:
+                last_on = min(n - 1, k + int((EPS - e) // delta))
+            acc = ttft + (j0 + last_on) * tpot
+            k = last_on + 1
+        t_last = t1 + (n - 1) * period
         if j0 == 0:
             self.first[r] = t1
             if self.log is not None:
@@ -110,41 +135,21 @@ class Ledger:
         else:
             self.tbt_values.append(t1 - prev)
             self.tbt_weights.append(1)
-        t_last = t1
         if n > 1:
-            m = n - 1
-            t_last = t1 + m * period
             self.tbt_values.append(period)
-            self.tbt_weights.append(m)
-            e = t1 + period - d  # lateness of the segment's second token
-            if period <= tpot + EPS:
-                if e <= EPS:
-                    on += m * period
-                    d += m * tpot
-                else:  # one late token, then the restarted schedule is always met
-                    on += (m - 1) * period
-                    late = True
-                    d = t1 + period + m * tpot
-            else:
-                first_late = 1 if e > EPS else int(-e // (period - tpot)) + 2
-                if first_late > m:
-                    on += m * period
-                    d += m * tpot
-                else:
-                    on += (first_late - 1) * period
-                    late = True
-                    d = t_last + tpot
-        base = self.arrival[r] + self.ttft
+            self.tbt_weights.append(n - 1)
+        base = self.arrival[r] + ttft
         if self.strict_ok[r] and (
             t1 > base + j0 * tpot + EPS or t_last > base + (j0 + n - 1) * tpot + EPS
         ):
             self.strict_ok[r] = False
         if late and self.log is not None:
             self.log.append((t1, "slo_miss", gpu, self.model[r], r))
-        self.on[r] += on
-        self.deadline[r] = d
-        self.last[r] = t_last
         done = j0 + n
+        self.anchor[r], self.accum[r], self.credit[r] = anchor, acc, credit
+        self.on[r] = credit + (t_last - anchor)
+        self.deadline[r] = anchor + ttft + done * tpot
+        self.last[r] = t_last
         self.done[r] = done
         self.tokens += n
         if done >= self.output[r]:
@@ -157,9 +162,11 @@ class Ledger:
     def attainment(self, r: int, end: float, final: bool = True) -> float:
         """Time-fraction attainment of request ``r`` as of time ``end``.
 
-        When ``final`` (the run is over) an unfinished request counts the time since its last
-        token as missed, so one that never got a token scores 0. Part-way through a run
-        (``final=False``) that time counts as on schedule until the next deadline passes.
+        When ``final`` (the run is over) an unfinished request's next token counts as missed:
+        its open run is credited like one closed by a miss, and the time since its last token
+        is off schedule, so one that never got a token scores 0. Part-way through a run
+        (``final=False``) the time since the last token counts as on schedule until the next
+        deadline passes.
         """
         complete = self.done[r] >= self.output[r]
         if complete:
@@ -171,6 +178,8 @@ class Ledger:
         span = stop - self.arrival[r]
         if span <= 0:
             return 1.0
-        grace = not final and stop <= self.deadline[r] + EPS
-        on = self.on[r] + (stop - self.last[r] if grace else 0.0)
+        if not final and stop <= self.deadline[r] + EPS:  # on schedule so far
+            on = self.credit[r] + (stop - self.anchor[r])
+        else:  # the next token is overdue: the open run ends as if by a miss
+            on = self.credit[r] + max(self.accum[r], self.last[r] - self.anchor[r])
         return min(1.0, on / span)

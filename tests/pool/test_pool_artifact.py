@@ -36,3 +36,12 @@ def test_replay_synth_20_trace() -> None:
     assert aeg.attainment >= 0.95  # artifact's token-level prototype: 1.0
     req = Simulation(cfg.replace(policy=PolicyName.REQUEST_FCFS), trace=trace).run()
     assert req.finished == len(trace) and req.switches > 20
+
+
+def test_replay_synth_80_matches_the_token_level_prototype() -> None:
+    """With the artifact's attainment metric (schedule restarts from a late token) our
+    Aegaeon scores what the artifact's token-level prototype scores on this trace (0.85)."""
+    trace = read_trace_csv(DATA / "traces" / "synth-80-0.1-1.0-1.0.csv", until_s=120.0)
+    assert len(trace) == 839
+    cfg = SimConfig(pool=PoolConfig(gpu="H100", num_gpus=16), record_events=False)
+    assert Simulation(cfg, trace=trace).run().attainment == pytest.approx(0.85, abs=0.05)

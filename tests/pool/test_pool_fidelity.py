@@ -1,9 +1,11 @@
 """The paper's qualitative results on its workload shapes (small, fast versions).
 
 Theorem 3.1's E[m]; dedicated ≥ every pooling policy at equal load; Aegaeon serves many
-models per GPU and keeps TTFT bounded where request-level scaling blocks head-of-line; and
-the paper's headline (≥ 2× request-level's goodput), which this simulator does NOT reproduce
-with the artifact-fitted H100 latencies — kept as a strict xfail, see docs/pool-results.md.
+models per GPU and keeps TTFT bounded where request-level scaling blocks head-of-line; the
+paper's headline on its 40-model rate sweep (Figure 11(c): ≥ 2× request-level's sustainable
+per-model rate at 90% attainment, scored with the artifact's metric); and, as a strict xfail,
+the same ratio on the number-of-models sweep at 0.1 req/s (Figure 11(a)), where our
+continuous-batching request-level baseline is stronger than the paper's (docs/pool-results.md).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def test_aegaeon_serves_several_models_per_gpu() -> None:
     assert res.models_per_gpu > 3 and res.switches > 0
 
 
-RATES = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4]
+RATES = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7]  # Figure 11(c)'s range
 
 
 def _sweep40() -> dict[PolicyName, list[SweepPoint]]:
@@ -90,27 +92,54 @@ def _sweep40() -> dict[PolicyName, list[SweepPoint]]:
             for pol in (PolicyName.AEGAEON, PolicyName.REQUEST_FCFS)}  # fmt: skip
 
 
+def _at(points: list[SweepPoint], rate: float) -> float:
+    return next(p.result.attainment for p in points if p.rate_per_model == rate)
+
+
 def test_aegaeon_degrades_more_gently_than_request_level() -> None:
     """On the paper's 40-model / 16-GPU shape, past request-level's knee (≈ 0.2 req/s per
     model, where active models outnumber GPUs) token-level scheduling keeps attainment
     higher, by a growing margin."""
     pts = _sweep40()
-    aeg = [p.result.attainment for p in pts[PolicyName.AEGAEON]]
-    req = [p.result.attainment for p in pts[PolicyName.REQUEST_FCFS]]
-    assert aeg[0] == req[0] == 1.0
-    for i in (-2, -1):  # 0.3 and 0.4 req/s per model
-        assert aeg[i] >= req[i] + 0.08
-    assert aeg[-1] - req[-1] > aeg[-2] - req[-2]
+    aeg, req = pts[PolicyName.AEGAEON], pts[PolicyName.REQUEST_FCFS]
+    assert _at(aeg, 0.05) == _at(req, 0.05) == 1.0
+    for rate in (0.3, 0.4, 0.7):
+        assert _at(aeg, rate) >= _at(req, rate) + 0.15, rate
+    assert _at(aeg, 0.4) - _at(req, 0.4) > _at(aeg, 0.3) - _at(req, 0.3)
+
+
+def test_paper_headline_goodput_ratio() -> None:
+    """Figure 11(c): Aegaeon sustains ≥ 2× request-level's per-model arrival rate at 90%
+    attainment (40 models, 16 GPUs; measured 0.675 vs 0.23 req/s per model here)."""
+    pts = _sweep40()
+    aeg = goodput_from_points(pts[PolicyName.AEGAEON])
+    req = goodput_from_points(pts[PolicyName.REQUEST_FCFS])
+    assert 0.15 < req < 0.3  # request-level's knee: active models ≈ GPUs
+    assert aeg >= 2.0 * req
+
+
+def _models_sustained(policy: PolicyName) -> float:
+    """Most models at 0.1 req/s each (step 8) served with attainment ≥ 0.9."""
+    best = 0
+    for models in range(16, 81, 8):
+        wl = WorkloadConfig(num_models=models, rate_per_model=0.1, duration_s=120.0)
+        cfg = SimConfig(policy=policy, workload=wl, pool=PoolConfig(num_gpus=16),
+                        record_events=False)  # fmt: skip
+        if Simulation(cfg).run().attainment < 0.9:
+            break
+        best = models
+    return best
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="paper: Aegaeon sustains 2-2.5x request-level's rate at 90% attainment; with "
-    "artifact-fitted H100 latencies (batch-1 decode ~10 ms/token), 16 GB/s switches and a "
-    "continuous-batching request-level baseline we measure ~1.1x (docs/pool-results.md)",
+    reason="Figure 11(a) (models at 0.1 req/s each): we measure 64 vs 56 models (1.14x), not "
+    "2x: our request-level baseline (global per-model queues, late binding, continuous "
+    "batching) is stronger than the artifact's simulated ServerlessLLM (early binding to an "
+    "LRU worker's FIFO queue, <= 4 requests per instance, 15-s first-token timeout): it scores "
+    "0.71 vs 0.48 on synth-80-0.1 while our Aegaeon matches the prototype (0.86 vs 0.85)",
 )
-def test_paper_headline_goodput_ratio() -> None:
-    pts = _sweep40()
-    aeg = goodput_from_points(pts[PolicyName.AEGAEON])
-    req = goodput_from_points(pts[PolicyName.REQUEST_FCFS])
-    assert aeg >= 2.0 * req
+def test_paper_headline_on_the_number_of_models() -> None:
+    aeg = _models_sustained(PolicyName.AEGAEON)
+    req = _models_sustained(PolicyName.REQUEST_FCFS)
+    assert aeg >= 2 * req
