@@ -33,7 +33,7 @@ import numpy as np
 from bench.common import print_table
 from core.pool import Simulation
 from core.pool.presets import preset
-from core.viz.pool import LiveHistory, gantt_figure, live_series_figure, queue_figure
+from core.viz.pool_live import LiveHistory, gantt_figure, live_series_figure, queue_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"

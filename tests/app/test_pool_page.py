@@ -14,7 +14,8 @@ from core.pool.presets import preset
 from core.pool.runner import run
 from core.store import get_points, list_runs, open_database
 from core.store.repository import RunQuery
-from core.viz.pool import LiveHistory, crossing, gantt_figure, sweep_figure
+from core.viz.pool import crossing, sweep_figure
+from core.viz.pool_live import LiveHistory, gantt_figure
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "pool.py")
 # A small market that simulates in milliseconds: 8 models on 4 GPUs for 60 s.

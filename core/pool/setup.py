@@ -1,0 +1,470 @@
+"""The GPU-pool dashboard's setup: knobs ↔ ``SimConfig`` ↔ URL, the checks, and saving.
+
+What ``pages/pool.py`` needs that is not drawing: the knobs a user sets (with a one-line
+explanation each, for the paper's scenarios in Aegaeon, SOSP'25 §6.1), how their values map
+onto a preset's ``SimConfig`` and back, how they travel in a shareable link (bad entries are
+named and ignored), the checks that refuse a setup before anything runs (the simulator's own
+validation, live-view and sweep cost limits), the sweep's configs and curves, and the run
+store writes the page makes. Pure Python: no Streamlit; every check returns or raises a
+message a user can act on.
+
+    name, values, problems = values_from_query({"preset": "paper-40x0.1", "gpus": "many"})
+    # problems == ["gpus='many'"]; values["gpus"] == 16 (the preset's)
+    setup = check_setup(name, values)  # PoolError("Aegaeon needs ≥ 2 GPUs …") if it cannot run
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from core.pool.catalogue import gpus, length_profiles
+from core.pool.config import (
+    ArrivalProcess,
+    PolicyName,
+    PoolError,
+    Popularity,
+    SimConfig,
+    SwitchConfig,
+)
+from core.pool.persist import save_result
+from core.pool.presets import PRESETS, preset
+from core.pool.results import SimResult
+from core.pool.runner import SweepPoint, estimate_cost, gpus_needed
+from core.pool.trace_io import read_trace_csv
+from core.pool.validation import validate_trace
+from core.pool.workload import Trace, model_rates
+from core.store import RunKind, RunStatus, add_points, create_run, finish_run
+from core.viz.pool import crossing
+from core.viz.pool_live import measured_rates
+
+LIVE_MAX_REQUESTS = 20_000  # larger runs go to batch mode
+BATCH_MAX_WALL_S = 300.0  # longer batch runs go to the command line
+SWEEP_MAX_WALL_S = 120.0  # refuse comparisons and sweeps predicted to take longer
+DEFAULT_PRESET = "paper-40x0.1"
+MIXES: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {
+    "paper": (
+        "6:2:2 Qwen2.5-7B / Yi-9B / Llama-2-13B (the paper)",
+        (("qwen2.5-7b", 6.0), ("yi-9b", 2.0), ("llama2-13b", 2.0)),
+    ),
+    "market": (
+        "1.8B–14B market mix",
+        (("qwen1.5-1.8b", 2.0), ("qwen2.5-7b", 4.0), ("yi-9b", 1.0), ("llama2-13b", 1.0))
+        + (("qwen2.5-14b", 2.0),),
+    ),
+    "large": ("32B and 72B (FP8) models", (("qwen2.5-32b", 1.0), ("qwen2.5-72b-fp8", 1.0))),
+    "72b": ("72B in BF16 (145 GB: needs an H200)", (("qwen2.5-72b", 1.0),)),
+}
+# Every knob: (label, one-line explanation shown as help and in the knob guide).
+KNOBS: dict[str, tuple[str, str]] = {
+    "policy": (
+        "Policy",
+        "Who gets a GPU when: Aegaeon switches models per token batch; "
+        "request-level keeps a model loaded until its requests finish; static places "
+        "models once; dedicated gives every model its own GPU.",
+    ),
+    "models": ("Models (M)", "How many LLMs the market offers; most are rarely called."),
+    "rate": ("Rate per model (req/s)", "Mean arrivals per model; the total rate is M × this."),
+    "duration": ("Duration (s)", "Arrivals are generated over this many simulated seconds."),
+    "popularity": (
+        "Popularity",
+        "uniform: equal rates; zipf: rate ∝ (i+1)^−α; alibaba: 94% "
+        "of models share 1.35% of the requests.",
+    ),
+    "alpha": ("Zipf α", "Skew of the zipf split: 0 = uniform, 2 = a few models get almost all."),
+    "arrival": ("Arrivals", "poisson: memoryless gaps; gamma: gaps with the CV below (bursty)."),
+    "cv": (
+        "CV of gaps",
+        "Coefficient of variation of inter-arrival gaps (gamma only; 1 = Poisson).",
+    ),
+    "burst": ("Burst factor", "Rate multiplier inside periodic bursts (1 = no bursts)."),
+    "lengths": ("Lengths", "Prompt/response length distribution (ShareGPT-like by default)."),
+    "in_scale": ("Prompt × ", "Multiply prompt lengths (the paper's 2× input runs)."),
+    "out_scale": ("Response ×", "Multiply response lengths (the paper's 2× output runs)."),
+    "mix": ("Model sizes", "Which catalogue models serve the market models, in what ratio."),
+    "gpu": ("GPU type", "Memory, HBM bandwidth and FLOP/s set step latency and what fits."),
+    "gpus": ("GPUs", "Pool size (dedicated ignores it: one GPU per model)."),
+    "ttft": ("TTFT SLO (s)", "Deadline for the first token, from arrival (paper: 10 s)."),
+    "tpot": (
+        "TBT SLO (s)",
+        "Each later token is due this much after the previous deadline (paper: 0.1 s).",
+    ),
+    "switch": (
+        "Switch cost",
+        "aegaeon: optimised auto-scaling (~1 s per switch); "
+        "unoptimized: a stock engine restart (~50 s).",
+    ),
+    "seed": ("Seed", "Same seed ⇒ same workload and the same event log, bit for bit."),
+}
+POLICIES = [p.value for p in PolicyName]
+CHOICES = {
+    "policy": POLICIES,
+    "popularity": [p.value for p in Popularity],
+    "arrival": [a.value for a in ArrivalProcess],
+    "lengths": list(length_profiles()),
+    "mix": list(MIXES),
+    "gpu": list(gpus()),
+    "switch": ["aegaeon", "unoptimized"],
+}
+# Numeric knobs and their types (the rest are choices).
+NUMBERS: dict[str, type] = {k: int for k in ("models", "gpus", "seed")} | {
+    k: float
+    for k in ("rate", "duration", "alpha", "cv", "burst", "in_scale", "out_scale", "ttft", "tpot")
+}
+AXES = {"rate": "arrival rate per model (req/s)", "models": "number of models"}
+VIEWS = ("Live", "Compare", "Sweep")
+SPEEDS = (1, 2, 5, 10, 20, 60, 120)  # simulated seconds per wall second
+TWO_POLICIES = "aegaeon,request_fcfs"  # what Compare and Sweep start with
+
+
+# ---------------------------------------------------------------- knobs <-> config <-> URL
+def values_of(cfg: SimConfig) -> dict[str, Any]:
+    """The knob values showing ``cfg`` (keys of ``KNOBS``)."""
+    wl = cfg.workload
+    mix = next((k for k, v in MIXES.items() if v[1] == wl.model_mix), "paper")
+    unopt = cfg.switch == SwitchConfig.unoptimized()
+    return {
+        "policy": cfg.policy.value,
+        "models": wl.num_models,
+        "rate": wl.rate_per_model,
+        "duration": wl.duration_s,
+        "popularity": wl.popularity.value,
+        "alpha": wl.zipf_alpha,
+        "arrival": wl.arrival.value,
+        "cv": wl.cv,
+        "burst": wl.burst_factor,
+        "lengths": wl.length_profile,
+        "in_scale": wl.input_scale,
+        "out_scale": wl.output_scale,
+        "mix": mix,
+        "gpu": cfg.pool.gpu,
+        "gpus": cfg.pool.num_gpus,
+        "ttft": cfg.slo.ttft_s,
+        "tpot": cfg.slo.tpot_s,
+        "switch": "unoptimized" if unopt else "aegaeon",
+        "seed": cfg.seed,
+    }
+
+
+def config_of(base: SimConfig, v: Mapping[str, Any]) -> SimConfig:
+    """``base`` (a preset) with the knob values applied; events always recorded."""
+    wl = replace(
+        base.workload,
+        num_models=int(v["models"]),
+        rate_per_model=float(v["rate"]),
+        duration_s=float(v["duration"]),
+        popularity=Popularity(v["popularity"]),
+        zipf_alpha=float(v["alpha"]),
+        arrival=ArrivalProcess(v["arrival"]),
+        cv=float(v["cv"]),
+        burst_factor=float(v["burst"]),
+        length_profile=v["lengths"],
+        input_scale=float(v["in_scale"]),
+        output_scale=float(v["out_scale"]),
+        model_mix=MIXES[v["mix"]][1],
+    )
+    sw = SwitchConfig.unoptimized() if v["switch"] == "unoptimized" else SwitchConfig.aegaeon()
+    return replace(
+        base,
+        policy=PolicyName(v["policy"]),
+        workload=wl,
+        switch=sw,
+        seed=int(v["seed"]),
+        pool=replace(base.pool, gpu=v["gpu"], num_gpus=int(v["gpus"])),
+        slo=replace(base.slo, ttft_s=float(v["ttft"]), tpot_s=float(v["tpot"])),
+        record_events=True,
+    )
+
+
+def values_from_query(query: Mapping[str, str]) -> tuple[str, dict[str, Any], list[str]]:
+    """(preset, knob values, problems) from the URL; bad entries are ignored and named."""
+    name = query.get("preset", DEFAULT_PRESET)
+    problems = []
+    if name not in PRESETS:
+        problems.append(f"preset={name!r} is unknown")
+        name = DEFAULT_PRESET
+    values = values_of(preset(name))
+    for key in KNOBS:
+        if key not in query:
+            continue
+        raw = query[key]
+        try:
+            values[key] = NUMBERS[key](raw) if key in NUMBERS else raw
+            if key in CHOICES and raw not in CHOICES[key]:
+                raise ValueError
+            if key in NUMBERS and not (math.isfinite(values[key]) and values[key] >= 0):
+                raise ValueError  # the widgets cannot show it (validation covers 0)
+        except ValueError:
+            problems.append(f"{key}={raw!r}")
+            values[key] = values_of(preset(name))[key]
+    return name, values, problems
+
+
+def query_of(name: str, values: Mapping[str, Any]) -> dict[str, str]:
+    """The URL entries of a setup: the preset and every knob as text."""
+    return {"preset": name, **{k: str(values[k]) for k in KNOBS}}
+
+
+def number_from_query(query: Mapping[str, str], key: str, default: float) -> float:
+    """A finite, non-negative number from the URL, else ``default``."""
+    try:
+        value = float(query.get(key, default))
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value >= 0 else default
+
+
+def policies_from_query(query: Mapping[str, str], key: str, default: str) -> list[str]:
+    """Known policy names from a comma-separated URL entry (unknown ones dropped)."""
+    return [p for p in query.get(key, default).split(",") if p in POLICIES]
+
+
+@dataclass
+class ViewState:
+    """Which view is shown and how, beside the setup: the rest of a shared link."""
+
+    view: str = "Live"  # one of VIEWS
+    speed: int = 10  # live view: simulated seconds per wall second, one of SPEEDS
+    cmp: list[str] = field(default_factory=lambda: TWO_POLICIES.split(","))  # compared
+    sw_axis: str = "rate"  # sweep x-axis, a key of AXES
+    sw_lo: float = 0.05  # sweep range start
+    sw_hi: float = 0.7  # sweep range end
+    sw_n: int = 8  # sweep points (2 to 16 run; 0 to 16 shown)
+    sw_pols: list[str] = field(default_factory=lambda: TWO_POLICIES.split(","))  # swept
+
+    @classmethod
+    def from_query(cls, q: Mapping[str, str]) -> ViewState:
+        """The view from the URL; entries that make no sense fall back to the defaults."""
+        sp = q.get("speed", "10")
+        return cls(
+            view=q["view"] if q.get("view") in VIEWS else "Live",
+            speed=int(sp) if sp.isdigit() and int(sp) in SPEEDS else 10,
+            cmp=policies_from_query(q, "cmp", TWO_POLICIES) or TWO_POLICIES.split(","),
+            sw_axis=q["sw_axis"] if q.get("sw_axis") in AXES else "rate",
+            sw_lo=number_from_query(q, "sw_lo", 0.05),
+            sw_hi=number_from_query(q, "sw_hi", 0.7),
+            sw_n=min(16, max(0, int(number_from_query(q, "sw_n", 8)))),
+            sw_pols=policies_from_query(q, "sw_pols", TWO_POLICIES)[:4],
+        )
+
+    def query(self) -> dict[str, str]:
+        """The URL entries of this view (lists comma-separated)."""
+        return {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in asdict(self).items()}
+
+
+# ---------------------------------------------------------------- checks
+@dataclass(frozen=True)
+class Setup:
+    """A checked setup: the config, the optional uploaded trace and the run's size."""
+
+    config: SimConfig
+    trace: Trace | None
+    requests: int  # expected (synthetic) or exact (trace) number of requests
+    wall_s: float  # predicted seconds to simulate
+
+    @property
+    def live_ok(self) -> bool:
+        return self.requests <= LIVE_MAX_REQUESTS
+
+
+def check_setup(name: str, values: Mapping[str, Any], trace: Trace | None = None) -> Setup:
+    """Raise PoolError with the simulator's message unless the setup can run."""
+    cfg = config_of(preset(name), values)
+    cost = estimate_cost(cfg, LIVE_MAX_REQUESTS)
+    if trace is None:
+        return Setup(cfg, None, cost.requests, cost.wall_s)
+    validate_trace(cfg, trace)
+    per_request = cost.wall_s / max(cost.requests, 1)
+    return Setup(cfg, trace, len(trace), len(trace) * per_request)
+
+
+def read_upload(filename: str, data: bytes, mix: str) -> Trace:
+    """An uploaded trace CSV for the model mix; PoolError if it is not a valid trace."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PoolError(f"{filename} is not UTF-8 text: upload a CSV file") from None
+    return read_trace_csv(filename, model_mix=MIXES[mix][1], text=text)
+
+
+def live_refusal(s: Setup) -> str | None:
+    """Why the setup is too large for the live view, or None."""
+    if s.live_ok:
+        return None
+    return (
+        f"Too large for a live view: about {s.requests:,} requests (the live view "
+        f"animates at most {LIVE_MAX_REQUESTS:,}). Shorten the duration, lower the rate "
+        "or the number of models — or use **Run in batch mode**."
+    )
+
+
+def batch_refusal(s: Setup, name: str) -> str | None:
+    """Why the setup is too slow to simulate in a page (with the command line), or None."""
+    if s.wall_s <= BATCH_MAX_WALL_S:
+        return None
+    return (
+        f"About {s.wall_s:,.0f} s of simulation is too long for a page; run it "
+        f"from a shell: `python -m core.pool run --preset {name} "
+        f"--policy {s.config.policy.value} --save`"
+    )
+
+
+def compare_refusal(s: Setup, policies: Sequence[str]) -> str | None:
+    """Why these policies cannot be compared on the setup, or None."""
+    if not 2 <= len(policies) <= 4:
+        return f"Pick two to four policies to compare (you picked {len(policies)})."
+    if s.wall_s * len(policies) > SWEEP_MAX_WALL_S:
+        return (
+            f"This comparison would take about {s.wall_s * len(policies):,.0f} s; shorten "
+            "the duration or lower the rate."
+        )
+    return None
+
+
+def market_of(s: Setup) -> tuple[list[str], list[float]]:
+    """Model names and mean arrival rates (req/s) of the setup's market."""
+    if s.trace is not None:
+        return list(s.trace.model_names), measured_rates(s.trace)
+    wl = s.config.workload
+    return [f"m{i:02d}" for i in range(wl.num_models)], model_rates(wl).tolist()
+
+
+# ---------------------------------------------------------------- sweeps
+def sweep_xs(axis: str, lo: float, hi: float, n: int, policies: Sequence[str]) -> list[float]:
+    """The sweep's x values; PoolError naming every problem with the range."""
+    problems = []
+    if not policies:
+        problems.append("pick at least one policy")
+    if not 0 < lo < hi:
+        problems.append(f"the range needs 0 < from < to (got {lo:g} to {hi:g})")
+    if not 2 <= n <= 16:
+        problems.append(f"use 2 to 16 points (got {n})")
+    if problems:
+        raise PoolError("; ".join(problems) + ".")
+    xs = np.linspace(lo, hi, n).tolist()
+    return sorted({max(1, round(x)) for x in xs}) if axis == "models" else xs
+
+
+def sweep_configs(
+    base: SimConfig, axis: str, xs: Sequence[float], policies: Sequence[str]
+) -> list[SimConfig]:
+    """One config per (policy, x), policy-major, without event recording."""
+    out = []
+    for p in policies:
+        for x in xs:
+            cfg = base.replace(policy=PolicyName(p), record_events=False)
+            if axis == "rate":
+                cfg = cfg.with_rate(float(x))
+            else:
+                cfg = cfg.replace(workload=replace(cfg.workload, num_models=int(x)))
+            out.append(cfg)
+    return out
+
+
+def plan_sweep(
+    base: SimConfig, name: str, axis: str, lo: float, hi: float, n: int, policies: Sequence[str]
+) -> tuple[list[SimConfig], float]:
+    """(configs, predicted wall seconds) of a sweep; PoolError saying why it cannot run."""
+    try:
+        configs = sweep_configs(base, axis, sweep_xs(axis, lo, hi, n, policies), policies)
+        wall = sum(estimate_cost(c).wall_s for c in configs)
+    except PoolError as exc:
+        raise PoolError(f"Cannot sweep: {exc}") from None
+    if wall > SWEEP_MAX_WALL_S:
+        raise PoolError(
+            f"This sweep would take about {wall:,.0f} s (limit {SWEEP_MAX_WALL_S:.0f} s): "
+            "use fewer points, a shorter duration, or the command line "
+            f"`python -m core.pool sweep --preset {name} --save`."
+        )
+    return configs, wall
+
+
+def processes_for(wall_s: float) -> int:
+    """Worker processes for a batch of runs: one unless it takes seconds (then two)."""
+    return 1 if wall_s < 4.0 else max(1, min(2, os.cpu_count() or 1))
+
+
+def sweep_curves(
+    axis: str, configs: Sequence[SimConfig], points: Sequence[SweepPoint]
+) -> tuple[dict[str, list[tuple[float, float]]], dict[str, float]]:
+    """(attainment curve per policy, goodput per policy: the 90% crossing)."""
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for cfg, pt in zip(configs, points, strict=True):
+        x = cfg.workload.rate_per_model if axis == "rate" else cfg.workload.num_models
+        curves.setdefault(pt.policy.value, []).append((float(x), pt.result.attainment))
+    marks = {p: crossing([x for x, _ in c], [y for _, y in c]) for p, c in curves.items()}
+    return curves, marks
+
+
+def gpus_needed_per_policy(
+    base: SimConfig,
+    policies: Sequence[str],
+    target_rps: float,
+    progress: Callable[[int, str], object] | None = None,
+) -> tuple[dict[str, int | None], str]:
+    """(smallest pool with ≥ 90% attainment per policy, the load in words) at a total load
+    of ``target_rps`` spread over the models; None where even 2 × M GPUs (≥ 4) fail."""
+    m = base.workload.num_models
+    needed: dict[str, int | None] = {}
+    for i, p in enumerate(policies):
+        cfg = base.replace(policy=PolicyName(p), record_events=False).with_rate(target_rps / m)
+        try:
+            needed[p] = gpus_needed(cfg, max_gpus=max(4, 2 * m), processes=1)
+        except PoolError:
+            needed[p] = None
+        if progress is not None:
+            progress(i + 1, p)
+    return needed, f"{target_rps:g} req/s over {m} models"
+
+
+# ---------------------------------------------------------------- saving
+def finite(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points whose y is a finite number (the store keeps no NaN)."""
+    return [(x, y) for x, y in points if y is not None and math.isfinite(y)]
+
+
+def save_live_run(
+    session: Session,
+    config: SimConfig,
+    result: SimResult,
+    series: Mapping[str, Sequence[tuple[float, float]]],
+) -> int:
+    """Save a finished live run with its live series over simulated time; its run id."""
+    run_id = save_result(session, config, result, tags=["live", "dashboard"])
+    for key in ("slo_attainment", "queued", "tokens_per_s", "active_models"):
+        pts = finite(series.get(key, []))
+        if pts:
+            add_points(session, run_id, key, pts)
+    return run_id
+
+
+def save_models_sweep(
+    session: Session,
+    base: SimConfig,
+    curves: Mapping[str, Sequence[tuple[float, float]]],
+    marks: Mapping[str, float],
+) -> int:
+    """Save a sweep over the number of models (``save_sweep`` covers rate sweeps)."""
+    cfg = {"base": base.to_dict(), "axis": "num_models", "policies": list(curves)}
+    run = create_run(
+        session,
+        kind=RunKind.POOL_SWEEP,
+        config=cfg,
+        tags=["sweep", "dashboard"],
+        name=f"sweep: {', '.join(curves)} over number of models",
+    )
+    for p, pts in curves.items():
+        add_points(session, run.id, f"attainment_{p}", finite(pts))
+    finish_run(
+        session,
+        run.id,
+        status=RunStatus.FINISHED,
+        summary={f"max_models_at_90pct_{p}": float(g) for p, g in marks.items()},
+    )
+    return run.id
