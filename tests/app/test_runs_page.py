@@ -104,9 +104,7 @@ def test_delete_asks_for_confirmation():
         assert list_runs(s).total == 0
 
 
-@pytest.mark.parametrize(
-    "url", ["not a url", "postgresql+psycopg://nobody@127.0.0.1:1/none"]
-)
+@pytest.mark.parametrize("url", ["not a url", "postgresql+psycopg://nobody@127.0.0.1:1/none"])
 def test_database_down_shows_banner_not_traceback(monkeypatch, url):
     monkeypatch.setenv("GLASSBOX_DATABASE_URL", url)
     at = _run()
