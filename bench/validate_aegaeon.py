@@ -5,7 +5,8 @@
 2. Replay each of the artifact's synthetic traces — the first 120 s, market models mapped
    6:2:2 in order of first appearance, rows taken as they are (the artifact redraws lengths
    at random instead) — on 16 simulated H100s, with the artifact simulator's switch cost
-   (weight bytes / 16 GB/s, no prefetch) for the request-level baselines and Aegaeon's
+   (weight bytes / 16 GB/s, no prefetch) for the request-level baselines (our late-binding
+   FCFS/SRTF and the artifact-style ServerlessLLM that binds on arrival) and Aegaeon's
    default (plus prefetch) for token-level, and print our attainment next to the artifact's.
 
     python bench/validate_aegaeon.py [--data ../shared/data/aegaeon] [--processes 2]
@@ -64,23 +65,26 @@ def replay_table(data: Path, processes: int) -> None:
     variants = (
         ("request_fcfs", base.replace(policy=PolicyName.REQUEST_FCFS, switch=ARTIFACT_SWITCH)),
         ("request_srtf", base.replace(policy=PolicyName.REQUEST_SRTF, switch=ARTIFACT_SWITCH)),
+        ("serverlessllm", base.replace(policy=PolicyName.SERVERLESSLLM, switch=ARTIFACT_SWITCH)),
         ("aegaeon", base.replace(policy=PolicyName.AEGAEON)),
         ("aegaeon_noprefetch", base.replace(policy=PolicyName.AEGAEON, switch=ARTIFACT_SWITCH)),
     )
     print(
-        "\n| trace | requests | request-level (ours) | artifact | swaps ours / artifact | SRTF (ours) | "
-        "Aegaeon (ours) | no prefetch | artifact token-level |"
+        "\n| trace | requests | request-level (ours) | ServerlessLLM (ours) | artifact SLLM | "
+        "swaps ours / SLLM / artifact | SLLM timeouts | SRTF (ours) | Aegaeon (ours) | "
+        "no prefetch | artifact token-level |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for path in traces:
         trace = read_trace_csv(path, until_s=120.0)
         res = {name: run_many([cfg], processes=1, trace=trace)[0].result for name, cfg in variants}
         art = ARTIFACT.get(path.stem, (None, None, None))
         fmt = lambda v: "" if v is None else f"{v:.2f}"  # noqa: E731
-        req = res["request_fcfs"]
-        print(f"| {path.stem} | {len(trace)} | {req.attainment:.2f} | {fmt(art[0])} | "
-              f"{req.switches} / {art[2] if art[2] is not None else ''} | {res['request_srtf'].attainment:.2f} | "
-              f"{res['aegaeon'].attainment:.2f} | {res['aegaeon_noprefetch'].attainment:.2f} | {fmt(art[1])} |")  # fmt: skip
+        req, sllm = res["request_fcfs"], res["serverlessllm"]
+        print(f"| {path.stem} | {len(trace)} | {req.attainment:.2f} | {sllm.attainment:.2f} | {fmt(art[0])} | "
+              f"{req.switches} / {sllm.switches} / {art[2] if art[2] is not None else ''} | {sllm.failed} | "
+              f"{res['request_srtf'].attainment:.2f} | {res['aegaeon'].attainment:.2f} | "
+              f"{res['aegaeon_noprefetch'].attainment:.2f} | {fmt(art[1])} |")  # fmt: skip
 
 
 def main() -> None:

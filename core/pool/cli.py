@@ -4,9 +4,10 @@ Examples::
 
     python -m core.pool presets
     python -m core.pool run --preset paper-40x0.1 --policy request_fcfs
+    python -m core.pool run --preset paper-80x0.1 --policy serverlessllm --json
     python -m core.pool run --trace my.csv --gpus 8 --save
     python -m core.pool sweep --preset paper-40x0.1 --rates 0.05:0.7:12 \
-        --policies aegaeon,request_fcfs,static_multiplex --save
+        --policies aegaeon,request_fcfs,serverlessllm,static_multiplex --save
     python -m core.pool goodput --preset paper-40x0.1 --policy aegaeon
 
 Each command prints a table; ``--save`` stores the run (kind ``pool`` / ``pool_sweep``) in
@@ -75,6 +76,18 @@ def build_config(args: argparse.Namespace) -> SimConfig:
     return cfg.replace(record_events=False, **changes)
 
 
+def parse_policies(text: str) -> list[PolicyName]:
+    """``"aegaeon,serverlessllm"`` → policy names; an unknown one raises ConfigError."""
+    out = []
+    for part in text.split(","):
+        try:
+            out.append(PolicyName(part.strip()))
+        except ValueError:
+            known = ", ".join(p.value for p in PolicyName)
+            raise ConfigError(f"unknown policy {part.strip()!r}; choose from: {known}") from None
+    return out
+
+
 def result_row(label: str, r: SimResult) -> str:
     return (
         f"{label:<18} {r.num_requests:>7} {r.attainment:>6.3f} {r.strict_attainment:>6.3f} "
@@ -109,6 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(result_row(cfg.policy.value, result))
     print(f"E[m]: measured {result.mean_active_models:.1f} active models, Theorem 3.1 gives "
           f"{result.expected_active_models:.1f}; models per GPU {result.models_per_gpu:.1f}")  # fmt: skip
+    if result.failed:
+        print(f"{result.failed} requests got no first token in time and were dropped (score 0)")
     if args.json:
         print(json.dumps(result.summary(), indent=1))
     if args.save:
@@ -128,11 +143,11 @@ def _progress(done: int, total: int, p: SweepPoint) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     rates = parse_rates(args.rates)
-    policies = [PolicyName(p.strip()) for p in args.policies.split(",")] if args.policies else None
+    policies = parse_policies(args.policies) if args.policies else None
     points = sweep(cfg, rates, policies, processes=args.processes, progress=_progress)
     print(HEADER)
     for p in points:
-        print(result_row(f"{p.policy.value[:11]} {p.rate_per_model:.3g}", p.result))
+        print(result_row(f"{p.policy.value[:13]} {p.rate_per_model:.3g}", p.result))
     from core.pool.persist import save_sweep, sweep_summary
 
     for key, value in sweep_summary(points).items():
@@ -190,7 +205,12 @@ def make_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="also print the summary as JSON")
         if name == "sweep":
             p.add_argument("--rates", default="0.05:0.7:12", help="LO:HI:N or a,b,c")
-            p.add_argument("--policies", help="comma-separated (default: the config's)")
+            p.add_argument(
+                "--policies",
+                help="comma-separated, from: "
+                + ", ".join(x.value for x in PolicyName)
+                + " (default: the config's)",
+            )
         if name == "goodput":
             p.add_argument("--target", type=float, default=0.9)
         if name in ("run", "sweep"):

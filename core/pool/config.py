@@ -35,6 +35,7 @@ class PolicyName(StrEnum):
     AEGAEON = "aegaeon"  # token-level auto-scaling, disaggregated prefill/decode
     REQUEST_FCFS = "request_fcfs"  # request-level auto-scaling (ServerlessLLM-like), FCFS
     REQUEST_SRTF = "request_srtf"  # request-level auto-scaling, shortest remaining first
+    SERVERLESSLLM = "serverlessllm"  # the artifact's simulated ServerlessLLM: bind on arrival
     STATIC = "static_multiplex"  # MuxServe/AlpaServe-like placement, no switching
     DEDICATED = "dedicated"  # one GPU per model: the over-provisioned reference
 
@@ -145,6 +146,28 @@ class AegaeonConfig:
     alpha_floor: float = 0.5  # lower bound of α in the quota formula
 
 
+class ScaleUpTarget(StrEnum):
+    """Which instance ServerlessLLM scales up (swaps) when a model has no free queue slot."""
+
+    LRU = "lru"  # the artifact: the instance whose last batch ended earliest, busy or not
+    LEAST_LOADED = "least_loaded"  # the instance with the fewest bound requests (ties: LRU)
+
+
+@dataclass(frozen=True)
+class ServerlessLLMConfig:
+    """The Aegaeon artifact's simulated ServerlessLLM (its ``V02Policy`` with R = 1, QS = 4).
+
+    Each request is bound on arrival to one instance's FIFO queue; an instance runs the
+    same-model requests at its queue's head as one continuous batch, then swaps to the model
+    of the next request in line.
+    """
+
+    queue_cap: int = 4  # QS: same-model requests at the tail of an instance's queue, at most
+    scale_up_below: int = 1  # R ≥ 1: scale up when the model's instances have < R free slots
+    scale_up_target: ScaleUpTarget = ScaleUpTarget.LRU  # which instance a scale-up takes
+    first_token_timeout_s: float | None = 15.0  # no first token by then: fail (None: never)
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """Everything one simulation needs; passed whole and stored as the run's config."""
@@ -155,6 +178,7 @@ class SimConfig:
     slo: SLOConfig = field(default_factory=SLOConfig)  # deadlines
     switch: SwitchConfig = field(default_factory=SwitchConfig)  # model-switch cost
     aegaeon: AegaeonConfig = field(default_factory=AegaeonConfig)  # Aegaeon's knobs
+    serverlessllm: ServerlessLLMConfig = field(default_factory=ServerlessLLMConfig)  # SLLM's knobs
     seed: int = 0  # seeds the numpy Generator when the caller passes none
     drain_s: float = 600.0  # keep simulating this long after the last arrival, then stop
     record_events: bool = True  # keep the event log (needed for live views and replays)
@@ -186,6 +210,7 @@ class SimConfig:
             "slo": SLOConfig,
             "switch": SwitchConfig,
             "aegaeon": AegaeonConfig,
+            "serverlessllm": ServerlessLLMConfig,
         }
         kwargs: dict[str, Any] = {}
         for key, sub in nested.items():
@@ -199,7 +224,12 @@ class SimConfig:
         return cls.from_dict(json.loads(text))
 
 
-_ENUM_FIELDS = {"policy": PolicyName, "popularity": Popularity, "arrival": ArrivalProcess}
+_ENUM_FIELDS = {
+    "policy": PolicyName,
+    "popularity": Popularity,
+    "arrival": ArrivalProcess,
+    "scale_up_target": ScaleUpTarget,
+}
 
 
 def _build(kind: type, data: dict[str, Any]) -> Any:

@@ -30,7 +30,8 @@ from core.pool.workload import Trace, generate_trace
 @dataclass(frozen=True)
 class SimEvent:
     """Something a viewer may draw: arrival, first_token, switch_start, switch_done, preempt,
-    slo_miss, finish, reject (static multiplexing: the model is placed nowhere)."""
+    slo_miss, finish, reject (static multiplexing: the model is placed nowhere), timeout
+    (ServerlessLLM: no first token within its timeout, the request is dropped)."""
 
     time: float  # simulated seconds
     kind: str  # see above
@@ -64,8 +65,9 @@ class Snapshot:
     active_models: int  # models with ≥ 1 request in the system
     switches: int  # model loads so far, all GPUs
     tokens: int  # output tokens produced so far (a decode segment counts when it completes)
-    attainment: float  # mean time-fraction attainment of finished requests (nan if none)
+    attainment: float  # mean attainment of requests that left (finished or failed; nan if none)
     done: bool  # nothing left to simulate
+    failed: int = 0  # requests dropped before a first token (in_system excludes them)
 
 
 class Simulation:
@@ -185,7 +187,8 @@ class Simulation:
                       led.per_model[m], led.per_model[m] > 0)
             for m in range(trace.num_models)
         )  # fmt: skip
-        att = led.attainment_sum / led.finished if led.finished else math.nan
+        left = led.finished + led.failed  # a dropped request counts, with attainment 0
+        att = led.attainment_sum / left if left else math.nan
         return Snapshot(
             time=self.now,
             gpus=tuple(self.policy.views()),
@@ -198,6 +201,7 @@ class Simulation:
             tokens=led.tokens,
             attainment=att,
             done=self.done,
+            failed=led.failed,
         )
 
     def run(self):  # -> SimResult (import kept local: results imports this module's types)

@@ -51,6 +51,7 @@ class Ledger:
         self.strict_ok = [True] * n  # every token met its original deadline so far
         self.first = [math.nan] * n  # time of the first token
         self.finish = [math.nan] * n  # time of the last token
+        self.failed_at = [math.nan] * n  # when a request was dropped unserved (nan: never)
         self.tbt_values: list[float] = []  # gaps between consecutive tokens (s)
         self.tbt_weights: list[int] = []  # how many gaps had that value
         self.log = log  # event log (time, kind, gpu, model, request) or None
@@ -62,6 +63,7 @@ class Ledger:
         self.per_model = [0] * trace.num_models
         self.mark = 0.0
         self.finished = 0
+        self.failed = 0  # requests dropped before their first token (they score 0)
         self.attainment_sum = 0.0  # Σ attainment of finished requests (for live averages)
         self.tokens = 0  # output tokens produced so far, all requests
         self.active_changes: list[tuple[float, int]] = [(0.0, 0)]  # (time, active models)
@@ -93,6 +95,26 @@ class Ledger:
         if self.per_model[m] == 0:
             self.active_models -= 1
             self.active_changes.append((t, self.active_models))
+
+    def fail(self, r: int, t: float, gpu: int = -1) -> None:
+        """Request ``r`` leaves at ``t`` without a token (e.g. a first-token timeout).
+
+        It stops counting as in the system and scores 0 (``attainment`` of a request with no
+        token); ``finished`` does not count it.
+        """
+        if self.done[r] > 0 or not math.isnan(self.failed_at[r]):
+            raise ValueError(f"request {r} cannot fail: it has tokens or failed already")
+        self._integrate(t)
+        self.in_system -= 1
+        self.failed += 1
+        self.failed_at[r] = t
+        m = self.model[r]
+        self.per_model[m] -= 1
+        if self.per_model[m] == 0:
+            self.active_models -= 1
+            self.active_changes.append((t, self.active_models))
+        if self.log is not None:
+            self.log.append((t, "timeout", gpu, m, r))
 
     def remaining(self, r: int) -> int:
         return self.output[r] - self.done[r]

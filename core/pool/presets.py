@@ -100,6 +100,11 @@ PRESETS: MappingProxyType[str, Preset] = MappingProxyType(
             Preset("bursty", "Gamma arrivals (CV 4) with 3× bursts every 5 min", _bursty),
             Preset("theorem-3.1", "Thm 3.1: 100 models × 0.037 req/s, dedicated, 1 h", _theorem),
             Preset(
+                "serverlessllm-32x0.1",
+                "Fig. 11(a): 32 × 0.1 req/s, the artifact's ServerlessLLM (binds on arrival)",
+                lambda: _paper(32, 0.1).replace(policy=PolicyName.SERVERLESSLLM),
+            ),
+            Preset(
                 "unoptimized-switch", "40 × 0.1 with a stock engine restart per switch",
                 lambda: _paper(40, 0.1).replace(switch=SwitchConfig.unoptimized()),
             ),

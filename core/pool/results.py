@@ -56,6 +56,7 @@ class SimResult:
     wall_s: float  # wall-clock seconds spent simulating
     requests_per_wall_s: float  # simulation speed
     events: int  # events processed
+    failed: int = 0  # requests dropped before a first token (ServerlessLLM's timeout); score 0
     ttft_cdf: list[tuple[float, float]] = field(default_factory=list)  # (seconds, fraction ≤)
     tbt_cdf: list[tuple[float, float]] = field(default_factory=list)  # (seconds, fraction ≤)
     attainment_over_time: list[tuple[float, float]] = field(default_factory=list)  # (t, att.)
@@ -108,7 +109,9 @@ def summarize(sim: Simulation) -> SimResult:
     done = np.asarray(led.done[:n])
     finished = done >= out
     att = np.array([led.attainment(r, end, sim.done) for r in range(n)])
-    spans = np.where(finished, np.asarray(led.finish[:n]) - arrival, end - arrival)
+    failed_at = np.asarray(led.failed_at[:n])
+    stop = np.where(np.isnan(failed_at), end, failed_at)  # a dropped request's span ends there
+    spans = np.where(finished, np.asarray(led.finish[:n]) - arrival, stop - arrival)
     on = np.asarray(led.on[:n])
     first = np.asarray(led.first[:n])
     ttft = (first - arrival)[~np.isnan(first)]
@@ -181,6 +184,7 @@ def summarize(sim: Simulation) -> SimResult:
         wall_s=sim.wall_s,
         requests_per_wall_s=n / sim.wall_s if sim.wall_s > 0 else math.inf,
         events=sim.events_processed,
+        failed=int(np.sum(~np.isnan(failed_at))),
         ttft_cdf=ttft_cdf,
         tbt_cdf=tbt_cdf,
         attainment_over_time=att_t,

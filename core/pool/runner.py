@@ -35,6 +35,7 @@ _SPEED = {
     PolicyName.AEGAEON: 8_000.0,
     PolicyName.REQUEST_FCFS: 8_000.0,
     PolicyName.REQUEST_SRTF: 6_000.0,
+    PolicyName.SERVERLESSLLM: 6_000.0,
     PolicyName.STATIC: 20_000.0,
     PolicyName.DEDICATED: 20_000.0,
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from core.pool.catalogue import fits, gpu_spec, length_profiles, model_spec
-from core.pool.config import ConfigError, PolicyName, SimConfig
+from core.pool.config import ConfigError, PolicyName, ScaleUpTarget, SimConfig
 from core.pool.latency import latency_model
 from core.pool.workload import Trace
 
@@ -104,11 +104,34 @@ def validate_config(cfg: SimConfig) -> None:
         raise ConfigError("prefill_group_cap must be an integer ≥ 1")
     _positive("q_max_s", ae.q_max_s)
     _positive("alpha_floor", ae.alpha_floor)
+    _check_serverlessllm(cfg)
     if cfg.drain_s < 0 or not math.isfinite(cfg.drain_s):
         raise ConfigError(f"drain_s must be ≥ 0, got {cfg.drain_s!r}")
     if not isinstance(cfg.time_bins, int) or cfg.time_bins < 1:
         raise ConfigError("time_bins must be an integer ≥ 1")
     check_models(cfg, [name for name, _ in wl.model_mix])
+
+
+def _check_serverlessllm(cfg: SimConfig) -> None:
+    sl = cfg.serverlessllm
+    if not isinstance(sl.queue_cap, int) or sl.queue_cap < 1:
+        raise ConfigError(f"serverlessllm queue_cap must be an integer ≥ 1, got {sl.queue_cap!r}")
+    if not isinstance(sl.scale_up_below, int) or sl.scale_up_below < 1:
+        raise ConfigError(
+            f"serverlessllm scale_up_below must be an integer ≥ 1, got {sl.scale_up_below!r}"
+        )
+    try:
+        ScaleUpTarget(sl.scale_up_target)
+    except ValueError:
+        allowed = ", ".join(v.value for v in ScaleUpTarget)
+        raise ConfigError(
+            f"serverlessllm scale_up_target={sl.scale_up_target!r} is not one of: {allowed}"
+        ) from None
+    timeout = sl.first_token_timeout_s
+    if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+        raise ConfigError(
+            f"serverlessllm first_token_timeout_s must be > 0 seconds or None, got {timeout!r}"
+        )
 
 
 def validate_trace(cfg: SimConfig, trace: Trace) -> None:

@@ -28,6 +28,7 @@ POLICY_COLOURS = MappingProxyType(
         "aegaeon": "#0072B2",
         "request_fcfs": "#E69F00",
         "request_srtf": "#CC79A7",
+        "serverlessllm": "#D55E00",
         "static_multiplex": "#009E73",
         "dedicated": "#56B4E9",
     }

@@ -32,7 +32,7 @@ PHASE_LEGEND = MappingProxyType(
 PHASE_STYLE = MappingProxyType(
     {"prefill": (0.45, 1.0), "decode": (0.8, 1.0), "switching": (0.8, 0.35), "idle": (0.8, 1.0)}
 )
-NOTABLE = frozenset({"switch_start", "preempt", "slo_miss", "reject"})
+NOTABLE = frozenset({"switch_start", "preempt", "slo_miss", "reject", "timeout"})
 
 
 @dataclass
@@ -40,7 +40,7 @@ class FeedItem:
     """One notable event for the live feed."""
 
     time: float  # simulated seconds
-    kind: str  # switch_start, preempt, slo_miss, reject
+    kind: str  # switch_start, preempt, slo_miss, reject, timeout
     text: str  # what happened, in words
 
 
@@ -145,6 +145,8 @@ def _describe(ev) -> str:
         return f"GPU {ev.gpu}: {ev.model}'s quota expired, KV cache swapped out"
     if ev.kind == "slo_miss":
         return f"request #{ev.request} ({ev.model}) missed a token deadline"
+    if ev.kind == "timeout":
+        return f"request #{ev.request} ({ev.model}) got no first token before its timeout: dropped"
     return f"request #{ev.request} ({ev.model}) rejected: the model is placed on no GPU"
 
 

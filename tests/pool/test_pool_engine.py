@@ -46,20 +46,32 @@ def test_conservation_and_littles_law(policy: PolicyName, seed: int) -> None:
     res = sim.run()
     led, n = sim.ledger, len(sim.trace)
     finishes = [e[4] for e in sim.log if e[1] == "finish"]
-    assert sorted(finishes) == list(range(n))  # every request finishes exactly once
-    assert led.done == led.output  # every token produced exactly once
-    assert sum(led.tbt_weights) == sum(o - 1 for o in led.output)
-    assert led.in_system == 0 and led.active_models == 0 and res.finished == n
-    # Little's law over [0, last departure]: L = λ·W with λ = n / horizon.
+    timeouts = [e[4] for e in sim.log if e[1] == "timeout"]  # ServerlessLLM only
+    assert not timeouts or policy is PolicyName.SERVERLESSLLM
+    # Every request leaves exactly once: it finishes, or it times out without a token.
+    assert sorted(finishes + timeouts) == list(range(n))
+    expected = [0 if r in set(timeouts) else o for r, o in enumerate(led.output)]
+    assert led.done == expected  # every token produced exactly once, none for a dropped one
+    assert sum(led.tbt_weights) == sum(max(0, o - 1) for o in expected)
+    assert led.in_system == 0 and led.active_models == 0
+    assert res.finished == n - len(timeouts) and res.failed == led.failed == len(timeouts)
+    # Little's law over [0, last departure]: L = λ·W with λ = n / horizon, W over every
+    # departure (a timed-out request's sojourn ends when it is dropped).
     horizon = led.mark
-    assert res.mean_in_system == pytest.approx(n / horizon * res.mean_sojourn_s, rel=1e-9)
+    leave = np.where(np.isnan(led.finish), led.failed_at, led.finish)
+    sojourn = float(np.mean(leave - sim.trace.arrival_s))
+    assert res.mean_in_system == pytest.approx(n / horizon * sojourn, rel=1e-9)
+    if not timeouts:
+        assert res.mean_sojourn_s == pytest.approx(sojourn, rel=1e-12)
     # GPU time is conserved: phases add up to the elapsed time on every GPU.
     for g in res.per_gpu:
         total = g["idle_s"] + g["prefill_s"] + g["decode_s"] + g["switching_s"]
         assert total == pytest.approx(res.end_time_s, abs=1e-6)
     assert 0.0 <= res.strict_attainment <= res.attainment <= 1.0
-    first = np.array(led.first)
-    assert np.all(first >= sim.trace.arrival_s) and np.all(np.array(led.finish) >= first)
+    first, served = np.array(led.first), np.isnan(led.failed_at)
+    assert np.all(np.isnan(first) == ~served)
+    assert np.all(first[served] >= sim.trace.arrival_s[served])
+    assert np.all(np.array(led.finish)[served] >= first[served])
 
 
 @pytest.mark.parametrize("policy", ALL)
@@ -75,7 +87,7 @@ def test_stepping_equals_one_shot(policy: PolicyName) -> None:
         seen.extend(events)
         assert snap.time == pytest.approx(min(t, live.stop_time))
         assert all(e.time <= snap.time + 1e-9 for e in events)
-        assert snap.in_system == snap.arrived - snap.finished
+        assert snap.in_system == snap.arrived - snap.finished - snap.failed
         assert snap.tokens == sum(live.ledger.done)
         assert snap.active_models == sum(m.active for m in snap.models)
         for g in snap.gpus:
@@ -140,12 +152,12 @@ def test_random_configs_conserve_requests(seed: int) -> None:
         max_batch_size=int(rng.choice([1, 2, 128])), kv_memory_fraction=float(rng.choice([0.02, 0.9])),
     )  # fmt: skip
     cfg = SimConfig(
-        policy=list(PolicyName)[seed % 5], workload=wl, pool=pool, seed=seed, drain_s=3000.0,
+        policy=list(PolicyName)[seed % len(PolicyName)], workload=wl, pool=pool, seed=seed, drain_s=3000.0,
         aegaeon=AegaeonConfig(prefill_group_cap=int(rng.integers(1, 9))),
     )  # fmt: skip
     sim = Simulation(cfg)
     res = sim.run()
-    rejected = {r for _, kind, _, _, r in sim.log if kind == "reject"}
+    rejected = {r for _, kind, _, _, r in sim.log if kind in ("reject", "timeout")}
     finishes = [r for _, kind, _, _, r in sim.log if kind == "finish"]
     assert len(finishes) == len(set(finishes)) == res.finished == len(sim.trace) - len(rejected)
     for r in range(len(sim.trace)):

@@ -3,9 +3,11 @@
 Theorem 3.1's E[m]; dedicated ≥ every pooling policy at equal load; Aegaeon serves many
 models per GPU and keeps TTFT bounded where request-level scaling blocks head-of-line; the
 paper's headline on its 40-model rate sweep (Figure 11(c): ≥ 2× request-level's sustainable
-per-model rate at 90% attainment, scored with the artifact's metric); and, as a strict xfail,
-the same ratio on the number-of-models sweep at 0.1 req/s (Figure 11(a)), where our
-continuous-batching request-level baseline is stronger than the paper's (docs/pool-results.md).
+per-model rate at 90% attainment, scored with the artifact's metric); and the same ratio on
+the number-of-models sweep at 0.1 req/s (Figure 11(a)) against the baseline the paper plots
+there, the artifact's simulated ServerlessLLM (binding on arrival) — our late-binding,
+continuous-batching request-level baseline is stronger and is shown next to it
+(docs/pool-results.md).
 """
 
 from __future__ import annotations
@@ -119,27 +121,29 @@ def test_paper_headline_goodput_ratio() -> None:
 
 
 def _models_sustained(policy: PolicyName) -> float:
-    """Most models at 0.1 req/s each (step 8) served with attainment ≥ 0.9."""
-    best = 0
+    """Models at 0.1 req/s each (16, 24, … 80) served with attainment ≥ 0.9, interpolated
+    linearly between the last grid point above 0.9 and the first below (80 if none falls)."""
+    prev = (0, 1.0)
     for models in range(16, 81, 8):
         wl = WorkloadConfig(num_models=models, rate_per_model=0.1, duration_s=120.0)
         cfg = SimConfig(policy=policy, workload=wl, pool=PoolConfig(num_gpus=16),
                         record_events=False)  # fmt: skip
-        if Simulation(cfg).run().attainment < 0.9:
-            break
-        best = models
-    return best
+        att = Simulation(cfg).run().attainment
+        if att < 0.9:
+            m0, a0 = prev
+            return m0 + (models - m0) * (a0 - 0.9) / (a0 - att)
+        prev = (models, att)
+    return 80.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Figure 11(a) (models at 0.1 req/s each): we measure 64 vs 56 models (1.14x), not "
-    "2x: our request-level baseline (global per-model queues, late binding, continuous "
-    "batching) is stronger than the artifact's simulated ServerlessLLM (early binding to an "
-    "LRU worker's FIFO queue, <= 4 requests per instance, 15-s first-token timeout): it scores "
-    "0.71 vs 0.48 on synth-80-0.1 while our Aegaeon matches the prototype (0.86 vs 0.85)",
-)
 def test_paper_headline_on_the_number_of_models() -> None:
+    """Figure 11(a): Aegaeon serves ≥ 2× the models ServerlessLLM does at 0.1 req/s each —
+    measured ≈ 68 vs ≈ 31 (2.2×; 2.15–2.5× over seeds 0–3 and 120/300-s runs) against the
+    artifact-style baseline, the one the paper plots. Our stronger request-level variant
+    (late binding to the first drained GPU, unbounded continuous batching) sustains ≈ 62 models,
+    so against it the ratio is only ≈ 1.1×; it must still sit between the two."""
     aeg = _models_sustained(PolicyName.AEGAEON)
+    sllm = _models_sustained(PolicyName.SERVERLESSLLM)
     req = _models_sustained(PolicyName.REQUEST_FCFS)
-    assert aeg >= 2 * req
+    assert aeg >= 2.0 * sllm
+    assert sllm < req < aeg

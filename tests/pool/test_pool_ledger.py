@@ -102,6 +102,18 @@ def test_request_without_tokens_scores_zero() -> None:
     assert led.attainment(0, 100.0) == 0.0
 
 
+def test_a_dropped_request_leaves_with_zero() -> None:
+    """``fail`` (ServerlessLLM's first-token timeout): out of the system, score 0, once."""
+    led = one_request(1.0, 5, SLOConfig())
+    led.fail(0, 16.0, gpu=2)
+    assert led.in_system == 0 and led.active_models == 0 and led.failed == 1
+    assert led.finished == 0 and led.failed_at[0] == 16.0 and math.isnan(led.finish[0])
+    assert led.attainment(0, 100.0) == 0.0 and led.area_in_system == pytest.approx(15.0)
+    assert led.log == [(16.0, "timeout", 2, 0, 0)]
+    with pytest.raises(ValueError, match="cannot fail"):
+        led.fail(0, 17.0)
+
+
 def grid_or(lo: float, hi: float) -> st.SearchStrategy[float]:
     """Any float in [lo, hi], or a multiple of 1/24 there: simple fractions such as 1/3, 3/8
     and 1/4 make tokens land *exactly* on their deadlines, up to float round-off."""

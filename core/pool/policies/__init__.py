@@ -13,12 +13,20 @@ from core.pool.policies.aegaeon import Aegaeon
 from core.pool.policies.base import GPUView, Policy, SimContext
 from core.pool.policies.dedicated import Dedicated
 from core.pool.policies.request_level import RequestLevelFCFS, RequestLevelSRTF
+from core.pool.policies.serverlessllm import ServerlessLLM
 from core.pool.policies.static_multiplex import StaticMultiplex
 
 POLICIES: MappingProxyType[PolicyName, type[Policy]] = MappingProxyType(
     {
         cls.name: cls
-        for cls in (Aegaeon, RequestLevelFCFS, RequestLevelSRTF, StaticMultiplex, Dedicated)
+        for cls in (
+            Aegaeon,
+            RequestLevelFCFS,
+            RequestLevelSRTF,
+            ServerlessLLM,
+            StaticMultiplex,
+            Dedicated,
+        )
     }
 )
 
