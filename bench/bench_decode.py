@@ -35,7 +35,11 @@ def matvec_bandwidth(device: torch.device, dtype: torch.dtype, repeats: int = 20
     for shape, op in (((768, 201_088), "x@W"), ((201_088, 768), "x@W.T")):
         w = torch.randn(shape, device=device).to(dtype)
         x = torch.randn(1, 768, device=device).to(dtype)
-        f = (lambda w=w, x=x: torch.mm(x, w)) if op == "x@W" else (lambda w=w, x=x: torch.mm(x, w.t()))
+        f = (
+            (lambda w=w, x=x: torch.mm(x, w))
+            if op == "x@W"
+            else (lambda w=w, x=x: torch.mm(x, w.t()))
+        )
         for _ in range(3):
             f()
         times = []
@@ -90,8 +94,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     base = GPT(gpt2_config("gpt2")).eval().requires_grad_(False).to(device)
     prompt = torch.tensor([[15496, 11, 466, 345]], device=device)  # 4 tokens
-    print(f"device: {describe_device(device)}; torch {torch.__version__}; GPT-2 124M shape, "
-          f"{base.num_parameters():,} parameters; batch 1, {args.new_tokens} new tokens")
+    print(
+        f"device: {describe_device(device)}; torch {torch.__version__}; GPT-2 124M shape, "
+        f"{base.num_parameters():,} parameters; batch 1, {args.new_tokens} new tokens"
+    )
     rows = []
     ref_logits = base(prompt).float()
     for name in args.dtypes:
@@ -104,16 +110,22 @@ def main(argv: list[str] | None = None) -> None:
         uncached = float("nan")
         if not args.no_uncached:
             uncached = decode_rate(model, prompt, args.new_tokens, False)
-        rows.append((name, bw / 1e9, nbytes / 1e6, ceiling, cached, cached / ceiling, uncached, err))
+        rows.append(
+            (name, bw / 1e9, nbytes / 1e6, ceiling, cached, cached / ceiling, uncached, err)
+        )
         if name != "fp32":
             base = base.float()
     print()
-    print("| dtype | matvec GB/s | MB/token | ceiling tok/s | KV cache tok/s | % ceiling "
-          "| no cache tok/s | max |logit - fp32| |")
+    print(
+        "| dtype | matvec GB/s | MB/token | ceiling tok/s | KV cache tok/s | % ceiling "
+        "| no cache tok/s | max |logit - fp32| |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, bw, mb, ceil, cached, frac, uncached, err in rows:
-        print(f"| {name} | {bw:.1f} | {mb:.1f} | {ceil:.1f} | {cached:.1f} | {frac:.0%} "
-              f"| {uncached:.1f} | {err:.3g} |")
+        print(
+            f"| {name} | {bw:.1f} | {mb:.1f} | {ceil:.1f} | {cached:.1f} | {frac:.0%} "
+            f"| {uncached:.1f} | {err:.3g} |"
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,240 @@
+"""Tests of the GPT module: config round trip, attention paths agree, capture, KV cache."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.model import (
+    GPT,
+    CacheFullError,
+    ConfigError,
+    GPTConfig,
+    InputError,
+    generate,
+    gpt2_config,
+)
+from core.model.attention import causal_mask, explicit_attention
+
+TINY = GPTConfig(vocab_size=61, context_length=24, n_layer=2, n_head=4, n_embd=32)
+
+
+def tiny_model(seed: int = 0, **overrides) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(dataclasses.replace(TINY, **overrides)).eval()
+
+
+def ids(b: int, t: int, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, TINY.vocab_size, (b, t), generator=g)
+
+
+def test_config_json_round_trip_is_identical():
+    cfg = GPTConfig(
+        vocab_size=4096, context_length=256, n_layer=4, n_head=8, n_embd=256, dropout=0.1
+    )
+    assert GPTConfig.from_json(cfg.to_json()) == cfg
+    assert GPTConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_embd": 30, "n_head": 4}, "not divisible"),
+        ({"n_layer": 0}, "positive"),
+        ({"dropout": 1.0}, "dropout"),
+    ],
+)
+def test_config_rejects_bad_values(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        dataclasses.replace(TINY, **kwargs)
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(ConfigError, match="n_embed"):
+        GPTConfig.from_dict({"n_embed": 3})
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_parameter_count_matches_config_formula(tie):
+    model = tiny_model(tie_embeddings=tie, qkv_bias=True)
+    assert model.num_parameters() == model.config.num_parameters()
+
+
+def test_gpt2_124m_parameter_count():
+    assert gpt2_config("gpt2").num_parameters() == 124_439_808
+
+
+def test_training_flops_per_token_of_the_builtin_shape():
+    cfg = GPTConfig(vocab_size=4096, context_length=256, n_layer=4, n_head=8, n_embd=256)
+    assert cfg.num_parameters() == 4_270_592
+    assert cfg.matmul_parameters() == 4_270_592 - 256 * 256
+    assert cfg.training_flops_per_token() == 6 * 4_205_056 + 12 * 4 * 256 * 256
+    untied = dataclasses.replace(cfg, tie_embeddings=False)
+    assert untied.matmul_parameters() == cfg.matmul_parameters()  # the extra table is a lookup
+
+
+def test_causal_mask_offset():
+    mask = causal_mask(2, 4, 2, torch.device("cpu"))
+    assert mask.tolist() == [[True, True, True, False], [True, True, True, True]]
+
+
+@pytest.mark.parametrize(("t_query", "t_key", "start"), [(5, 5, 0), (1, 6, 5), (3, 7, 4)])
+def test_explicit_attention_matches_sdpa(t_query, t_key, start):
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 3, t_query, 8, generator=g)
+    k = torch.randn(2, 3, t_key, 8, generator=g)
+    v = torch.randn(2, 3, t_key, 8, generator=g)
+    mask = causal_mask(t_query, t_key, start, q.device)
+    ours, weights = explicit_attention(q, k, v, mask, 0.0)
+    reference = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 3, t_query))
+
+
+def test_capture_returns_the_same_logits_and_shapes():
+    model = tiny_model()
+    x = ids(2, 10)
+    with torch.no_grad():
+        fast = model(x)
+        out = model(x, capture=True)
+    torch.testing.assert_close(out.logits, fast, atol=1e-5, rtol=1e-5)
+    assert fast.shape == (2, 10, TINY.vocab_size)
+    assert len(out.attentions) == TINY.n_layer
+    assert all(a.shape == (2, TINY.n_head, 10, 10) for a in out.attentions)
+    assert len(out.hidden_states) == TINY.n_layer + 1
+    assert all(h.shape == (2, 10, TINY.n_embd) for h in out.hidden_states)
+    # causal: no weight above the diagonal, rows sum to one
+    upper = torch.triu(torch.ones(10, 10, dtype=torch.bool), diagonal=1)
+    assert float(out.attentions[0][..., upper].abs().max()) == 0.0
+    torch.testing.assert_close(out.attentions[1].sum(-1), torch.ones(2, TINY.n_head, 10))
+    # the logit lens of the last hidden state is the model's output
+    torch.testing.assert_close(model.logit_lens(out.hidden_states[-1]), fast, atol=1e-5, rtol=1e-5)
+
+
+def test_future_tokens_do_not_change_past_logits():
+    model = tiny_model()
+    a, b = ids(1, 8, seed=2), ids(1, 8, seed=3)
+    b[:, :5] = a[:, :5]
+    with torch.no_grad():
+        torch.testing.assert_close(model(a)[:, :5], model(b)[:, :5])
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_kv_cache_forward_matches_full_forward(tie):
+    model = tiny_model(tie_embeddings=tie)
+    x = ids(2, 12)
+    with torch.no_grad():
+        full = model(x)
+        cache = model.new_kv_cache(2)
+        pieces = [model(x[:, :5], kv_cache=cache), model(x[:, 5:6], kv_cache=cache)]
+        pieces.append(model(x[:, 6:], kv_cache=cache))  # several tokens after a prefix
+    assert cache.length == 12
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=1e-5)
+
+
+def test_capture_with_cache_gives_rows_over_the_whole_prefix():
+    model = tiny_model()
+    x = ids(1, 9)
+    with torch.no_grad():
+        full = model(x, capture=True)
+        cache = model.new_kv_cache()
+        model(x[:, :6], kv_cache=cache)
+        step = model(x[:, 6:], kv_cache=cache, capture=True)
+    assert step.attentions[0].shape == (1, TINY.n_head, 3, 9)
+    torch.testing.assert_close(
+        step.attentions[1], full.attentions[1][:, :, 6:], atol=1e-5, rtol=1e-5
+    )
+
+
+def test_cache_truncate_and_clone_support_rewind_and_branching():
+    model = tiny_model()
+    x = ids(1, 10)
+    with torch.no_grad():
+        cache = model.new_kv_cache()
+        model(x[:, :7], kv_cache=cache)
+        branch = cache.clone()
+        cache.truncate(4)
+        assert (cache.length, branch.length) == (4, 7)
+        rewound = model(x[:, 4:10], kv_cache=cache)
+        torch.testing.assert_close(rewound, model(x)[:, 4:], atol=1e-5, rtol=1e-5)
+        other = model(x[:, 7:8], kv_cache=branch)  # the branch is untouched by the rewind
+        torch.testing.assert_close(other, model(x[:, :8])[:, 7:], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="truncate"):
+        cache.truncate(11)
+
+
+def test_cache_full_and_bad_inputs_raise_clear_errors():
+    model = tiny_model()
+    with torch.no_grad():
+        cache = model.new_kv_cache()
+        model(ids(1, 20), kv_cache=cache)
+        with pytest.raises(CacheFullError, match="context length"):
+            cache.check_room(5)
+        with pytest.raises(InputError, match="context length 24"):
+            model(ids(1, 5), kv_cache=cache)
+        assert cache.length == 20  # a refused call does not advance the cache
+        with pytest.raises(InputError, match="out of range"):
+            model(torch.tensor([[0, TINY.vocab_size]]))
+        with pytest.raises(InputError, match="batch"):
+            model(ids(2, 1), kv_cache=model.new_kv_cache(1))
+        with pytest.raises(InputError, match="shape"):
+            model(torch.tensor([1, 2, 3]))
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_generation_with_cache_equals_without(temperature):
+    model = tiny_model()
+    prompt = ids(1, 4)
+    outs = []
+    for use_cache in (True, False):
+        g = torch.Generator().manual_seed(7)
+        outs.append(
+            generate(
+                model,
+                prompt,
+                30,
+                temperature=temperature,
+                top_k=20,
+                generator=g,
+                use_cache=use_cache,
+            )
+        )
+    assert outs[0].shape == (1, 34)  # runs past the 24-token context: the window slides
+    assert outs[0].tolist() == outs[1].tolist()
+
+
+def test_generation_is_deterministic_for_a_seed_and_varies_across_seeds():
+    model = tiny_model()
+    prompt = ids(1, 3)
+
+    def run(seed: int) -> list[int]:
+        g = torch.Generator().manual_seed(seed)
+        return generate(model, prompt, 15, temperature=1.5, generator=g)[0].tolist()
+
+    assert run(1) == run(1)
+    assert run(1) != run(2)
+
+
+def test_dropout_is_active_only_in_training():
+    model = tiny_model(dropout=0.5)
+    x = ids(1, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model(x))
+        model.train()
+        assert not torch.allclose(model(x), model(x))
+
+
+def test_long_prompts_are_cropped_to_the_context_with_a_count():
+    from core.model import crop_to_context
+
+    x = torch.arange(30).unsqueeze(0)
+    cropped, dropped = crop_to_context(x, TINY.context_length)
+    assert dropped == 6 and cropped[0].tolist() == list(range(6, 30))
+    assert crop_to_context(x[:, :5], 24)[1] == 0
+    model = tiny_model()
+    out = generate(model, x % TINY.vocab_size, 3)  # a 30-token prompt into a 24-token model
+    assert out.shape == (1, 33)
