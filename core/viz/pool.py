@@ -38,6 +38,19 @@ SPLIT_COLOURS = MappingProxyType(
 )
 
 
+# A horizontal legend above the plot's top-right corner (stacked time-split bars).
+_TOP_RIGHT_LEGEND = MappingProxyType(
+    {
+        "orientation": "h",
+        "y": 1.0,
+        "yanchor": "bottom",
+        "x": 1,
+        "xanchor": "right",
+        "traceorder": "normal",
+    }
+)
+
+
 def model_colour(index: int) -> str:
     """A distinct mid-lightness colour per model (golden-angle hues), readable on any theme."""
     hue = (index * 137.508) % 360
@@ -235,14 +248,7 @@ def gpu_split_figure(results: Mapping[str, object]) -> go.Figure:
         150 + 45 * len(labels),
         barmode="stack",
         title={"text": "Share of GPU time"},
-        legend={
-            "orientation": "h",
-            "y": 1.0,
-            "yanchor": "bottom",
-            "x": 1,
-            "xanchor": "right",
-            "traceorder": "normal",
-        },
+        legend=dict(_TOP_RIGHT_LEGEND),
         margin={"l": 60, "r": 20, "t": 60, "b": 50},
     )
 
@@ -320,14 +326,7 @@ def per_gpu_figure(per_gpu: Sequence[Mapping[str, float]]) -> go.Figure:
         min(900, 140 + 20 * len(labels)),
         barmode="stack",
         title={"text": "Where each GPU's time went"},
-        legend={
-            "orientation": "h",
-            "y": 1.0,
-            "yanchor": "bottom",
-            "x": 1,
-            "xanchor": "right",
-            "traceorder": "normal",
-        },
+        legend=dict(_TOP_RIGHT_LEGEND),
         margin={"l": 60, "r": 20, "t": 60, "b": 50},
     )
 
