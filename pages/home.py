@@ -4,7 +4,7 @@ import streamlit as st
 
 from ui.boot import ensure_app_shell
 from ui.nav import PAGES
-from ui.shell import choices
+from ui.shell import choices, model_label
 
 ensure_app_shell()
 
@@ -17,10 +17,10 @@ st.markdown(
 )
 
 current = choices()
-left, middle, right = st.columns(3)
-left.metric("Model", current.model_id or "none")
-middle.metric("Tokenizer", current.tokenizer_id)
-right.metric("Device", current.device)
+st.markdown(
+    f"**Model:** {model_label(current.model_id)} · **Tokenizer:** {current.tokenizer_id} · "
+    f"**Device:** {current.device}"
+)
 
 st.subheader("Pages")
 for spec in PAGES:

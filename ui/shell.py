@@ -51,6 +51,13 @@ def _default_model() -> str | None:
     return next(iter(models), None)
 
 
+def model_label(model_id: str | None) -> str:
+    """The sidebar's label of a model id (the id itself if unknown; "none" for None)."""
+    if model_id is None:
+        return "none"
+    return _model_options(*_store()).get(model_id, model_id)
+
+
 def choices() -> Choices:
     """The sidebar's current choices (defaults when the sidebar has not run)."""
     model_id = st.session_state.get(MODEL_KEY) or _default_model()
