@@ -7,7 +7,8 @@ Follows the book's ch. 5.2 training recipe (see ``loop.py``). Example, the built
 
 ``--tokenizer`` takes an encoding name (gpt2, cl100k_base, o200k_base), a trained tokenizer's
 JSON file, or ``run:<id>`` for a tokenizer saved in the run store. ``--corpus`` takes
-``builtin`` (the Python reference manual) and/or ``.txt`` files. Checkpoints go to
+``builtin`` (the Python reference manual), ``stdlib-docs`` (the standard library's
+docstrings) and/or ``.txt`` files. Checkpoints go to
 ``--out`` (default ``$GLASSBOX_HOME/runs/training-<run id>``); ``--resume DIR`` continues a
 run from its last checkpoint. ``--no-store`` trains without a database.
 """
@@ -31,7 +32,7 @@ from core.store import DatabaseUnavailable, RunKind, create_run, glassbox_home, 
 from core.tokenization import BPETokenizer, get_encoding, load_tokenizer_run, tokenizer_spec
 from core.tokenization.encodings import ENCODING_NAMES
 from core.training.config import PRECISIONS, TrainConfig
-from core.training.corpus import BUILTIN_CORPUS_NAME, builtin_documents, read_text_file
+from core.training.corpus import named_corpora, read_text_file
 from core.training.data import prepare_data
 from core.training.loop import LAST, Trainer
 from core.training.recorder import ConsoleLogger, StoreRecorder
@@ -39,7 +40,11 @@ from core.training.recorder import ConsoleLogger, StoreRecorder
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core.training", description="Train a GPT.")
-    p.add_argument("--corpus", action="append", help="'builtin' or a .txt file (repeatable)")
+    p.add_argument(
+        "--corpus",
+        action="append",
+        help="'builtin', 'stdlib-docs', 'torch-docs' or a .txt file (repeatable)",
+    )
     p.add_argument(
         "--tokenizer", default="gpt2", help="encoding name, tokenizer .json, or run:<id>"
     )
@@ -85,7 +90,8 @@ def resolve_tokenizer(name: str, session_factory) -> tuple[tiktoken.Encoding, di
 def load_documents(sources: list[str]) -> list[str]:
     docs: list[str] = []
     for source in sources:
-        docs.extend(builtin_documents() if source == "builtin" else [read_text_file(source)])
+        named = named_corpora().get(source)
+        docs.extend(named[1]() if named else [read_text_file(source)])
     return docs
 
 
@@ -127,9 +133,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run_id = None
     if session_factory is not None:
-        corpus = [
-            BUILTIN_CORPUS_NAME if s == "builtin" else str(Path(s).resolve()) for s in sources
-        ]
+        named = named_corpora()
+        corpus = [named[s][0] if s in named else str(Path(s).resolve()) for s in sources]
         with session_factory.begin() as session:
             run = create_run(
                 session,
