@@ -4,7 +4,8 @@ The book saves ``model.state_dict()`` with ``torch.save`` (ch. 5.4), a pickle th
 code when loaded. Here weights go to a safetensors file (a JSON header plus raw tensor
 bytes; loading runs no code), and the header's string metadata carries:
 
-* ``glassbox_format``: ``"gpt-checkpoint/1"``;
+* ``glassbox_format``: ``"gpt-checkpoint/2"`` (format 1 stored the dense layers' weights
+  (in x out); such files still load, transposed on the way in);
 * ``config``: the :class:`GPTConfig` as JSON;
 * ``tokenizer``: the tokenizer spec as JSON (``core.tokenization.tokenizer_spec``);
 * ``tensors_sha256``: a digest of every tensor's name, dtype, shape and bytes, so a file
@@ -29,7 +30,10 @@ from safetensors.torch import save_file
 from core.model.config import ConfigError, GPTConfig
 from core.model.gpt import GPT
 
-FORMAT = "gpt-checkpoint/1"
+FORMAT = "gpt-checkpoint/2"
+# Format 1 stored Dense weights (in, out); format 2 stores them (out, in) like nn.Linear.
+FORMAT_1 = "gpt-checkpoint/1"
+_DENSE_WEIGHTS = ("attn.qkv.weight", "attn.proj.weight", "ffn.fc.weight", "ffn.proj.weight")
 
 
 class CheckpointError(ValueError):
@@ -141,7 +145,7 @@ def load_checkpoint(
     """Load a checkpoint written by :func:`save_checkpoint` as a GPT in eval mode."""
     path = Path(path)
     meta = read_metadata(path)
-    if meta.get("glassbox_format") != FORMAT:
+    if meta.get("glassbox_format") not in (FORMAT, FORMAT_1):
         raise CheckpointError(
             f"{path} is a safetensors file but not a Glassbox GPT checkpoint (no "
             f"'glassbox_format: {FORMAT}' metadata); a GPT-2 download must be imported "
@@ -159,12 +163,22 @@ def load_checkpoint(
             f"{path} is corrupt: its tensor data does not match the sha256 recorded when "
             "it was saved"
         )
+    if meta["glassbox_format"] == FORMAT_1:
+        tensors = upgrade_format_1(tensors)
     with torch.device("meta"):
         model = GPT(config)
     check_state_dict(model, tensors, str(path))
     model.load_state_dict(tensors, assign=True)
     model = model.to(device=device or "cpu", dtype=dtype).eval()
     return Checkpoint(model=model, config=config, tokenizer=tokenizer, extra=extra, path=path)
+
+
+def upgrade_format_1(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Format-1 tensors in format 2's layout: dense and head weights transposed to (out, in)."""
+    return {
+        name: (t.t().contiguous() if name.endswith(_DENSE_WEIGHTS) or name == "head.weight" else t)
+        for name, t in tensors.items()
+    }
 
 
 def check_vocab_fits(

@@ -8,8 +8,8 @@ that by default reuses the token-embedding matrix.
 The module holds only weights. Per-sequence state lives in a :class:`KVCache` passed to
 ``forward``; asking for ``capture=True`` returns every layer's attention weights and the
 hidden state after each block, for attention maps, contextual embeddings and a logit lens.
-The tied embedding/head matrix is stored (n_embd x vocab), the orientation of the head's
-matrix product (see ``layers.py``); a token's embedding is one column of it.
+The tied embedding/head matrix is stored (vocab x n_embd), like ``nn.Embedding`` and like the
+head's (out x in) weight (see ``layers.py``); a token's embedding is one row of it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from core.model.attention import CausalSelfAttention
@@ -75,7 +76,7 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         d = config.n_embd
-        # Output head, (d, vocab). When tied it is also the token-embedding table (columns).
+        # Output head, weight (vocab, d). When tied it is also the token-embedding table.
         self.head = Dense(d, config.vocab_size, bias=False)
         self.tok_emb = None if config.tie_embeddings else nn.Embedding(config.vocab_size, d)
         self.pos_emb = nn.Embedding(config.context_length, d)  # (context, d)
@@ -115,12 +116,11 @@ class GPT(nn.Module):
         """Token embeddings (B, T, d) of ids (B, T)."""
         if self.tok_emb is not None:
             return self.tok_emb(idx)
-        columns = torch.index_select(self.head.weight, 1, idx.reshape(-1))  # (d, B*T)
-        return columns.t().reshape(*idx.shape, self.config.n_embd)  # (B, T, d)
+        return F.embedding(idx, self.head.weight)  # rows of the tied (vocab, d) table
 
     def token_embedding_matrix(self) -> torch.Tensor:
-        """The (vocab, d) token-embedding table (a transposed view when tied)."""
-        return self.head.weight.t() if self.tok_emb is None else self.tok_emb.weight
+        """The (vocab, d) token-embedding table (the head's weight when tied)."""
+        return self.head.weight if self.tok_emb is None else self.tok_emb.weight
 
     def logit_lens(self, hidden: torch.Tensor) -> torch.Tensor:
         """Read a hidden state (..., d) as next-token logits (..., vocab): head(ln_f(h))."""

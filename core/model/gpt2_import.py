@@ -12,19 +12,18 @@ Name mapping (an optional ``transformer.`` prefix is dropped; ``lm_head.weight``
 =================================  =====================================================
 Hugging Face                       Glassbox
 =================================  =====================================================
-``wte.weight`` (vocab, d)          ``head.weight`` (d, vocab): transposed
+``wte.weight`` (vocab, d)          ``head.weight`` (vocab, d)
 ``wpe.weight``                     ``pos_emb.weight``
 ``h.{i}.ln_1`` / ``ln_2``          ``blocks.{i}.ln1`` / ``ln2``
-``h.{i}.attn.c_attn`` (d, 3d)      ``blocks.{i}.attn.qkv``
+``h.{i}.attn.c_attn`` (d, 3d)      ``blocks.{i}.attn.qkv`` (3d, d): transposed
 ``h.{i}.attn.c_proj``              ``blocks.{i}.attn.proj``
 ``h.{i}.mlp.c_fc`` / ``c_proj``    ``blocks.{i}.ffn.fc`` / ``ffn.proj``
 ``ln_f``                           ``ln_f``
 =================================  =====================================================
 
-GPT-2's ``Conv1D`` stores weights (in x out), the transpose of ``nn.Linear``; the book
-transposes them into its ``nn.Linear`` layers. Glassbox's :class:`~core.model.layers.Dense`
-keeps (in x out) (faster at batch 1), so Conv1D weights are taken as they are and only the
-embedding matrix is transposed.
+GPT-2's ``Conv1D`` stores weights (in x out), the transpose of ``nn.Linear``; like the book,
+which loads them into ``nn.Linear`` layers, the import transposes them into Glassbox's
+:class:`~core.model.layers.Dense` (out x in). The embedding matrix is taken as it is.
 
 To get the files (with internet access), e.g. for the 124M model::
 
@@ -119,18 +118,21 @@ def map_gpt2_state_dict(hf: dict[str, torch.Tensor], config: GPTConfig) -> dict[
         if name == "lm_head.weight":
             lm_head = tensor
         elif name == "wte.weight":
-            out["head.weight"] = tensor.t().contiguous()  # (vocab, d) -> (d, vocab)
+            out["head.weight"] = tensor  # (vocab, d): the tied embedding/head table
         elif name in _TOP_NAMES:
             out[_TOP_NAMES[name]] = tensor
         elif name.startswith("h."):
             _, layer, rest = name.split(".", 2)
             if rest not in _BLOCK_NAMES:
                 raise CheckpointError(f"unexpected GPT-2 tensor {raw_name}")
-            out[f"blocks.{layer}.{_BLOCK_NAMES[rest]}"] = tensor
+            target = _BLOCK_NAMES[rest]
+            if target.endswith(".weight") and tensor.dim() == 2:  # Conv1D (in, out) -> (out, in)
+                tensor = tensor.t().contiguous()
+            out[f"blocks.{layer}.{target}"] = tensor
         else:
             raise CheckpointError(f"unexpected GPT-2 tensor {raw_name}")
-    qkv = out.get("blocks.0.attn.qkv.weight")
-    if qkv is not None and tuple(qkv.shape) == (3 * config.n_embd, config.n_embd):
+    qkv = out.get("blocks.0.attn.qkv.weight")  # transposed above: (3d, d) for a Conv1D file
+    if qkv is not None and tuple(qkv.shape) == (config.n_embd, 3 * config.n_embd):
         raise CheckpointError(
             "c_attn.weight is stored (3d, d) like nn.Linear, not (d, 3d) like GPT-2's Conv1D; "
             "this is not an original GPT-2 checkpoint layout"
@@ -138,7 +140,7 @@ def map_gpt2_state_dict(hf: dict[str, torch.Tensor], config: GPTConfig) -> dict[
     if (
         lm_head is not None
         and "head.weight" in out
-        and not torch.equal(lm_head.t(), out["head.weight"])
+        and not torch.equal(lm_head, out["head.weight"])
     ):
         raise CheckpointError("lm_head.weight differs from wte.weight: untied heads are not GPT-2")
     return out

@@ -1,12 +1,12 @@
 """The GPT's small building blocks: a dense layer, the GELU feed-forward network.
 
 Follows "Build a Large Language Model (From Scratch)", ch. 4.2-4.3 (GELU, ``FeedForward``
-with a 4x hidden width). One deliberate difference from ``nn.Linear``: :class:`Dense` stores
-its weight as (in x out), like GPT-2's ``Conv1D``, and computes ``x @ W`` with
-``torch.addmm``. At batch 1 (decoding one token) a matrix product is a matrix-vector product
-that must stream every weight from memory; on the CPUs this project was measured on,
-``x @ W`` with W stored (in x out) streamed about 24-28 GB/s in fp32 while ``nn.Linear``'s
-``x @ W.T`` streamed 16-18 GB/s (REFERENCE.md section 3; bench/bench_decode.py re-measures).
+with a 4x hidden width). :class:`Dense` is ``nn.Linear``'s math and layout (weight stored
+(out x in)) with one addition for decoding: at batch 1 a matrix product is a
+matrix-vector product that must stream every weight from memory, and PyTorch runs it on one
+CPU thread, which streams about half of what the memory system delivers to two. Dense then
+splits the weight into contiguous row blocks, one per thread (:func:`split_matvec`);
+``bench/bench_decode.py`` measures both.
 """
 
 from __future__ import annotations
@@ -17,15 +17,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# Below this many weights a matrix is served from cache and splitting it costs more than it gains.
+SPLIT_MATVEC_MIN_WEIGHTS = 1 << 19
+
 
 class Dense(nn.Module):
-    """``y = x @ W + b`` with ``W`` stored (in_features, out_features)."""
+    """``y = x @ W.T + b`` with ``W`` stored (out_features, in_features), as ``nn.Linear``."""
 
     def __init__(self, in_features: int, out_features: int, *, bias: bool = True) -> None:
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = nn.Parameter(torch.empty(in_features, out_features))  # (in, out)
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))  # (out, in)
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None  # (out,)
         self.reset_parameters()
 
@@ -36,20 +39,50 @@ class Dense(nn.Module):
             nn.init.zeros_(self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (..., in) -> (..., out); one 2-D GEMM over all leading dimensions.
-        if x.dim() == 2:  # (N, in): no reshapes (the decoding path keeps activations 2-D)
-            if self.bias is None:
-                return torch.mm(x, self.weight)
-            return torch.addmm(self.bias, x, self.weight)
-        flat = x.reshape(-1, self.in_features)  # (N, in)
-        if self.bias is None:
-            out = torch.mm(flat, self.weight)  # (N, out)
-        else:
-            out = torch.addmm(self.bias, flat, self.weight)  # (N, out)
-        return out.view(*x.shape[:-1], self.out_features)
+        # x: (..., in) -> (..., out)
+        if x.numel() == self.in_features and self._split_matvec(x):
+            out = split_matvec(x.reshape(1, self.in_features), self.weight, self.bias)
+            return out.view(*x.shape[:-1], self.out_features)  # (..., out), one row
+        return F.linear(x, self.weight, self.bias)
+
+    def _split_matvec(self, x: torch.Tensor) -> bool:
+        """Whether this one-row product should stream the weight on every CPU thread."""
+        return (
+            x.device.type == "cpu"
+            and x.dtype == torch.float32
+            and self.weight.dtype == torch.float32
+            and self.weight.numel() >= SPLIT_MATVEC_MIN_WEIGHTS
+            and not torch.is_grad_enabled()
+            and torch.get_num_threads() > 1
+            and self.weight.is_contiguous()
+        )
 
     def extra_repr(self) -> str:
         return f"in={self.in_features}, out={self.out_features}, bias={self.bias is not None}"
+
+
+def split_matvec(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``x @ weight.T (+ bias)`` for one row x (1, in), streaming weight on every CPU thread.
+
+    The (out, in) weight is viewed, without a copy, as ``n`` blocks of whole rows
+    (n, out/n, in), one per thread; ``bmm`` of the blocks with x's column is a batched
+    matrix-vector product that MKL spreads over the threads, each streaming its own block of
+    contiguous memory. Rows left over when ``n`` does not divide ``out`` (odd vocabularies)
+    are one small extra product.
+    """
+    n = torch.get_num_threads()
+    d_out, d_in = weight.shape
+    rows = d_out // n  # rows per block
+    blocks = weight[: n * rows].view(n, rows, d_in)  # (n, rows, in), a view
+    # x as a column, (n, in, 1) with strides (0, 1, in): MKL takes this layout as a
+    # matrix-vector product over contiguous rows (a column with strides (0, 1, 1) made it
+    # fall back to a kernel ~4x slower, measured with bench/bench_decode.py).
+    column = x.reshape(1, d_in).t().expand(n, d_in, 1)
+    out = torch.bmm(blocks, column)  # (n, rows, 1)
+    out = out.view(1, n * rows)
+    if n * rows < d_out:
+        out = torch.cat([out, F.linear(x, weight[n * rows :])], dim=1)  # (1, out)
+    return out if bias is None else out.add_(bias)
 
 
 def gelu(x: torch.Tensor) -> torch.Tensor:

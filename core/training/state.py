@@ -19,6 +19,9 @@ from torch import nn
 
 from core.model import CheckpointError
 
+# Dense weights (and so their optimizer moments) are stored (out, in) since checkpoint format 2.
+WEIGHT_LAYOUT = "out-in"
+
 
 def save_trainer_state(
     path: str | Path,
@@ -42,7 +45,12 @@ def save_trainer_state(
         tensors[f"exp_avg/{name}"] = state["exp_avg"].detach().cpu().contiguous()
         tensors[f"exp_avg_sq/{name}"] = state["exp_avg_sq"].detach().cpu().contiguous()
         adam_step = float(state["step"])
-    metadata = {"step": str(step), "adam_step": str(adam_step), "extra": json.dumps(extra or {})}
+    metadata = {
+        "step": str(step),
+        "adam_step": str(adam_step),
+        "weight_layout": WEIGHT_LAYOUT,
+        "extra": json.dumps(extra or {}),
+    }
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
@@ -70,6 +78,11 @@ def load_trainer_state(
         raise CheckpointError(
             f"cannot resume: {path} is not a readable trainer state ({exc})"
         ) from exc
+    if meta.get("weight_layout") != WEIGHT_LAYOUT:
+        raise CheckpointError(
+            f"cannot resume: {path} was written by an older Glassbox that stored dense "
+            "weights (in, out); its checkpoints still load, but start a new run to train on"
+        )
     for name, param in model.named_parameters():
         if f"exp_avg/{name}" not in tensors:
             continue

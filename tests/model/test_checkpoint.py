@@ -48,7 +48,7 @@ def test_round_trip_gives_identical_logits_and_metadata(tmp_path, tie):
     assert loaded.extra == {"step": 12}
     assert sha == file_sha256(path)
     assert not loaded.model.training
-    assert read_metadata(path)["glassbox_format"] == "gpt-checkpoint/1"
+    assert read_metadata(path)["glassbox_format"] == "gpt-checkpoint/2"
     assert not (tmp_path / "m.safetensors.tmp").exists()
 
 
@@ -131,3 +131,22 @@ def test_tokenizer_with_a_larger_vocabulary_is_refused():
     check_vocab_fits(TINY, 61)
     with pytest.raises(CheckpointError, match="50,257 tokens but the model's vocabulary has 61"):
         check_vocab_fits(TINY, 50257, "gpt2")
+
+
+def test_format_1_files_load_with_their_dense_weights_transposed(saved, tmp_path):
+    """Format 1 stored dense and head weights (in, out); such files load unchanged in effect."""
+    from core.model.checkpoint import FORMAT_1, tensors_sha256
+
+    model, path, _ = saved
+    old = {
+        name: (t.t().contiguous() if t.dim() == 2 and name != "pos_emb.weight" else t)
+        for name, t in model.state_dict().items()
+    }
+    meta = read_metadata(path)
+    meta.update(glassbox_format=FORMAT_1, tensors_sha256=tensors_sha256(old))
+    old_path = tmp_path / "old.safetensors"
+    save_file(old, str(old_path), metadata=meta)
+    loaded = load_checkpoint(old_path).model
+    ids = torch.randint(0, TINY.vocab_size, (2, 9))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ids), model(ids))

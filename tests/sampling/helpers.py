@@ -36,5 +36,5 @@ def eos_model():
     with torch.no_grad():
         model.ln_f.weight.zero_()
         model.ln_f.bias.fill_(1.0)
-        model.head.weight[:, EOT_ID] = 1.0  # logit 32 vs ~N(0, 0.11^2) for the others
+        model.head.weight[EOT_ID] = 1.0  # (vocab, d): logit 32 vs ~N(0, 0.11^2) for the others
     return model

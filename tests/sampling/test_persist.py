@@ -15,7 +15,7 @@ from core.sampling.persist import (
     save_trajectory,
 )
 from core.store import RunKind, create_run, get_points, get_run
-from tests.sampling.helpers import tiny_gpt
+from tests.sampling.helpers import EOT_ID, eos_model
 
 
 def make_trajectory(model, enc):
@@ -61,7 +61,8 @@ def test_replay_with_another_model_reports_where_it_diverged(session_factory, mo
     s = make_trajectory(model, enc)
     with session_factory.begin() as session:
         saved = load_trajectory(session, save_trajectory(session, s, model_id="tiny"))
-    result = replay(tiny_gpt(seed=99), enc, saved)
+    assert s.records[0].token_id != EOT_ID
+    result = replay(eos_model(), enc, saved)  # samples end-of-text at every step
     assert result.first_mismatch == 0
     assert result.sampler.token_ids == s.token_ids  # the saved tokens are still shown
 

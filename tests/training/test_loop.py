@@ -104,6 +104,28 @@ def test_resume_continues_exactly(small_docs, small_bpe, tiny_config, tmp_path):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
 
 
+def test_resuming_a_state_from_the_old_weight_layout_is_refused(
+    small_docs, small_bpe, tiny_config, tmp_path
+):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from core.model import CheckpointError
+    from core.training.loop import STATE
+
+    first = make_trainer(small_docs, small_bpe, tiny_config, tmp_path / "a", steps=4)
+    first.run()
+    state = tmp_path / "a" / STATE
+    with safe_open(str(state), framework="pt") as handle:
+        meta = handle.metadata()
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    del meta["weight_layout"]  # what format-1 era states looked like
+    save_file(tensors, str(state), metadata=meta)
+    second = make_trainer(small_docs, small_bpe, tiny_config, tmp_path / "b", steps=8)
+    with pytest.raises(CheckpointError, match="older Glassbox"):
+        second.resume(tmp_path / "a")
+
+
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(
     small_docs, small_bpe, tiny_config, tmp_path
 ):
