@@ -5,8 +5,9 @@
 * Step latency: one decoding step as the sampler runs it: forward of one token with the
   KV cache at position ~100, softmax, and a draw (goal: median <= 10 ms).
 * Heads: for each layer/head, the mean attention weight a query puts on the previous token
-  and on the first token, over validation windows of the built-in corpus; heads with a mean
-  above 0.5 are reported as previous-token or first-token heads.
+  and on the first token, and the attention entropy, over validation windows of the built-in
+  model's training corpus (queries with at least 16 keys); heads with a mean above 0.5 are
+  reported as previous-token or first-token heads.
 
     python -m bench.bench_builtin
 """
@@ -22,6 +23,8 @@ import torch
 from core.device import describe_device
 from core.model import file_sha256
 from core.registry import BUILTIN_CHECKPOINT, load_model
+from core.training.builtin import CORPORA
+from core.training.cli import load_documents
 from core.training.corpus import builtin_documents
 from core.training.data import encode_documents, eval_windows
 
@@ -55,18 +58,22 @@ def step_latency(loaded, steps: int) -> list[float]:
 
 
 @torch.inference_mode()
-def head_scores(loaded, windows: int) -> list[tuple[int, int, float, float]]:
-    """(layer, head, mean weight on previous token, mean weight on first token)."""
+def head_scores(loaded, windows: int) -> list[tuple[int, int, float, float, float]]:
+    """(layer, head, weight on previous token, weight on first token, entropy in nats)."""
     model = loaded.model
-    ids, _ = encode_documents(builtin_documents(), loaded.tokenizer)
+    ids, _ = encode_documents(load_documents(list(CORPORA)), loaded.tokenizer)
     n_val = int(len(ids) * 0.1)
     xs, _ = eval_windows(ids[len(ids) - n_val :], model.config.context_length, windows)
     out = model(xs, capture=True)
     rows = []
     for layer, att in enumerate(out.attentions):  # (W, H, T, T)
-        prev = torch.diagonal(att, offset=-1, dim1=-2, dim2=-1).mean(dim=(0, 2))  # (H,)
-        first = att[:, :, 1:, 0].mean(dim=(0, 2))  # (H,), query 0 excluded (it sees only itself)
-        rows += [(layer, h, float(prev[h]), float(first[h])) for h in range(att.shape[1])]
+        att = att.float()
+        prev = torch.diagonal(att, offset=-1, dim1=-2, dim2=-1)[:, :, 15:].mean(dim=(0, 2))
+        first = att[:, :, 16:, 0].mean(dim=(0, 2))  # (H,), queries that see >= 16 keys
+        ent = -(att[:, :, 16:] * att[:, :, 16:].clamp_min(1e-12).log()).sum(-1).mean((0, 2))
+        rows += [
+            (layer, h, float(prev[h]), float(first[h]), float(ent[h])) for h in range(att.shape[1])
+        ]
     return rows
 
 
@@ -95,12 +102,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     print()
     print(
-        "| layer | head | mean weight on previous token | mean weight on first token | looks like |"
+        "| layer | head | mean weight on previous token | mean weight on first token "
+        "| entropy (nats) | looks like |"
     )
-    print("|---|---|---|---|---|")
-    for layer, head, prev, first_w in head_scores(loaded, args.windows):
+    print("|---|---|---|---|---|---|")
+    for layer, head, prev, first_w, ent in head_scores(loaded, args.windows):
         kind = "previous-token" if prev > 0.5 else "first-token" if first_w > 0.5 else ""
-        print(f"| {layer} | {head} | {prev:.2f} | {first_w:.2f} | {kind} |")
+        print(f"| {layer} | {head} | {prev:.2f} | {first_w:.2f} | {ent:.2f} | {kind} |")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Recipe of the built-in model: its tokenizer, its training command, and where both live.
 
-The built-in model in ``assets/builtin/`` is trained on the built-in corpus (the Python
-reference manual, ``corpus.py``) with a byte-level BPE tokenizer learned from that same
-corpus by the project's own trainer (``core.tokenization.train_bpe``, the book's ch. 2.5
+The built-in model in ``assets/builtin/`` is trained on three offline corpora (the Python
+reference manual, the standard library's docstrings and PyTorch's docstrings; see
+``corpus.py``) with a byte-level BPE tokenizer learned from the reference manual by the
+project's own trainer (``core.tokenization.train_bpe``, the book's ch. 2.5
 algorithm). Running this module rebuilds both, so the assets are reproducible::
 
     python -m core.training.builtin tokenizer     # writes assets/builtin/tokenizer.json
@@ -26,17 +27,20 @@ MODEL_CARD_FILE = ASSETS / "MODEL_CARD.md"
 TOKENIZER_NAME = "glassbox-builtin-bpe-4096"
 TOKENIZER_SETTINGS = {"vocab_size": 4096, "pattern": "gpt4", "min_frequency": 2}
 
+# The offline corpora the built-in model is trained on (names of ``corpus.named_corpora``).
+CORPORA: tuple[str, ...] = ("builtin", "stdlib-docs", "torch-docs")
+
 # The flags the built-in model was trained with (see MODEL_CARD.md for the outcome).
 TRAINING_ARGS: tuple[str, ...] = (
-    "--corpus", "builtin",
+    *(arg for name in CORPORA for arg in ("--corpus", name)),
     "--tokenizer", "assets/builtin/tokenizer.json",
     "--n-layer", "4", "--n-head", "8", "--n-embd", "256", "--context-length", "256",
     "--dropout", "0.1", "--attn-dropout", "0.0",
-    "--steps", "450", "--batch-size", "16", "--lr", "2e-3", "--min-lr", "2e-4",
-    "--warmup-steps", "30", "--weight-decay", "0.1",
-    "--eval-every", "25", "--eval-windows", "32", "--sample-every", "150",
-    "--checkpoint-every", "50", "--precision", "bf16", "--seed", "1337",
-    "--name", "builtin-model", "--tag", "builtin", "--out", "/tmp/glassbox-builtin-run",
+    "--steps", "4500", "--batch-size", "16", "--lr", "2e-3", "--min-lr", "2e-4",
+    "--warmup-steps", "100", "--weight-decay", "0.1",
+    "--eval-every", "250", "--eval-windows", "32", "--sample-every", "500",
+    "--checkpoint-every", "250", "--precision", "bf16", "--seed", "1337",
+    "--name", "builtin-model", "--tag", "builtin", "--out", "/tmp/glassbox-builtin-v2",
 )  # fmt: skip
 
 
