@@ -131,7 +131,7 @@ def list_models(session_factory: sessionmaker[Session] | None = None) -> list[Mo
         entries.append(
             ModelEntry(
                 BUILTIN_ID,
-                "Built-in GPT (Python manual, 4.3M)",
+                "Built-in GPT (Python docs, 4.3M)",
                 "builtin",
                 "4-layer GPT trained on the Python reference manual with a 4,096-token BPE",
             )
@@ -189,7 +189,7 @@ def load_model(
             )
         ckpt = load_checkpoint(BUILTIN_CHECKPOINT)
         entry = ModelEntry(
-            BUILTIN_ID, "Built-in GPT (Python manual, 4.3M)", "builtin", _describe(ckpt.config)
+            BUILTIN_ID, "Built-in GPT (Python docs, 4.3M)", "builtin", _describe(ckpt.config)
         )
         return _with_tokenizer(ckpt, entry, session_factory, device)
     if model_id.startswith("gpt2:"):
