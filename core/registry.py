@@ -3,7 +3,8 @@
 Models come from three places:
 
 * ``builtin``: the small GPT in ``assets/builtin/`` (trained by ``python -m core.training`` on
-  the Python reference manual with its own BPE tokenizer; see its MODEL_CARD.md);
+  the Python reference manual and the docstrings of the standard library and PyTorch, with
+  its own BPE tokenizer; see its MODEL_CARD.md);
 * ``run:<id>``: checkpoints of training runs in the run store (their best checkpoint when
   the run saved one, else the last), verified against the sha256 the run recorded;
 * ``gpt2:<name>``: GPT-2 weights a user placed under ``$GLASSBOX_HOME/models/<name>/`` in
@@ -133,7 +134,8 @@ def list_models(session_factory: sessionmaker[Session] | None = None) -> list[Mo
                 BUILTIN_ID,
                 "Built-in GPT (Python docs, 4.3M)",
                 "builtin",
-                "4-layer GPT trained on the Python reference manual with a 4,096-token BPE",
+                "4-layer GPT trained on the Python reference manual and the docstrings of the "
+                "standard library and PyTorch (18M tokens), with a 4,096-token BPE",
             )
         )
     factory = _session_factory(session_factory)
