@@ -18,15 +18,10 @@ Usage: ``python -m bench.bench_pool_live [--seconds 10] [--scenarios paper-40x0.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 
@@ -34,8 +29,8 @@ from bench.common import print_table
 from core.pool import Simulation
 from core.pool.presets import preset
 from core.viz.pool_live import LiveHistory, gantt_figure, live_series_figure, queue_figure
+from ui.server import start_streamlit, stop_streamlit
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -63,50 +58,10 @@ _RECORD_JS = """(seconds) => new Promise((resolve) => {
 })"""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(home: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "GLASSBOX_HOME": home,
-        "GLASSBOX_DATABASE_URL": f"sqlite:///{home}/bench.db",
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "pages/pool.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("streamlit did not start within 90 s")
+    """The pool page alone, on a SQLite store in ``home``."""
+    env = {"GLASSBOX_HOME": home, "GLASSBOX_DATABASE_URL": f"sqlite:///{home}/bench.db"}
+    return start_streamlit("pages/pool.py", env)
 
 
 def browser_rows(
@@ -184,8 +139,7 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 browser = browser_rows(url, a.seconds, scenarios)
             finally:
-                proc.terminate()
-                proc.wait(timeout=15)
+                stop_streamlit(proc)
     rows = []
     for name, speed in scenarios.items():
         cfg = preset(name)

@@ -12,21 +12,16 @@ Without /usr/bin/chromium these tests skip with a message (a developer laptop); 
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import missing_service
+from ui.server import ServerStartError, start_streamlit, stop_streamlit
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -42,12 +37,6 @@ CHROMIUM_ARGS = [
 _HARMLESS_404 = re.compile(r"/[^/]+/_stcore/(health|host-config)$")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def app_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("e2e-home")
@@ -60,64 +49,14 @@ def app_db_url(app_home) -> str:
 
 def start_app(app_home: Path, app_db_url: str) -> tuple[subprocess.Popen, str]:
     """Start ``streamlit run app.py`` on a free port; return the process and its URL."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "GLASSBOX_HOME": str(app_home),
-        "GLASSBOX_DATABASE_URL": app_db_url,
-        "PYTHONPATH": str(ROOT),
-    }
-    log = (app_home / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            pytest.fail(
-                "streamlit did not start:\n" + (app_home / "streamlit.log").read_text()[-3000:]
-            )
-        time.sleep(0.3)  # polling a starting server, not timing the app
-    proc.log = log
-    return proc, url
-
-
-def stop_app(proc: subprocess.Popen) -> None:
-    proc.terminate()
+    env = {"GLASSBOX_HOME": str(app_home), "GLASSBOX_DATABASE_URL": app_db_url}
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    proc.log.close()
+        return start_streamlit("app.py", env, app_home / "streamlit.log")
+    except ServerStartError as exc:
+        pytest.fail(str(exc))
+
+
+stop_app = stop_streamlit
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,14 @@
+"""The streamlit launcher the e2e tests and benchmarks share."""
+
+from __future__ import annotations
+
+import pytest
+
+from ui.server import ServerStartError, start_streamlit
+
+
+def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path):
+    log = tmp_path / "streamlit.log"
+    with pytest.raises(ServerStartError, match="did not start") as info:
+        start_streamlit("no_such_page.py", {"GLASSBOX_HOME": str(tmp_path)}, log, timeout_s=60)
+    assert "no_such_page.py" in str(info.value)  # the log's tail says what went wrong
