@@ -8,7 +8,8 @@ Follows the book's ch. 5.2 training recipe (see ``loop.py``). Example, the built
 ``--tokenizer`` takes an encoding name (gpt2, cl100k_base, o200k_base), a trained tokenizer's
 JSON file, or ``run:<id>`` for a tokenizer saved in the run store. ``--corpus`` takes
 ``builtin`` (the Python reference manual), ``stdlib-docs`` (the standard library's
-docstrings) and/or ``.txt`` files. Checkpoints go to
+docstrings), ``torch-docs`` (PyTorch's), ``deps-docs`` (NumPy's, pandas', SQLAlchemy's and
+Streamlit's) and/or ``.txt`` files. Checkpoints go to
 ``--out`` (default ``$GLASSBOX_HOME/runs/training-<run id>``); ``--resume DIR`` continues a
 run from its last checkpoint. ``--no-store`` trains without a database.
 """
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--corpus",
         action="append",
-        help="'builtin', 'stdlib-docs', 'torch-docs' or a .txt file (repeatable)",
+        help="'builtin', 'stdlib-docs', 'torch-docs', 'deps-docs' or a .txt file (repeatable)",
     )
     p.add_argument(
         "--tokenizer", default="gpt2", help="encoding name, tokenizer .json, or run:<id>"

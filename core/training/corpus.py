@@ -5,7 +5,9 @@ each help topic ("assert", "assignment", ...) to its text, about 465,000 charact
 (PSF licence). A second offline corpus is the standard library's own docstrings, read from
 the ``.py`` files that ship with the interpreter (about 1.5 million characters, also PSF).
 Both come with Python, so the project trains its built-in tokenizer and model without
-downloading or committing anyone's prose. Users add their own ``.txt``.
+downloading or committing anyone's prose. Two more are read the same way from installed
+packages: PyTorch's docstrings and those of the app's other runtime dependencies (NumPy,
+pandas, SQLAlchemy, Streamlit). Users add their own ``.txt``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ from pathlib import Path
 BUILTIN_CORPUS_NAME = "python-reference-manual"
 STDLIB_DOCS_CORPUS_NAME = "python-stdlib-docstrings"
 TORCH_DOCS_CORPUS_NAME = "pytorch-docstrings"
+DEPENDENCY_DOCS_CORPUS_NAME = "dependency-docstrings"
+
+# Runtime dependencies whose docstrings make the "deps-docs" corpus, with their licences.
+DEPENDENCY_DOC_PACKAGES: dict[str, str] = {
+    "numpy": "BSD-3-Clause",
+    "pandas": "BSD-3-Clause",
+    "sqlalchemy": "MIT",
+    "streamlit": "Apache-2.0",
+}
 
 # Standard-library folders that are tests, bundled third-party code or tool internals.
 _SKIPPED_DIRS = frozenset(
@@ -107,12 +118,35 @@ def torch_docstring_documents(min_chars: int = 200) -> list[str]:
     return docstring_documents(python_source_files(Path(torch.__file__).parent), min_chars)
 
 
+def dependency_docstring_documents(min_chars: int = 200) -> list[str]:
+    """Docstrings of NumPy, pandas, SQLAlchemy and Streamlit, one document per module.
+
+    About 8 million characters (NumPy 2.4, pandas 3.1, SQLAlchemy 2.1, Streamlit 1.67);
+    the text follows the installed versions, which :func:`dependency_versions` reports.
+    """
+    import importlib
+
+    documents: list[str] = []
+    for name in DEPENDENCY_DOC_PACKAGES:
+        package = Path(importlib.import_module(name).__file__).parent
+        documents += docstring_documents(python_source_files(package), min_chars)
+    return documents
+
+
+def dependency_versions() -> dict[str, str]:
+    """Installed versions of the packages behind :func:`dependency_docstring_documents`."""
+    from importlib.metadata import version
+
+    return {name: version(name) for name in DEPENDENCY_DOC_PACKAGES}
+
+
 def named_corpora() -> dict[str, tuple[str, Callable[[], list[str]]]]:
     """Offline corpora by command-line name: ``{name: (corpus id, documents function)}``."""
     return {
         "builtin": (BUILTIN_CORPUS_NAME, builtin_documents),
         "stdlib-docs": (STDLIB_DOCS_CORPUS_NAME, stdlib_docstring_documents),
         "torch-docs": (TORCH_DOCS_CORPUS_NAME, torch_docstring_documents),
+        "deps-docs": (DEPENDENCY_DOCS_CORPUS_NAME, dependency_docstring_documents),
     }
 
 

@@ -10,6 +10,8 @@ from core.training.corpus import (
     CorpusError,
     builtin_documents,
     decode_text,
+    dependency_docstring_documents,
+    dependency_versions,
     docstring_documents,
     named_corpora,
     python_source_files,
@@ -71,6 +73,17 @@ def test_torch_docstrings_come_from_the_pinned_package():
     docs = torch_docstring_documents()
     assert len(docs) > 500 and sum(map(len, docs)) > 2_000_000
     assert any("Applies an affine linear transformation" in doc for doc in docs)  # nn.Linear
+
+
+def test_dependency_docstrings_cover_each_package():
+    docs = dependency_docstring_documents()
+    assert sum(map(len, docs)) > 3_000_000
+    text = "\n".join(docs)
+    assert "ndarray" in text  # NumPy
+    assert "DataFrame" in text  # pandas
+    assert "Session" in text  # SQLAlchemy
+    assert "st.button" in text  # Streamlit
+    assert set(dependency_versions()) == {"numpy", "pandas", "sqlalchemy", "streamlit"}
 
 
 def test_named_corpora_are_what_the_command_line_reads(stdlib_docs):
