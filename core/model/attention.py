@@ -8,6 +8,12 @@ implementation with two kernels for the same math, ``softmax(Q K^T / sqrt(d_head
 * the explicit path spells the product, mask and softmax out and returns the weights, used
   when a caller asks to see them (attention maps). Tests check the two agree.
 
+One exception, for speed: under bf16 autocast on the CPU (``--precision bf16`` training) the
+whole-sequence causal case uses :func:`causal_attention_bf16`, the same math as two batched
+bf16 matrix products, because PyTorch 2.13's CPU ``scaled_dot_product_attention`` has no fast
+bf16 kernel (forward + backward of one built-in layer: 34 ms vs 14 ms, measured with
+``bench/bench_train.py``'s shape).
+
 Queries, keys and values come from one fused (d x 3d) projection, so a decoding step does
 one matrix product instead of three.
 """
@@ -21,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.model.config import GPTConfig
+from core.model.kernels import native_decode_attention
 from core.model.layers import Dense, residual_init_std
 
 
@@ -51,6 +58,38 @@ def explicit_attention(
     return dropped @ v, weights  # (B, H, Tq, hd), (B, H, Tq, Tk)
 
 
+def causal_attention_bf16(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float
+) -> torch.Tensor:
+    """Whole-sequence causal attention for CPU bf16 autocast; returns the context (B, H, T, hd).
+
+    q, k, v: (B, H, T, hd). The scores are one ``baddbmm`` that adds the causal mask as a
+    bias of 0 / -inf (so no separate masking pass), the softmax runs in float32 (autocast's
+    rule for softmax) and the weighted sum of values is a bf16 ``bmm``.
+    """
+    B, H, T, hd = q.shape
+    bias = torch.zeros(T, T, device=q.device, dtype=q.dtype)
+    bias.masked_fill_(~causal_mask(T, T, 0, q.device), float("-inf"))  # (T, T)
+    scores = torch.baddbmm(
+        bias.expand(B * H, T, T),
+        q.reshape(B * H, T, hd),
+        k.reshape(B * H, T, hd).transpose(1, 2),
+        alpha=1.0 / math.sqrt(hd),
+    )  # (B*H, T, T)
+    weights = torch.softmax(scores, dim=-1)
+    if dropout > 0:
+        weights = F.dropout(weights, p=dropout)
+    return torch.bmm(weights, v.reshape(B * H, T, hd)).view(B, H, T, hd)
+
+
+def _cpu_bf16_autocast(x: torch.Tensor) -> bool:
+    return (
+        x.device.type == "cpu"
+        and torch.is_autocast_enabled("cpu")
+        and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    )
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention with a fused QKV projection (book section 3.6)."""
 
@@ -79,7 +118,13 @@ class CausalSelfAttention(nn.Module):
         (B, T, d) and, if ``need_weights``, the weights (B, H, T, start+T).
         """
         B, T, C = x.shape
-        qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim)  # (B, T, 3, H, hd)
+        qkv = self.qkv(x)  # (B, T, 3d)
+        if T == 1 and cache is not None and not need_weights and not self.training:
+            # One decoding step: the native kernel writes the cache and attends in one call.
+            context = native_decode_attention(qkv, cache[0], cache[1], start)  # (1, 1, d)
+            if context is not None:
+                return self.proj(context), None
+        qkv = qkv.view(B, T, 3, self.n_head, self.head_dim)  # (B, T, 3, H, hd)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, hd)
         if cache is not None:
             cache_k, cache_v = cache  # (B, H, Tmax, hd)
@@ -96,6 +141,8 @@ class CausalSelfAttention(nn.Module):
             context, weights = explicit_attention(q, k, v, mask, dropout)
         elif T == 1:  # one new token sees every cached key: no mask needed
             context = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+        elif n_key == T and _cpu_bf16_autocast(x):  # bf16 training on the CPU
+            context = causal_attention_bf16(q, k, v, dropout)
         elif n_key == T:  # whole sequence at once: the standard causal case
             context = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
         else:  # several new tokens after a cached prefix: causal mask offset by `start`

@@ -17,7 +17,7 @@ from core.model import (
     generate,
     gpt2_config,
 )
-from core.model.attention import causal_mask, explicit_attention
+from core.model.attention import causal_attention_bf16, causal_mask, explicit_attention
 
 TINY = GPTConfig(vocab_size=61, context_length=24, n_layer=2, n_head=4, n_embd=32)
 
@@ -93,6 +93,38 @@ def test_explicit_attention_matches_sdpa(t_query, t_key, start):
     reference = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, 3, t_query))
+
+
+def test_bf16_training_attention_matches_sdpa_in_values_and_gradients():
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 40, 16, generator=g, requires_grad=True) for _ in range(3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = causal_attention_bf16(q, k, v, 0.0)
+    assert ours.dtype == torch.bfloat16
+    reference = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    torch.testing.assert_close(ours.float(), reference, atol=0.03, rtol=0.02)
+    upstream = torch.randn(reference.shape, generator=g)
+    ours_grads = torch.autograd.grad(ours.float(), (q, k, v), upstream)
+    reference_grads = torch.autograd.grad(reference, (q, k, v), upstream)
+    for got, want in zip(ours_grads, reference_grads, strict=True):
+        torch.testing.assert_close(got, want, atol=0.05, rtol=0.05)
+
+
+def test_bf16_autocast_forward_uses_the_bf16_path_and_keeps_causality():
+    model = tiny_model().train()
+    x = ids(2, 10)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(x)
+        changed = x.clone()
+        changed[:, 6:] = (changed[:, 6:] + 1) % model.config.vocab_size
+        logits_changed = model(changed)
+    torch.testing.assert_close(logits[:, :6], logits_changed[:, :6])
+    assert not torch.allclose(logits[:, 6:], logits_changed[:, 6:])
+    with torch.no_grad():
+        fp32 = model.eval()(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = model(x)
+    torch.testing.assert_close(bf16.float(), fp32, atol=0.1, rtol=0.05)
 
 
 def test_capture_returns_the_same_logits_and_shapes():
