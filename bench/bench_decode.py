@@ -3,9 +3,9 @@
 Decoding one token at batch 1 must read every weight once, so on a machine whose matrix
 products are memory-bound the best possible rate is ``bandwidth / weight bytes per token``.
 The bandwidth is that of one large matrix-vector product measured in this same run (both
-weight orientations with one ``mm``, and the column-block split that streams on every CPU
-thread; the fastest sets the ceiling), so the ratio does not depend on what else the machine
-was doing yesterday. GPT-2 124M shape, random weights.
+weight orientations with one ``mm``, the row-block split that streams on every CPU thread,
+and the project's native C kernel; the fastest sets the ceiling), so the ratio does not
+depend on what else the machine was doing yesterday. GPT-2 124M shape, random weights.
 
     python -m bench.bench_decode                 # fp32 and bf16, 200 new tokens, CPU or CUDA
     python -m bench.bench_decode --dtypes fp32 --new-tokens 50 --no-uncached
@@ -14,6 +14,7 @@ was doing yesterday. GPT-2 124M shape, random weights.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 
@@ -21,6 +22,8 @@ import torch
 
 from core.device import default_device, describe_device
 from core.model import GPT, gpt2_config
+from core.model.kernels import native_kernels
+from core.model.kernels.native import native_status
 from core.model.layers import split_matvec
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -32,11 +35,12 @@ def _sync(device: torch.device) -> None:
 
 
 def matvec_bandwidths(device: torch.device, dtype: torch.dtype, repeats: int = 20) -> dict:
-    """Bytes/s of a 768 x 201,088 matrix-vector product (617 MB in fp32), three ways.
+    """Bytes/s of a 768 x 201,088 matrix-vector product (617 MB in fp32), up to four ways.
 
     ``x@W.T`` and ``x@W`` are single ``mm`` calls on the two weight orientations (one CPU
     thread does the work); ``split`` is :func:`core.model.layers.split_matvec`, which streams
-    row blocks on every thread, as the model's layers do. The fastest is the ceiling.
+    row blocks on every thread; ``native`` is the C kernel the model's layers use when a
+    compiler is available (:mod:`core.model.kernels`). The fastest is the ceiling.
     """
     rates = {}
     w = torch.randn(201_088, 768, device=device).to(dtype)  # (out, in), as Dense stores it
@@ -48,6 +52,9 @@ def matvec_bandwidths(device: torch.device, dtype: torch.dtype, repeats: int = 2
     }
     if device.type == "cpu" and torch.get_num_threads() > 1:
         ops["split (out,in)"] = lambda: split_matvec(x, w, None)
+    kernels = native_kernels() if device.type == "cpu" else None
+    if kernels is not None:
+        ops["native (out,in)"] = lambda: kernels.matvec(w, x)
     for name, f in ops.items():
         for _ in range(3):
             f()
@@ -106,8 +113,10 @@ def main(argv: list[str] | None = None) -> None:
         f"device: {describe_device(device)}; torch {torch.__version__}; GPT-2 124M shape, "
         f"{base.num_parameters():,} parameters; batch 1, {args.new_tokens} new tokens"
     )
+    if device.type == "cpu":
+        print(f"native matvec kernel: {native_status()}")
     # The memory ceiling is a property of the machine: the fastest large matrix-vector
-    # product in any dtype and kernel (fp32 split, normally). A dtype's ceiling is that
+    # product in any dtype and kernel (the native kernel, normally). A dtype's ceiling is that
     # bandwidth over its bytes per token, so bf16's is twice fp32's; "best kernel" is what
     # PyTorch's kernels for that dtype reach on the same matrix.
     kernels = {}
@@ -122,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     ref_logits = base(prompt).float()
     for name in args.dtypes:
-        model = base.to(DTYPES[name]) if name != "fp32" else base
+        # bf16 = weight-only: the matrices in bf16, activations and KV cache in fp32.
+        model = base if name == "fp32" else copy.deepcopy(base).cast_matrices(DTYPES[name])
         err = (model(prompt).float() - ref_logits).abs().max().item()
         nbytes = bytes_per_token(model)
         ceiling = machine_bw / nbytes
@@ -131,8 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.no_uncached:
             uncached = decode_rate(model, prompt, args.new_tokens, False)
         rows.append((name, kernels[name] / 1e9, nbytes / 1e6, ceiling, cached, uncached, err))
-        if name != "fp32":
-            base = base.float()
+        del model
     print()
     print(f"memory ceiling: {machine_bw / 1e9:.1f} GB/s (fastest large matrix-vector product)")
     print(

@@ -93,7 +93,21 @@ class GPT(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.head.weight.dtype
+        """The activations' dtype (the KV cache's too): the LayerNorms' parameter dtype."""
+        return self.ln_f.weight.dtype
+
+    def cast_matrices(self, dtype: torch.dtype) -> GPT:
+        """Store the weight matrices and the token-embedding table in ``dtype``, in place.
+
+        Weight-only low precision: with ``torch.bfloat16`` a decoding step streams half the
+        bytes, while LayerNorms, biases, positions, attention, the KV cache and the residual
+        stream stay in their dtype (float32), so logits stay close to the float32 model's.
+        ``model.to(torch.bfloat16)`` instead casts everything, activations included.
+        """
+        for module in self.modules():
+            if isinstance(module, Dense) or module is self.tok_emb:
+                module.weight.data = module.weight.data.to(dtype)
+        return self
 
     def num_parameters(self) -> int:
         """Parameters actually held (a tied matrix counted once)."""

@@ -5,8 +5,9 @@ with a 4x hidden width). :class:`Dense` is ``nn.Linear``'s math and layout (weig
 (out x in)) with one addition for decoding: at batch 1 a matrix product is a
 matrix-vector product that must stream every weight from memory, and PyTorch runs it on one
 CPU thread, which streams about half of what the memory system delivers to two. Dense then
-splits the weight into contiguous row blocks, one per thread (:func:`split_matvec`);
-``bench/bench_decode.py`` measures both.
+uses the project's small C kernel (:mod:`core.model.kernels`, every thread, float32 or
+bfloat16 weights) or, where no C compiler is available, splits the weight into contiguous
+row blocks, one per thread (:func:`split_matvec`); ``bench/bench_decode.py`` measures all.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from core.model.kernels import native_matvec
 
 # Below this many weights a matrix is served from cache and splitting it costs more than it gains.
 SPLIT_MATVEC_MIN_WEIGHTS = 1 << 19
@@ -40,9 +43,21 @@ class Dense(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (..., in) -> (..., out)
+        if (
+            x.numel() == self.in_features
+            and x.device.type == "cpu"
+            and self.weight.numel() >= SPLIT_MATVEC_MIN_WEIGHTS
+            and not torch.is_grad_enabled()
+        ):
+            out = native_matvec(x, self.weight, self.bias)  # None without a C compiler
+            if out is not None:
+                return out
         if x.numel() == self.in_features and self._split_matvec(x):
             out = split_matvec(x.reshape(1, self.in_features), self.weight, self.bias)
             return out.view(*x.shape[:-1], self.out_features)  # (..., out), one row
+        if self.weight.dtype != x.dtype:  # weights stored in lower precision (cast_matrices)
+            out = F.linear(x.to(self.weight.dtype), self.weight).to(x.dtype)
+            return out if self.bias is None else out.add_(self.bias)
         return F.linear(x, self.weight, self.bias)
 
     def _split_matvec(self, x: torch.Tensor) -> bool:

@@ -1,0 +1,293 @@
+"""Small C kernels for decoding one token on the CPU, compiled on first use.
+
+Decoding one token multiplies every weight matrix by one vector, so its speed is the speed
+at which the weights stream from memory. PyTorch 2.13's CPU kernels for that shape leave
+bandwidth unused: ``F.linear`` runs on one thread, and for bfloat16 weights no kernel
+streams faster than float32 does (``bench/bench_decode.py`` measures them side by side).
+``decode.c`` is about 100 lines of C with OpenMP. Its matrix-vector product lets each
+thread stream its own block of rows, and widens a bfloat16 weight to float32 in registers,
+so half the bytes give the same sums. Its attention step writes the new key and value into
+the KV cache and attends over it in one call, replacing about ten small PyTorch operations
+per layer whose fixed costs add up when a token takes a few milliseconds.
+
+The C file is compiled once per machine with the system's C compiler (``cc -O3
+-march=native -fopenmp``) into ``~/.cache/glassbox/kernels`` (or ``$GLASSBOX_KERNEL_DIR``)
+and loaded with :mod:`ctypes`, which releases the GIL during the call. Without a compiler,
+or with ``GLASSBOX_NATIVE_KERNELS=0``, :func:`native_kernels` returns ``None`` and the
+model uses PyTorch's kernels: same results, slower decoding. The library links
+``libgomp.so.1`` by name; loaded after ``torch``, it shares PyTorch's OpenMP runtime and
+thread count.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("decode.c")
+FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC")
+DISABLE_ENV = "GLASSBOX_NATIVE_KERNELS"
+DIR_ENV = "GLASSBOX_KERNEL_DIR"
+
+_lock = threading.Lock()  # guards the one-time build; the loaded library is read-only
+_loaded: dict[str, NativeKernels | None] = {}  # by cache directory
+_reason: dict[str, str] = {}
+_UNSET = object()
+_default: object = _UNSET  # the kernels from the default directory, once looked up
+
+
+class NativeKernels:
+    """The loaded kernel library: call :meth:`matvec` (or :func:`native_matvec`)."""
+
+    def __init__(self, path: Path, compiler: str, build_seconds: float, lib: ctypes.CDLL):
+        self.path = path
+        self.compiler = compiler
+        self.build_seconds = build_seconds  # 0.0 when the library came from the cache
+        self._lib = lib  # keeps the library loaded while its functions are in use
+        self._functions = {
+            torch.float32: lib.glassbox_matvec_f32,
+            torch.bfloat16: lib.glassbox_matvec_bf16,
+        }
+        self._attention = lib.glassbox_decode_attention
+
+    def __repr__(self) -> str:
+        return f"NativeKernels(path={str(self.path)!r}, compiler={self.compiler!r})"
+
+    def matvec(
+        self, weight: torch.Tensor, x: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``weight @ x (+ bias)`` in float32 for a contiguous CPU weight (rows, cols).
+
+        weight is float32 or bfloat16; x (cols values) and bias (rows) are read as float32.
+        Returns a new float32 tensor (rows,).
+        """
+        if not weight.is_contiguous() or weight.device.type != "cpu" or weight.dim() != 2:
+            raise ValueError("native matvec needs a contiguous 2-D CPU weight")
+        rows, cols = weight.shape
+        if x.numel() != cols:
+            raise ValueError(f"x has {x.numel()} values, the weight has {cols} columns")
+        if bias is not None and bias.numel() != rows:
+            raise ValueError(f"bias has {bias.numel()} values, the weight has {rows} rows")
+        fn = self._functions.get(weight.dtype)
+        if fn is None:
+            raise ValueError(f"native matvec supports float32 and bfloat16, not {weight.dtype}")
+        return self._run(fn, weight, x.reshape(cols), bias, (rows,))
+
+    @staticmethod
+    def _run(
+        fn: Callable[..., None],
+        weight: torch.Tensor,
+        x: torch.Tensor,
+        bias: torch.Tensor | None,
+        shape: tuple[int, ...],
+    ) -> torch.Tensor:
+        """Call the C function on float32 copies of x and bias (no copy when already so)."""
+        rows, cols = weight.shape
+        x32 = x.to(torch.float32).contiguous()
+        b32 = None if bias is None else bias.to(torch.float32).contiguous()
+        out = torch.empty(shape, dtype=torch.float32)
+        fn(
+            weight.data_ptr(),
+            x32.data_ptr(),
+            None if b32 is None else b32.data_ptr(),
+            out.data_ptr(),
+            rows,
+            cols,
+        )
+        return out
+
+
+def _attention_applies(qkv: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor) -> bool:
+    return (
+        qkv.dtype == k_cache.dtype == v_cache.dtype == torch.float32
+        and qkv.device.type == k_cache.device.type == v_cache.device.type == "cpu"
+        and qkv.is_contiguous()
+        and k_cache.is_contiguous()
+        and v_cache.is_contiguous()
+        and k_cache.shape == v_cache.shape
+        and k_cache.dim() == 4
+        and k_cache.shape[0] == 1
+        and qkv.numel() == 3 * k_cache.shape[1] * k_cache.shape[3]
+        and k_cache.shape[2] <= 4096
+    )
+
+
+def _cpu_signature() -> str:
+    """What the compiled code depends on: machine type and, on Linux, the CPU's flags."""
+    flags = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = line
+                break
+    except OSError:
+        pass
+    return f"{platform.machine()}|{flags}"
+
+
+def _cache_dir() -> Path:
+    configured = os.environ.get(DIR_ENV)
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "glassbox" / "kernels"
+
+
+def _compiler() -> str | None:
+    for candidate in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if candidate and shutil.which(candidate):
+            return candidate
+    return None
+
+
+def _build(compiler: str, target: Path) -> None:
+    """Compile decode.c to ``target`` atomically (a half-written library is never loaded)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        result = subprocess.run(
+            [compiler, *FLAGS, str(SOURCE), "-o", tmp, "-lm"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr.strip().splitlines()[-1:] or ["compiler failed"])
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load(path: Path) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(path))
+    for fn in (lib.glassbox_matvec_f32, lib.glassbox_matvec_bf16):
+        fn.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 2  # w, x, b, y, rows, cols
+        fn.restype = None
+    attention = lib.glassbox_decode_attention
+    # qkv, k_cache, v_cache, pos, heads, head_dim, max_len, out
+    attention.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4 + [ctypes.c_void_p]
+    attention.restype = ctypes.c_int
+    return lib
+
+
+def native_kernels(*, cache_dir: Path | None = None) -> NativeKernels | None:
+    """The compiled kernels, building them on the first call; ``None`` when unavailable.
+
+    Thread-safe; the build runs once per process and its result (or failure) is kept.
+    :func:`native_status` says why the kernels are unavailable.
+    """
+    global _default
+    if cache_dir is None and _default is not _UNSET:
+        return _default  # type: ignore[return-value]
+    directory = cache_dir or _cache_dir()
+    key = str(directory)
+    if key not in _loaded:
+        with _lock:
+            if key not in _loaded:
+                _loaded[key] = _build_or_load(directory, key)
+    if cache_dir is None:
+        _default = _loaded[key]
+    return _loaded[key]
+
+
+def _build_or_load(directory: Path, key: str) -> NativeKernels | None:
+    if os.environ.get(DISABLE_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        _reason[key] = f"disabled by {DISABLE_ENV}"
+        return None
+    compiler = _compiler()
+    if compiler is None:
+        _reason[key] = "no C compiler (cc, gcc or clang) on PATH"
+        return None
+    digest = hashlib.sha256(
+        b"\0".join(
+            [SOURCE.read_bytes(), " ".join(FLAGS).encode(), compiler.encode()]
+            + [_cpu_signature().encode()]
+        )
+    ).hexdigest()[:16]
+    target = directory / f"decode-{digest}.so"
+    started = time.perf_counter()
+    built = False
+    try:
+        if not target.exists():
+            _build(compiler, target)
+            built = True
+        lib = _load(target)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        _reason[key] = f"could not build or load {target.name}: {exc}"
+        return None
+    seconds = time.perf_counter() - started if built else 0.0
+    _reason[key] = f"loaded {target}"
+    return NativeKernels(target, compiler, seconds, lib)
+
+
+def native_status(*, cache_dir: Path | None = None) -> str:
+    """One line: where the kernels were loaded from, or why they are not used."""
+    native_kernels(cache_dir=cache_dir)
+    return _reason.get(str(cache_dir or _cache_dir()), "not built yet")
+
+
+def native_decode_attention(
+    qkv: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, start: int
+) -> torch.Tensor | None:
+    """One decoding step of attention with the native kernel, else ``None``.
+
+    qkv: the new token's fused projection (1, 1, 3d), laid out (3, heads, head_dim);
+    k_cache, v_cache: this layer's float32 caches (1, heads, max_len, head_dim). Writes the
+    token's key and value at position ``start`` and returns the context (1, 1, d) over
+    positions ``0..start``, heads side by side: the same numbers as the module's
+    ``scaled_dot_product_attention`` path, in one call instead of about ten.
+    """
+    if torch.is_grad_enabled() or not _attention_applies(qkv, k_cache, v_cache):
+        return None
+    kernels = native_kernels()
+    if kernels is None:
+        return None
+    _, heads, max_len, head_dim = k_cache.shape
+    if not 0 <= start < max_len:
+        return None
+    out = torch.empty(1, 1, heads * head_dim)
+    failed = kernels._attention(
+        qkv.data_ptr(),
+        k_cache.data_ptr(),
+        v_cache.data_ptr(),
+        start,
+        heads,
+        head_dim,
+        max_len,
+        out.data_ptr(),
+    )
+    return None if failed else out
+
+
+def native_matvec(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor | None:
+    """``x @ weight.T + bias`` for one row x (..., in) with the native kernel, else ``None``.
+
+    Used by :class:`core.model.layers.Dense` when decoding: CPU tensors, no autograd, a
+    contiguous float32 or bfloat16 weight (out, in). The result has x's dtype and shape
+    (..., out); the sum is float32 whatever the weight's dtype. Kept lean: it runs 49 times
+    per GPT-2 token.
+    """
+    if torch.is_grad_enabled() or x.device.type != "cpu" or not weight.is_contiguous():
+        return None
+    kernels = native_kernels()
+    if kernels is None:
+        return None
+    fn = kernels._functions.get(weight.dtype)
+    if fn is None or weight.device.type != "cpu" or x.numel() != weight.shape[1]:
+        return None
+    out = kernels._run(fn, weight, x, bias, (*x.shape[:-1], weight.shape[0]))
+    return out if x.dtype == torch.float32 else out.to(x.dtype)

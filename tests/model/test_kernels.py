@@ -1,0 +1,217 @@
+"""The native matvec kernel: same sums as PyTorch, used only where it applies, optional."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.model import GPT, GPTConfig
+from core.model.kernels import native as native_module
+from core.model.kernels import native_decode_attention, native_kernels, native_matvec
+from core.model.kernels.native import native_status
+from core.model.layers import SPLIT_MATVEC_MIN_WEIGHTS, Dense
+from tests.conftest import missing_service
+
+
+@pytest.fixture
+def kernels():
+    found = native_kernels()
+    if found is None:
+        missing_service(f"native kernels unavailable: {native_status()}")
+    return found
+
+
+@pytest.fixture
+def fresh_build(monkeypatch):
+    """Forget what this process loaded, so a test sees a build (or a failure) of its own."""
+    monkeypatch.setattr(native_module, "_loaded", {})
+    monkeypatch.setattr(native_module, "_reason", {})
+    monkeypatch.setattr(native_module, "_default", native_module._UNSET)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize(("rows", "cols"), [(7, 5), (1000, 333), (4097, 96), (256, 1024)])
+def test_matvec_equals_torch_for_float32_and_bfloat16(kernels, threads, rows, cols):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        g = torch.Generator().manual_seed(rows * cols)
+        w = torch.randn(rows, cols, generator=g)
+        x = torch.randn(cols, generator=g)
+        b = torch.randn(rows, generator=g)
+        torch.testing.assert_close(kernels.matvec(w, x), w @ x, atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(kernels.matvec(w, x, b), w @ x + b, atol=1e-4, rtol=1e-5)
+        w16 = w.to(torch.bfloat16)  # the sum stays float32: compare with the widened weight
+        torch.testing.assert_close(kernels.matvec(w16, x), w16.float() @ x, atol=1e-4, rtol=1e-5)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_matvec_refuses_what_it_cannot_compute(kernels):
+    with pytest.raises(ValueError, match="contiguous"):
+        kernels.matvec(torch.randn(8, 4).t(), torch.randn(8))
+    with pytest.raises(ValueError, match="columns"):
+        kernels.matvec(torch.randn(4, 8), torch.randn(7))
+    with pytest.raises(ValueError, match="rows"):
+        kernels.matvec(torch.randn(4, 8), torch.randn(8), torch.randn(5))
+    with pytest.raises(ValueError, match="float32 and bfloat16"):
+        kernels.matvec(torch.randn(4, 8).double(), torch.randn(8))
+
+
+def test_native_matvec_applies_only_to_inference_on_cpu(kernels):
+    w, b = torch.randn(64, 32), torch.randn(64)
+    x = torch.randn(1, 1, 32)
+    assert native_matvec(x, w, b) is None  # autograd on: PyTorch's product has the backward
+    with torch.no_grad():
+        out = native_matvec(x, w, b)
+        assert native_matvec(torch.randn(2, 32), w, b) is None  # two rows: a GEMM
+        assert native_matvec(x, w.t().contiguous().t(), b) is None  # not contiguous
+        assert native_matvec(x.half(), w.half(), None) is None  # float16: not supported
+        bf16 = native_matvec(x.to(torch.bfloat16), w.to(torch.bfloat16), b.to(torch.bfloat16))
+    assert out.shape == (1, 1, 64)
+    torch.testing.assert_close(out, F.linear(x, w, b))
+    assert bf16.dtype == torch.bfloat16
+
+
+def test_dense_decodes_with_the_native_kernel(kernels, monkeypatch):
+    calls = []
+    real = native_matvec
+    monkeypatch.setattr(
+        "core.model.layers.native_matvec", lambda *a: calls.append(a[0].shape) or real(*a)
+    )
+    layer = Dense(512, SPLIT_MATVEC_MIN_WEIGHTS // 512)
+    x = torch.randn(1, 1, 512)
+    with torch.no_grad():
+        out = layer(x)
+        Dense(64, 64)(torch.randn(1, 64))  # small enough to stay in cache: PyTorch's product
+    assert calls == [(1, 1, 512)]
+    torch.testing.assert_close(out, F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("weights_only", [True, False])
+def test_bf16_decoding_with_the_kernel_follows_the_fp32_model(kernels, weights_only):
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=2049, context_length=16, n_layer=2, n_head=4, n_embd=512)
+    model = GPT(config).eval()
+    ids = torch.randint(0, config.vocab_size, (1, 8))
+    half = GPT(dataclasses.replace(config)).eval()
+    half.load_state_dict(model.state_dict())
+    if weights_only:  # bf16 matrices; LayerNorms, biases, activations, KV cache float32
+        half.cast_matrices(torch.bfloat16)
+        assert half.head.weight.dtype == torch.bfloat16 and half.dtype == torch.float32
+        assert half.blocks[0].ln1.weight.dtype == torch.float32
+    else:
+        half = half.to(torch.bfloat16)
+    with torch.no_grad():
+        full = model(ids)
+        prefill = half(ids)  # several rows: PyTorch's bf16 matrix products
+        cache = half.new_kv_cache()
+        steps = torch.cat([half(ids[:, i : i + 1], kv_cache=cache) for i in range(8)], dim=1)
+    assert cache.keys.dtype == half.dtype
+    tolerance = 0.03 if weights_only else 0.1
+    torch.testing.assert_close(prefill.float(), full, atol=tolerance, rtol=0.05)
+    torch.testing.assert_close(steps.float(), full, atol=tolerance, rtol=0.05)
+    assert (steps.float().argmax(-1) == full.argmax(-1)).float().mean() > 0.8
+
+
+def test_decode_attention_writes_the_cache_and_matches_sdpa(kernels):
+    g = torch.Generator().manual_seed(0)
+    heads, head_dim, max_len, start = 3, 16, 12, 7
+    k_cache = torch.randn(1, heads, max_len, head_dim, generator=g)
+    v_cache = torch.randn(1, heads, max_len, head_dim, generator=g)
+    k_before, v_before = k_cache.clone(), v_cache.clone()
+    qkv = torch.randn(1, 1, 3 * heads * head_dim, generator=g)
+    q, k, v = qkv.view(3, heads, head_dim)
+    with torch.no_grad():
+        out = native_decode_attention(qkv, k_cache, v_cache, start)
+    torch.testing.assert_close(k_cache[0, :, start], k)  # the new key and value are stored
+    torch.testing.assert_close(v_cache[0, :, start], v)
+    untouched = [t for t in range(max_len) if t != start]
+    assert torch.equal(k_cache[0, :, untouched], k_before[0, :, untouched])
+    assert torch.equal(v_cache[0, :, untouched], v_before[0, :, untouched])
+    reference = F.scaled_dot_product_attention(
+        q.view(1, heads, 1, head_dim),
+        k_cache[:, :, : start + 1],
+        v_cache[:, :, : start + 1],
+    )  # (1, H, 1, hd)
+    assert out.shape == (1, 1, heads * head_dim)
+    torch.testing.assert_close(out.view(heads, head_dim), reference.view(heads, head_dim))
+
+
+def test_decode_attention_declines_what_it_does_not_cover(kernels):
+    qkv = torch.randn(1, 1, 3 * 2 * 4)
+    cache = torch.zeros(1, 2, 8, 4)
+    with torch.no_grad():
+        assert native_decode_attention(qkv, cache.clone(), cache.clone(), 8) is None  # full
+        assert native_decode_attention(qkv.double(), cache, cache, 0) is None  # dtype
+        assert native_decode_attention(qkv, cache.expand(2, 2, 8, 4), cache, 0) is None
+        assert native_decode_attention(torch.randn(1, 1, 5), cache, cache, 0) is None
+    assert native_decode_attention(qkv, cache, cache, 0) is None  # autograd on
+
+
+def test_decoding_agrees_with_and_without_the_kernels(kernels, monkeypatch):
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=2049, context_length=32, n_layer=2, n_head=4, n_embd=512)
+    model = GPT(config).eval()
+    ids = torch.randint(0, config.vocab_size, (1, 12))
+
+    def decode() -> torch.Tensor:
+        with torch.no_grad():
+            cache = model.new_kv_cache()
+            prefill = model(ids[:, :4], kv_cache=cache)
+            steps = [model(ids[:, i : i + 1], kv_cache=cache) for i in range(4, 12)]
+        return torch.cat([prefill, *steps], dim=1)
+
+    native = decode()
+    monkeypatch.setattr("core.model.attention.native_decode_attention", lambda *a: None)
+    monkeypatch.setattr("core.model.layers.native_matvec", lambda *a: None)
+    plain = decode()
+    with torch.no_grad():
+        full = model(ids)
+    torch.testing.assert_close(native, plain, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(native, full, atol=1e-4, rtol=1e-4)
+
+
+def test_build_is_cached_on_disk_and_reused(fresh_build, tmp_path):
+    first = native_kernels(cache_dir=tmp_path)
+    if first is None:
+        missing_service(f"native kernels unavailable: {native_status(cache_dir=tmp_path)}")
+    assert first.path.parent == tmp_path and first.path.exists()
+    assert list(tmp_path.iterdir()) == [first.path]  # no half-written temporary left behind
+    native_module._loaded.clear()
+    again = native_kernels(cache_dir=tmp_path)
+    assert again.path == first.path and again.build_seconds == 0.0
+    assert "loaded" in native_status(cache_dir=tmp_path)
+
+
+def test_without_a_compiler_the_model_still_decodes(fresh_build, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setattr(native_module, "_cache_dir", lambda: tmp_path)
+    assert native_kernels() is None
+    assert "no C compiler" in native_status()
+    layer = Dense(512, SPLIT_MATVEC_MIN_WEIGHTS // 512)
+    x = torch.randn(1, 512)
+    with torch.no_grad():
+        out = layer(x)  # PyTorch's kernels instead
+    torch.testing.assert_close(out, F.linear(x, layer.weight, layer.bias))
+
+
+def test_a_failing_compiler_is_reported_not_raised(fresh_build, tmp_path, monkeypatch):
+    bad = tmp_path / "bin" / "cc"
+    bad.parent.mkdir()
+    bad.write_text("#!/bin/sh\necho 'cc: error: unsupported flag' >&2\nexit 1\n")
+    bad.chmod(0o755)
+    monkeypatch.setenv("CC", str(bad))
+    assert native_kernels(cache_dir=tmp_path / "cache") is None
+    assert "unsupported flag" in native_status(cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_kernels_can_be_switched_off(fresh_build, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLASSBOX_NATIVE_KERNELS", "0")
+    assert native_kernels(cache_dir=tmp_path) is None
+    assert "disabled" in native_status(cache_dir=tmp_path)
