@@ -30,6 +30,11 @@ class InputError(ValueError):
     """Token ids a model cannot take (wrong shape, dtype, out of vocabulary, too long)."""
 
 
+# Largest float32 logits block :meth:`GPT.next_token_loss` makes on the CPU. glibc serves
+# allocations up to 32 MB from memory it keeps; larger ones are mapped and unmapped each time.
+LOSS_BLOCK_BYTES = 16 << 20
+
+
 @dataclass
 class ModelOutput:
     """What ``GPT.forward(..., capture=True)`` returns."""
@@ -162,20 +167,13 @@ class GPT(nn.Module):
                 "with this model's tokenizer?"
             )
 
-    def forward(
-        self,
-        idx: torch.Tensor,
-        *,
-        kv_cache: KVCache | None = None,
-        capture: bool = False,
-        last_only: bool = False,
-    ) -> torch.Tensor | ModelOutput:
-        """Next-token logits for every position of ``idx`` (B, T).
+    def _trunk(
+        self, idx: torch.Tensor, kv_cache: KVCache | None, capture: bool
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """Embeddings and every block: the last hidden state (B, T, d), before ``ln_f``.
 
-        With ``kv_cache``, ``idx`` holds only the new tokens; their positions start at
-        ``kv_cache.length`` and the cache advances by T. ``last_only`` computes the head for
-        the last position only (logits (B, 1, vocab)), saving work while decoding. Returns the
-        logits (B, T, vocab), or a :class:`ModelOutput` when ``capture`` is set.
+        Also returns, when ``capture`` is set, the hidden state before and after each block
+        and each block's attention weights (empty lists otherwise).
         """
         start = kv_cache.length if kv_cache is not None else 0
         self._check_input(idx, start)
@@ -197,11 +195,52 @@ class GPT(nn.Module):
             if capture:
                 hidden_states.append(x)
                 attentions.append(weights)
+        return x, hidden_states, attentions
+
+    def next_token_loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of the logits for ``idx`` (B, T) against ``targets`` (B, T).
+
+        The training loss (book ch. 5.1). On the CPU the head and the softmax run over
+        blocks of positions whose logits take at most 16 MB each (``LOSS_BLOCK_BYTES``): one (B*T, vocab) logits
+        tensor and its gradient (67 MB each for the built-in model's batch) were handed
+        back to the system after every step and faulted in afresh on the next, which cost
+        more than the softmax itself (``bench/bench_train.py``). Same value as
+        ``F.cross_entropy(model(idx).flatten(0, 1), targets.flatten())``.
+        """
+        x, _, _ = self._trunk(idx, None, False)
+        h = self.ln_f(x).flatten(0, 1)  # (B*T, d)
+        y = targets.flatten()  # (B*T,)
+        rows = h.shape[0]
+        if h.device.type != "cpu":
+            return F.cross_entropy(self.head(h).float(), y)
+        block = max(1, LOSS_BLOCK_BYTES // (4 * self.config.vocab_size))  # positions per block
+        total = sum(
+            F.cross_entropy(self.head(h_part).float(), y_part, reduction="sum")
+            for h_part, y_part in zip(h.split(block), y.split(block), strict=True)
+        )
+        return total / rows
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        *,
+        kv_cache: KVCache | None = None,
+        capture: bool = False,
+        last_only: bool = False,
+    ) -> torch.Tensor | ModelOutput:
+        """Next-token logits for every position of ``idx`` (B, T).
+
+        With ``kv_cache``, ``idx`` holds only the new tokens; their positions start at
+        ``kv_cache.length`` and the cache advances by T. ``last_only`` computes the head for
+        the last position only (logits (B, 1, vocab)), saving work while decoding. Returns the
+        logits (B, T, vocab), or a :class:`ModelOutput` when ``capture`` is set.
+        """
+        x, hidden_states, attentions = self._trunk(idx, kv_cache, capture)
         if last_only:
             x = x[:, -1:]  # (B, 1, d)
         logits = self.logit_lens(x)  # (B, T or 1, vocab)
         if kv_cache is not None:
-            kv_cache.advance(T)
+            kv_cache.advance(idx.shape[1])
         if capture:
             return ModelOutput(logits=logits, attentions=attentions, hidden_states=hidden_states)
         return logits

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from core.model import GPT, generate, save_checkpoint
 from core.training.config import TrainConfig, lr_at
@@ -125,8 +124,7 @@ class Trainer:
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy of inputs x (B, T) against targets y (B, T)."""
         with self.autocast():
-            logits = self.model(x)  # (B, T, vocab)
-        return F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+            return self.model.next_token_loss(x, y)
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:

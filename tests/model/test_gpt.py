@@ -127,6 +127,20 @@ def test_bf16_autocast_forward_uses_the_bf16_path_and_keeps_causality():
     torch.testing.assert_close(bf16.float(), fp32, atol=0.1, rtol=0.05)
 
 
+@pytest.mark.parametrize("block_bytes", [16 << 20, 4 * 7 * 61])  # one block; blocks of 7 rows
+def test_next_token_loss_equals_cross_entropy_of_the_logits(monkeypatch, block_bytes):
+    monkeypatch.setattr("core.model.gpt.LOSS_BLOCK_BYTES", block_bytes)
+    model = tiny_model()
+    assert model.config.vocab_size == 61  # 30 positions: 5 blocks of 7 and one of 2
+    x, y = ids(3, 10), ids(3, 10, seed=2)
+    loss = model.next_token_loss(x, y)
+    (grads,) = torch.autograd.grad(loss, [model.head.weight])
+    reference = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+    (reference_grads,) = torch.autograd.grad(reference, [model.head.weight])
+    torch.testing.assert_close(loss, reference)
+    torch.testing.assert_close(grads, reference_grads)
+
+
 def test_capture_returns_the_same_logits_and_shapes():
     model = tiny_model()
     x = ids(2, 10)
