@@ -22,6 +22,7 @@ from torch import nn
 
 from core.model.attention import CausalSelfAttention
 from core.model.config import GPTConfig
+from core.model.kernels import native_decode_block
 from core.model.kv_cache import KVCache
 from core.model.layers import Dense, FeedForward, residual_init_std
 
@@ -72,6 +73,29 @@ class Block(nn.Module):
             return x + self.drop(self.ffn(self.ln2(x))), weights
         x = x + attended  # eval: dropout is the identity, skip its module call
         return x + self.ffn(self.ln2(x)), weights
+
+    def decode_native(
+        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor], start: int
+    ) -> torch.Tensor | None:
+        """This block for one new token (1, 1, d) in one native call; ``None`` if unavailable.
+
+        The same computation as :meth:`forward` in eval mode (``core/model/kernels``), used
+        while decoding on the CPU; tests check the two agree.
+        """
+        attn, ffn = self.attn, self.ffn
+        return native_decode_block(
+            x,
+            ln1=(self.ln1.weight, self.ln1.bias),
+            qkv=(attn.qkv.weight, attn.qkv.bias),
+            proj=(attn.proj.weight, attn.proj.bias),
+            ln2=(self.ln2.weight, self.ln2.bias),
+            fc=(ffn.fc.weight, ffn.fc.bias),
+            out=(ffn.proj.weight, ffn.proj.bias),
+            eps=self.ln1.eps,
+            k_cache=cache[0],
+            v_cache=cache[1],
+            start=start,
+        )
 
 
 class GPT(nn.Module):
@@ -189,8 +213,15 @@ class GPT(nn.Module):
         x = self.drop(self.embed_tokens(idx) + positions)  # (B, T, d)
         hidden_states = [x] if capture else []
         attentions: list[torch.Tensor] = []
+        # Decoding one token on the CPU: each block in one native call when available.
+        native = T == 1 and kv_cache is not None and not capture and not self.training
         for i, block in enumerate(self.blocks):
             layer_cache = kv_cache.layer(i) if kv_cache is not None else None
+            if native:
+                out = block.decode_native(x, layer_cache, start)
+                if out is not None:
+                    x = out
+                    continue
             x, weights = block(x, cache=layer_cache, start=start, need_weights=capture)
             if capture:
                 hidden_states.append(x)

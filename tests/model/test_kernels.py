@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -166,13 +167,65 @@ def test_decoding_agrees_with_and_without_the_kernels(kernels, monkeypatch):
         return torch.cat([prefill, *steps], dim=1)
 
     native = decode()
+    monkeypatch.setattr("core.model.gpt.native_decode_block", lambda *a, **k: None)
+    attention_only = decode()
     monkeypatch.setattr("core.model.attention.native_decode_attention", lambda *a: None)
     monkeypatch.setattr("core.model.layers.native_matvec", lambda *a: None)
     plain = decode()
     with torch.no_grad():
         full = model(ids)
     torch.testing.assert_close(native, plain, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(attention_only, plain, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(native, full, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("weights", ["fp32", "bf16"])
+@pytest.mark.parametrize("qkv_bias", [True, False])
+def test_native_block_step_equals_the_module(kernels, weights, qkv_bias):
+    torch.manual_seed(0)
+    config = GPTConfig(
+        vocab_size=97, context_length=40, n_layer=1, n_head=6, n_embd=96, qkv_bias=qkv_bias
+    )
+    model = GPT(config).eval()
+    for p in model.parameters():  # LayerNorm and bias parameters away from their 1/0 init
+        p.data.add_(0.05 * torch.randn_like(p))
+    reference_block = copy.deepcopy(model.blocks[0])
+    if weights == "bf16":  # the reference: the same rounded weights, widened back to fp32
+        model.cast_matrices(torch.bfloat16)
+        reference_block = copy.deepcopy(model.blocks[0])
+        for module in reference_block.modules():
+            if isinstance(module, Dense):
+                module.weight.data = module.weight.data.float()
+    block = model.blocks[0]
+    assert (block.attn.qkv.bias is None) != qkv_bias
+    ids = torch.randint(0, config.vocab_size, (1, 30))
+    with torch.no_grad():
+        cache = model.new_kv_cache()
+        model(ids[:, :29], kv_cache=cache)  # 29 positions in the cache
+        x = torch.randn(1, 1, config.n_embd)
+        twin = cache.clone()
+        native = block.decode_native(x, cache.layer(0), 29)
+        reference, _ = reference_block(x, cache=twin.layer(0), start=29)
+    assert native is not None and native.shape == (1, 1, config.n_embd)
+    torch.testing.assert_close(native, reference, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(cache.keys, twin.keys)  # the same key and value written
+    torch.testing.assert_close(cache.values, twin.values)
+
+
+def test_native_block_step_declines_what_it_does_not_cover(kernels):
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=97, context_length=8, n_layer=1, n_head=2, n_embd=32)
+    model = GPT(config).eval()
+    block, x = model.blocks[0], torch.randn(1, 1, 32)
+    with torch.no_grad():
+        cache = model.new_kv_cache()
+        assert block.decode_native(x, cache.layer(0), 8) is None  # past the cache's end
+        assert block.decode_native(x.double(), cache.layer(0), 0) is None
+        assert block.decode_native(torch.randn(1, 2, 32), cache.layer(0), 0) is None
+        model.to(torch.bfloat16)  # bf16 activations: PyTorch's path
+        bf16_cache = model.new_kv_cache()
+        assert block.decode_native(x.bfloat16(), bf16_cache.layer(0), 0) is None
+    assert block.decode_native(x, cache.layer(0), 0) is None  # autograd on
 
 
 def test_build_is_cached_on_disk_and_reused(fresh_build, tmp_path):

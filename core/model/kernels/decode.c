@@ -1,10 +1,9 @@
 /* Kernels for decoding one token on the CPU, built and loaded by core/model/kernels/native.py.
  *
- * Batch-1 matrix-vector products, y = W x (+ b):
- * W is (rows, cols), row-major, float32 or bfloat16; x, b and y are float32; b may be NULL. Each OpenMP
- * thread streams its own contiguous block of rows, and each row is one vectorised dot
- * product (a bfloat16 weight is widened to float32 by a 16-bit shift, so the sum is
- * float32 throughout).
+ * Batch-1 matrix-vector products, y = W x (+ b): W is (rows, cols), row-major, float32 or
+ * bfloat16; x, b and y are float32; b may be NULL. Each OpenMP thread streams its own
+ * contiguous block of rows, and each row is one vectorised dot product (a bfloat16 weight
+ * is widened to float32 by a 16-bit shift, so the sum is float32 throughout).
  */
 #include <stdint.h>
 #include <math.h>
@@ -17,28 +16,30 @@ static inline float bf16_to_f32(uint16_t h) {
     return f;
 }
 
+static inline float dot_f32(const float *restrict w, const float *restrict v, int64_t n) {
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; i++) acc += w[i] * v[i];
+    return acc;
+}
+
+static inline float dot_bf16(const uint16_t *restrict w, const float *restrict v, int64_t n) {
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; i++) acc += bf16_to_f32(w[i]) * v[i];
+    return acc;
+}
+
 void glassbox_matvec_f32(const float *restrict w, const float *restrict x,
                          const float *restrict b, float *restrict y, int64_t rows, int64_t cols) {
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *row = w + r * cols;
-        float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-        for (int64_t i = 0; i < cols; i++) acc += row[i] * x[i];
-        y[r] = b ? acc + b[r] : acc;
-    }
+    for (int64_t r = 0; r < rows; r++) y[r] = dot_f32(w + r * cols, x, cols) + (b ? b[r] : 0.0f);
 }
 
 void glassbox_matvec_bf16(const uint16_t *restrict w, const float *restrict x,
                           const float *restrict b, float *restrict y, int64_t rows, int64_t cols) {
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const uint16_t *row = w + r * cols;
-        float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-        for (int64_t i = 0; i < cols; i++) acc += bf16_to_f32(row[i]) * x[i];
-        y[r] = b ? acc + b[r] : acc;
-    }
+    for (int64_t r = 0; r < rows; r++) y[r] = dot_bf16(w + r * cols, x, cols) + (b ? b[r] : 0.0f);
 }
 
 /* One decoding step of causal self-attention for one sequence, on a float32 KV cache.
@@ -49,42 +50,108 @@ void glassbox_matvec_bf16(const uint16_t *restrict w, const float *restrict x,
  * softmax(q.k / sqrt(head_dim)) weighted sum of v, written to out (heads, head_dim).
  * Scores live on the stack up to 4096 positions; longer caches are refused (returns 1).
  */
+static void attend_head(const float *restrict qkv, float *restrict k_cache,
+                        float *restrict v_cache, int64_t pos, int64_t heads, int64_t head_dim,
+                        int64_t max_len, int64_t h, float *restrict out) {
+    const float scale = 1.0f / sqrtf((float)head_dim);
+    const float *q = qkv + h * head_dim;
+    float *keys = k_cache + h * max_len * head_dim;
+    float *values = v_cache + h * max_len * head_dim;
+    memcpy(keys + pos * head_dim, qkv + (heads + h) * head_dim, head_dim * sizeof(float));
+    memcpy(values + pos * head_dim, qkv + (2 * heads + h) * head_dim, head_dim * sizeof(float));
+    float scores[4096];
+    float top = -INFINITY, total = 0.0f;
+    for (int64_t t = 0; t <= pos; t++) {
+        scores[t] = dot_f32(keys + t * head_dim, q, head_dim) * scale;
+        if (scores[t] > top) top = scores[t];
+    }
+    for (int64_t t = 0; t <= pos; t++) {
+        scores[t] = expf(scores[t] - top);
+        total += scores[t];
+    }
+    float *o = out + h * head_dim;
+    for (int64_t i = 0; i < head_dim; i++) o[i] = 0.0f;
+    for (int64_t t = 0; t <= pos; t++) {
+        const float p = scores[t] / total;
+        const float *value = values + t * head_dim;
+#pragma omp simd
+        for (int64_t i = 0; i < head_dim; i++) o[i] += p * value[i];
+    }
+}
+
 int glassbox_decode_attention(const float *restrict qkv, float *restrict k_cache,
                               float *restrict v_cache, int64_t pos, int64_t heads,
                               int64_t head_dim, int64_t max_len, float *restrict out) {
     if (pos < 0 || pos >= max_len || pos >= 4096) return 1;
-    const float scale = 1.0f / sqrtf((float)head_dim);
 #pragma omp parallel for schedule(static)
-    for (int64_t h = 0; h < heads; h++) {
-        const float *q = qkv + h * head_dim;
-        float *keys = k_cache + h * max_len * head_dim;
-        float *values = v_cache + h * max_len * head_dim;
-        memcpy(keys + pos * head_dim, qkv + (heads + h) * head_dim, head_dim * sizeof(float));
-        memcpy(values + pos * head_dim, qkv + (2 * heads + h) * head_dim,
-               head_dim * sizeof(float));
-        float scores[4096];
-        float top = -INFINITY;
-        for (int64_t t = 0; t <= pos; t++) {
-            const float *key = keys + t * head_dim;
-            float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-            for (int64_t i = 0; i < head_dim; i++) dot += q[i] * key[i];
-            scores[t] = dot * scale;
-            if (scores[t] > top) top = scores[t];
-        }
-        float total = 0.0f;
-        for (int64_t t = 0; t <= pos; t++) {
-            scores[t] = expf(scores[t] - top);
-            total += scores[t];
-        }
-        float *o = out + h * head_dim;
-        for (int64_t i = 0; i < head_dim; i++) o[i] = 0.0f;
-        for (int64_t t = 0; t <= pos; t++) {
-            const float p = scores[t] / total;
-            const float *value = values + t * head_dim;
-#pragma omp simd
-            for (int64_t i = 0; i < head_dim; i++) o[i] += p * value[i];
-        }
+    for (int64_t h = 0; h < heads; h++)
+        attend_head(qkv, k_cache, v_cache, pos, heads, head_dim, max_len, h, out);
+    return 0;
+}
+
+/* One whole transformer block for one decoding step, in a single OpenMP parallel region.
+ *
+ * Pre-LayerNorm GPT-2 block on the residual x (d), updated in place:
+ *   h = LN1(x); qkv = Wqkv h + bqkv; attention step over the caches (as above) -> ctx;
+ *   x += Wproj ctx + bproj; h = LN2(x); f = GELU(Wfc h + bfc); x += Wout f + bout.
+ * Weights are row-major (out, in), all float32 (bf16 = 0) or all bfloat16 (bf16 = 1);
+ * LayerNorm parameters, biases (any may be NULL except LayerNorm's), caches and scratch
+ * buffers are float32. The threads share out the rows of each product and the heads of
+ * the attention, with a barrier between steps, so a block costs one fork and join instead
+ * of about twenty separate operations. Returns 1 (and changes nothing) if pos is out of
+ * range.
+ */
+static inline float row_dot(const void *w, int bf16, int64_t row, const float *v, int64_t n) {
+    return bf16 ? dot_bf16((const uint16_t *)w + row * n, v, n)
+                : dot_f32((const float *)w + row * n, v, n);
+}
+
+static void layer_norm(const float *x, const float *g, const float *b, float eps, float *out,
+                       int64_t d) {
+    float mean = 0.0f, var = 0.0f;
+    for (int64_t i = 0; i < d; i++) mean += x[i];
+    mean /= (float)d;
+    for (int64_t i = 0; i < d; i++) var += (x[i] - mean) * (x[i] - mean);
+    const float inv = 1.0f / sqrtf(var / (float)d + eps);
+    for (int64_t i = 0; i < d; i++) out[i] = (x[i] - mean) * inv * g[i] + b[i];
+}
+
+static inline float gelu_tanh(float v) {
+    const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+    return 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+}
+
+int glassbox_decode_block(float *restrict x, int64_t d, float eps, int bf16,
+                          const float *ln1_g, const float *ln1_b, const void *w_qkv,
+                          const float *b_qkv, const void *w_proj, const float *b_proj,
+                          const float *ln2_g, const float *ln2_b, const void *w_fc,
+                          const float *b_fc, const void *w_out, const float *b_out,
+                          float *restrict k_cache, float *restrict v_cache, int64_t pos,
+                          int64_t heads, int64_t max_len, float *restrict h,
+                          float *restrict qkv, float *restrict ctx, float *restrict f) {
+    const int64_t head_dim = d / heads, hidden = 4 * d;
+    if (pos < 0 || pos >= max_len || pos >= 4096 || head_dim * heads != d) return 1;
+#pragma omp parallel
+    {
+#pragma omp single
+        layer_norm(x, ln1_g, ln1_b, eps, h, d);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < 3 * d; r++)
+            qkv[r] = row_dot(w_qkv, bf16, r, h, d) + (b_qkv ? b_qkv[r] : 0.0f);
+#pragma omp for schedule(static)
+        for (int64_t hd = 0; hd < heads; hd++)
+            attend_head(qkv, k_cache, v_cache, pos, heads, head_dim, max_len, hd, ctx);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < d; r++)
+            x[r] += row_dot(w_proj, bf16, r, ctx, d) + (b_proj ? b_proj[r] : 0.0f);
+#pragma omp single
+        layer_norm(x, ln2_g, ln2_b, eps, h, d);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < hidden; r++)
+            f[r] = gelu_tanh(row_dot(w_fc, bf16, r, h, d) + (b_fc ? b_fc[r] : 0.0f));
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < d; r++)
+            x[r] += row_dot(w_out, bf16, r, f, hidden) + (b_out ? b_out[r] : 0.0f);
     }
     return 0;
 }

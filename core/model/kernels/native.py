@@ -60,6 +60,7 @@ class NativeKernels:
             torch.bfloat16: lib.glassbox_matvec_bf16,
         }
         self._attention = lib.glassbox_decode_attention
+        self._block = lib.glassbox_decode_block
 
     def __repr__(self) -> str:
         return f"NativeKernels(path={str(self.path)!r}, compiler={self.compiler!r})"
@@ -175,6 +176,15 @@ def _load(path: Path) -> ctypes.CDLL:
     for fn in (lib.glassbox_matvec_f32, lib.glassbox_matvec_bf16):
         fn.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 2  # w, x, b, y, rows, cols
         fn.restype = None
+    block = lib.glassbox_decode_block
+    pointer, size = ctypes.c_void_p, ctypes.c_int64
+    block.argtypes = (
+        [pointer, size, ctypes.c_float, ctypes.c_int]  # x, d, eps, bf16
+        + [pointer] * 12  # ln1 g/b, qkv w/b, proj w/b, ln2 g/b, fc w/b, out w/b
+        + [pointer, pointer, size, size, size]  # k_cache, v_cache, pos, heads, max_len
+        + [pointer] * 4  # scratch: h, qkv, ctx, f
+    )
+    block.restype = ctypes.c_int
     attention = lib.glassbox_decode_attention
     # qkv, k_cache, v_cache, pos, heads, head_dim, max_len, out
     attention.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4 + [ctypes.c_void_p]
@@ -269,6 +279,68 @@ def native_decode_attention(
         out.data_ptr(),
     )
     return None if failed else out
+
+
+def _pointer(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def native_decode_block(
+    x: torch.Tensor,
+    *,
+    ln1: tuple[torch.Tensor, torch.Tensor],
+    qkv: tuple[torch.Tensor, torch.Tensor | None],
+    proj: tuple[torch.Tensor, torch.Tensor | None],
+    ln2: tuple[torch.Tensor, torch.Tensor],
+    fc: tuple[torch.Tensor, torch.Tensor | None],
+    out: tuple[torch.Tensor, torch.Tensor | None],
+    eps: float,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    start: int,
+) -> torch.Tensor | None:
+    """One pre-LayerNorm GPT block for one new token in a single native call, else ``None``.
+
+    x: the residual stream (1, 1, d), float32. ``ln1``/``ln2`` are LayerNorm (weight, bias)
+    pairs; ``qkv``, ``proj``, ``fc``, ``out`` are (weight (out, in), bias or None) of the
+    fused QKV projection, the attention output, the feed-forward expansion (4d) and its
+    projection, weights all float32 or all bfloat16. The token's key and value are written
+    at ``start`` of this layer's caches (1, heads, max_len, head_dim). Returns the block's
+    output (1, 1, d): what :class:`core.model.gpt.Block` computes, with one fork and join
+    of the threads instead of about twenty PyTorch operations.
+    """
+    if torch.is_grad_enabled() or x.dtype != torch.float32 or x.device.type != "cpu":
+        return None
+    d = x.shape[-1]
+    weights = (qkv[0], proj[0], fc[0], out[0])
+    dtype = weights[0].dtype
+    if (
+        x.numel() != d
+        or dtype not in (torch.float32, torch.bfloat16)
+        or any(w.dtype != dtype or not w.is_contiguous() or w.device.type != "cpu" for w in weights)
+        or [tuple(w.shape) for w in weights] != [(3 * d, d), (d, d), (4 * d, d), (d, 4 * d)]
+        or not _attention_applies(x.new_empty(3 * d), k_cache, v_cache)
+    ):
+        return None
+    vectors = [*ln1, *ln2, qkv[1], proj[1], fc[1], out[1]]
+    if any(v is not None and (v.dtype != torch.float32 or not v.is_contiguous()) for v in vectors):
+        return None
+    _, heads, max_len, _ = k_cache.shape
+    kernels = native_kernels()
+    if kernels is None or not 0 <= start < max_len:
+        return None
+    result = x.reshape(1, 1, d).clone()  # updated in place by the kernel
+    scratch = torch.empty(9 * d)  # h (d), qkv (3d), ctx (d), f (4d)
+    base, step = scratch.data_ptr(), scratch.element_size()
+    failed = kernels._block(
+        result.data_ptr(), d, eps, int(dtype == torch.bfloat16),
+        _pointer(ln1[0]), _pointer(ln1[1]), _pointer(qkv[0]), _pointer(qkv[1]),
+        _pointer(proj[0]), _pointer(proj[1]), _pointer(ln2[0]), _pointer(ln2[1]),
+        _pointer(fc[0]), _pointer(fc[1]), _pointer(out[0]), _pointer(out[1]),
+        k_cache.data_ptr(), v_cache.data_ptr(), start, heads, max_len,
+        base, base + d * step, base + 4 * d * step, base + 5 * d * step,
+    )  # fmt: skip
+    return None if failed else result
 
 
 def native_matvec(
