@@ -40,6 +40,7 @@ FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC")
 DISABLE_ENV = "GLASSBOX_NATIVE_KERNELS"
 DIR_ENV = "GLASSBOX_KERNEL_DIR"
 
+_F32, _BF16 = torch.float32, torch.bfloat16
 _lock = threading.Lock()  # guards the one-time build; the loaded library is read-only
 _loaded: dict[str, NativeKernels | None] = {}  # by cache directory
 _reason: dict[str, str] = {}
@@ -109,17 +110,19 @@ class NativeKernels:
         return out
 
 
-def _attention_applies(qkv: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor) -> bool:
+def _attention_applies(k_cache: torch.Tensor, v_cache: torch.Tensor, d: int) -> bool:
+    """Whether the caches suit the kernel: float32, contiguous (1, heads, max_len, d/heads)."""
     return (
-        qkv.dtype == k_cache.dtype == v_cache.dtype == torch.float32
-        and qkv.device.type == k_cache.device.type == v_cache.device.type == "cpu"
-        and qkv.is_contiguous()
+        k_cache.dtype == _F32
+        and v_cache.dtype == _F32
+        and k_cache.is_cpu
+        and v_cache.is_cpu
         and k_cache.is_contiguous()
         and v_cache.is_contiguous()
-        and k_cache.shape == v_cache.shape
         and k_cache.dim() == 4
+        and k_cache.shape == v_cache.shape
         and k_cache.shape[0] == 1
-        and qkv.numel() == 3 * k_cache.shape[1] * k_cache.shape[3]
+        and k_cache.shape[1] * k_cache.shape[3] == d
         and k_cache.shape[2] <= 4096
     )
 
@@ -259,7 +262,14 @@ def native_decode_attention(
     positions ``0..start``, heads side by side: the same numbers as the module's
     ``scaled_dot_product_attention`` path, in one call instead of about ten.
     """
-    if torch.is_grad_enabled() or not _attention_applies(qkv, k_cache, v_cache):
+    if (
+        torch.is_grad_enabled()
+        or qkv.dtype != _F32
+        or not qkv.is_cpu
+        or not qkv.is_contiguous()
+        or qkv.numel() % 3
+        or not _attention_applies(k_cache, v_cache, qkv.numel() // 3)
+    ):
         return None
     kernels = native_kernels()
     if kernels is None:
@@ -309,34 +319,45 @@ def native_decode_block(
     output (1, 1, d): what :class:`core.model.gpt.Block` computes, with one fork and join
     of the threads instead of about twenty PyTorch operations.
     """
-    if torch.is_grad_enabled() or x.dtype != torch.float32 or x.device.type != "cpu":
+    if torch.is_grad_enabled() or x.dtype != _F32 or not x.is_cpu or not x.is_contiguous():
+        return None
+    kernels = native_kernels()
+    if kernels is None:
         return None
     d = x.shape[-1]
-    weights = (qkv[0], proj[0], fc[0], out[0])
-    dtype = weights[0].dtype
-    if (
-        x.numel() != d
-        or dtype not in (torch.float32, torch.bfloat16)
-        or any(w.dtype != dtype or not w.is_contiguous() or w.device.type != "cpu" for w in weights)
-        or [tuple(w.shape) for w in weights] != [(3 * d, d), (d, d), (4 * d, d), (d, 4 * d)]
-        or not _attention_applies(x.new_empty(3 * d), k_cache, v_cache)
-    ):
+    dtype = qkv[0].dtype
+    if dtype != _F32 and dtype != _BF16:
         return None
-    vectors = [*ln1, *ln2, qkv[1], proj[1], fc[1], out[1]]
-    if any(v is not None and (v.dtype != torch.float32 or not v.is_contiguous()) for v in vectors):
+    # One pass over the parameters: (tensor, dtype it must have, numel it must have or 0).
+    for tensor, want, numel in (
+        (qkv[0], dtype, 3 * d * d), (proj[0], dtype, d * d),
+        (fc[0], dtype, 4 * d * d), (out[0], dtype, 4 * d * d),
+        (ln1[0], _F32, d), (ln1[1], _F32, d), (ln2[0], _F32, d), (ln2[1], _F32, d),
+        (qkv[1], _F32, 0), (proj[1], _F32, 0), (fc[1], _F32, 0), (out[1], _F32, 0),
+    ):  # fmt: skip
+        if tensor is None and numel == 0:
+            continue  # a bias may be absent
+        if (
+            tensor is None
+            or tensor.dtype != want
+            or not tensor.is_contiguous()
+            or not tensor.is_cpu
+            or (numel and tensor.numel() != numel)
+        ):
+            return None
+    if x.numel() != d or not _attention_applies(k_cache, v_cache, d):
         return None
     _, heads, max_len, _ = k_cache.shape
-    kernels = native_kernels()
-    if kernels is None or not 0 <= start < max_len:
+    if not 0 <= start < max_len:
         return None
     result = x.reshape(1, 1, d).clone()  # updated in place by the kernel
     scratch = torch.empty(9 * d)  # h (d), qkv (3d), ctx (d), f (4d)
-    base, step = scratch.data_ptr(), scratch.element_size()
+    base, step = scratch.data_ptr(), 4
     failed = kernels._block(
-        result.data_ptr(), d, eps, int(dtype == torch.bfloat16),
-        _pointer(ln1[0]), _pointer(ln1[1]), _pointer(qkv[0]), _pointer(qkv[1]),
-        _pointer(proj[0]), _pointer(proj[1]), _pointer(ln2[0]), _pointer(ln2[1]),
-        _pointer(fc[0]), _pointer(fc[1]), _pointer(out[0]), _pointer(out[1]),
+        result.data_ptr(), d, eps, dtype == _BF16,
+        ln1[0].data_ptr(), ln1[1].data_ptr(), qkv[0].data_ptr(), _pointer(qkv[1]),
+        proj[0].data_ptr(), _pointer(proj[1]), ln2[0].data_ptr(), ln2[1].data_ptr(),
+        fc[0].data_ptr(), _pointer(fc[1]), out[0].data_ptr(), _pointer(out[1]),
         k_cache.data_ptr(), v_cache.data_ptr(), start, heads, max_len,
         base, base + d * step, base + 4 * d * step, base + 5 * d * step,
     )  # fmt: skip
