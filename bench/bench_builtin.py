@@ -5,7 +5,8 @@
 * Step latency: one decoding step as the sampler runs it: forward of one token with the
   KV cache at position ~100, softmax, and a draw (goal: median <= 10 ms).
 * Heads: for each layer/head, the mean attention weight a query puts on the previous token
-  and on the first token, and the attention entropy, over validation windows of the built-in
+  and on the first token, how often the previous token gets the row's largest weight, and
+  the attention entropy, over validation windows of the built-in
   model's training corpus (queries with at least 16 keys); heads with a mean above 0.5 are
   reported as previous-token or first-token heads.
 
@@ -58,8 +59,9 @@ def step_latency(loaded, steps: int) -> list[float]:
 
 
 @torch.inference_mode()
-def head_scores(loaded, windows: int) -> list[tuple[int, int, float, float, float]]:
-    """(layer, head, weight on previous token, weight on first token, entropy in nats)."""
+def head_scores(loaded, windows: int) -> list[tuple[int, int, float, float, float, float]]:
+    """(layer, head, weight on previous token, weight on first token, entropy in nats,
+    share of rows whose largest weight is on the previous token)."""
     model = loaded.model
     ids, _ = encode_documents(load_documents(list(CORPORA)), loaded.tokenizer)
     n_val = int(len(ids) * 0.1)
@@ -71,8 +73,11 @@ def head_scores(loaded, windows: int) -> list[tuple[int, int, float, float, floa
         prev = torch.diagonal(att, offset=-1, dim1=-2, dim2=-1)[:, :, 15:].mean(dim=(0, 2))
         first = att[:, :, 16:, 0].mean(dim=(0, 2))  # (H,), queries that see >= 16 keys
         ent = -(att[:, :, 16:] * att[:, :, 16:].clamp_min(1e-12).log()).sum(-1).mean((0, 2))
+        query = torch.arange(16, att.shape[-1])  # positions of the queries counted
+        argmax = (att[:, :, 16:].argmax(-1) == query - 1).float().mean(dim=(0, 2))  # (H,)
         rows += [
-            (layer, h, float(prev[h]), float(first[h]), float(ent[h])) for h in range(att.shape[1])
+            (layer, h, float(prev[h]), float(first[h]), float(ent[h]), float(argmax[h]))
+            for h in range(att.shape[1])
         ]
     return rows
 
@@ -102,13 +107,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     print()
     print(
-        "| layer | head | mean weight on previous token | mean weight on first token "
-        "| entropy (nats) | looks like |"
+        "| layer | head | mean weight on previous token | previous token is the largest "
+        "| mean weight on first token | entropy (nats) | looks like |"
     )
-    print("|---|---|---|---|---|---|")
-    for layer, head, prev, first_w, ent in head_scores(loaded, args.windows):
+    print("|---|---|---|---|---|---|---|")
+    for layer, head, prev, first_w, ent, argmax in head_scores(loaded, args.windows):
         kind = "previous-token" if prev > 0.5 else "first-token" if first_w > 0.5 else ""
-        print(f"| {layer} | {head} | {prev:.2f} | {first_w:.2f} | {ent:.2f} | {kind} |")
+        print(
+            f"| {layer} | {head} | {prev:.2f} | {argmax:.0%} | {first_w:.2f} | {ent:.2f} | {kind} |"
+        )
 
 
 if __name__ == "__main__":
