@@ -127,6 +127,11 @@ except Exception as exc:  # any load failure (missing file, bad checkpoint) beco
     st.error(f"Could not load model {model_id!r}: {exc}")
     st.stop()
 model, tokenizer = loaded.model, loaded.tokenizer
+st.caption(
+    f"Model: {escape_markdown(loaded.entry.label)}. Text is encoded with the model's own "
+    f"tokenizer ({escape_markdown(tokenizer.name)}, {tokenizer.n_vocab:,} tokens); the "
+    "sidebar's Tokenizer choice applies to the tokenization pages."
+)
 
 # (widget, label, min, max, step, setting, help) for the numeric settings
 NUMBERS = (

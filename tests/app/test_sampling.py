@@ -9,6 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from core.viz.sampling import escape_markdown
 from tests.sampling.helpers import byte_encoding, eos_model, tiny_gpt
 
 registry = pytest.importorskip("core.registry")
@@ -57,6 +58,9 @@ def no_exception(at: AppTest) -> AppTest:
 def test_next_token_and_run_n_build_the_trajectory(tiny_registry):
     at = no_exception(page())
     assert at.text_area(key="smp_prompt").value == "The quick brown fox"
+    names = [c.value for c in at.caption if c.value.startswith("Model:")]
+    assert names and "Tiny test GPT" in names[0] and "own tokenizer" in names[0]
+    assert escape_markdown(byte_encoding().name) in names[0]  # the model's, not the sidebar's
     for _ in range(3):
         at.button(key="smp_next").click().run()
     no_exception(at)
