@@ -82,16 +82,22 @@ class Block(nn.Module):
         The same computation as :meth:`forward` in eval mode (``core/model/kernels``), used
         while decoding on the CPU; tests check the two agree.
         """
-        attn, ffn = self.attn, self.ffn
+        # Plain dict lookups instead of nn.Module attribute access: this runs once per layer
+        # per token, and twenty __getattr__ calls cost as much as a small matrix product.
+        modules = self._modules
+        attn, ffn = modules["attn"]._modules, modules["ffn"]._modules
+        ln1, ln2 = modules["ln1"]._parameters, modules["ln2"]._parameters
+        qkv, proj = attn["qkv"]._parameters, attn["proj"]._parameters
+        fc, out = ffn["fc"]._parameters, ffn["proj"]._parameters
         return native_decode_block(
             x,
-            ln1=(self.ln1.weight, self.ln1.bias),
-            qkv=(attn.qkv.weight, attn.qkv.bias),
-            proj=(attn.proj.weight, attn.proj.bias),
-            ln2=(self.ln2.weight, self.ln2.bias),
-            fc=(ffn.fc.weight, ffn.fc.bias),
-            out=(ffn.proj.weight, ffn.proj.bias),
-            eps=self.ln1.eps,
+            ln1=(ln1["weight"], ln1.get("bias")),
+            qkv=(qkv["weight"], qkv.get("bias")),
+            proj=(proj["weight"], proj.get("bias")),
+            ln2=(ln2["weight"], ln2.get("bias")),
+            fc=(fc["weight"], fc.get("bias")),
+            out=(out["weight"], out.get("bias")),
+            eps=modules["ln1"].eps,
             k_cache=cache[0],
             v_cache=cache[1],
             start=start,

@@ -28,7 +28,7 @@ TOKENIZER_NAME = "glassbox-builtin-bpe-4096"
 TOKENIZER_SETTINGS = {"vocab_size": 4096, "pattern": "gpt4", "min_frequency": 2}
 
 # The offline corpora the built-in model is trained on (names of ``corpus.named_corpora``).
-CORPORA: tuple[str, ...] = ("builtin", "stdlib-docs", "torch-docs")
+CORPORA: tuple[str, ...] = ("builtin", "stdlib-docs", "deps-docs", "torch-docs")
 
 # The flags the built-in model was trained with (see MODEL_CARD.md for the outcome).
 TRAINING_ARGS: tuple[str, ...] = (
@@ -36,11 +36,11 @@ TRAINING_ARGS: tuple[str, ...] = (
     "--tokenizer", "assets/builtin/tokenizer.json",
     "--n-layer", "4", "--n-head", "8", "--n-embd", "256", "--context-length", "256",
     "--dropout", "0.1", "--attn-dropout", "0.0",
-    "--steps", "4500", "--batch-size", "16", "--lr", "2e-3", "--min-lr", "2e-4",
+    "--steps", "10000", "--batch-size", "16", "--lr", "2e-3", "--min-lr", "2e-4",
     "--warmup-steps", "100", "--weight-decay", "0.1",
-    "--eval-every", "250", "--eval-windows", "32", "--sample-every", "500",
-    "--checkpoint-every", "250", "--precision", "bf16", "--seed", "1337",
-    "--name", "builtin-model", "--tag", "builtin", "--out", "/tmp/glassbox-builtin-v2",
+    "--eval-every", "500", "--eval-windows", "32", "--sample-every", "1000",
+    "--checkpoint-every", "500", "--precision", "bf16", "--seed", "1337",
+    "--name", "builtin-model", "--tag", "builtin", "--out", "/tmp/glassbox-builtin-v3",
 )  # fmt: skip
 
 
