@@ -4,8 +4,9 @@ Decoding one token at batch 1 must read every weight once, so on a machine whose
 products are memory-bound the best possible rate is ``bandwidth / weight bytes per token``.
 The bandwidth is that of one large matrix-vector product measured in this same run (both
 weight orientations with one ``mm``, the row-block split that streams on every CPU thread,
-and the project's native C kernel; the fastest sets the ceiling), so the ratio does not
-depend on what else the machine was doing yesterday. GPT-2 124M shape, random weights.
+and the project's native C kernel; the fastest sets the ceiling), just before and just
+after each decode run, so the ratio does not depend on what else the machine was doing a
+minute earlier. GPT-2 124M shape, random weights.
 
     python -m bench.bench_decode                 # fp32 and bf16, 200 new tokens, CPU or CUDA
     python -m bench.bench_decode --dtypes fp32 --new-tokens 50 --no-uncached
@@ -34,39 +35,59 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matvec_bandwidths(device: torch.device, dtype: torch.dtype, repeats: int = 20) -> dict:
+class MatvecProbe:
     """Bytes/s of a 768 x 201,088 matrix-vector product (617 MB in fp32), up to four ways.
 
     ``x@W.T`` and ``x@W`` are single ``mm`` calls on the two weight orientations (one CPU
     thread does the work); ``split`` is :func:`core.model.layers.split_matvec`, which streams
     row blocks on every thread; ``native`` is the C kernel the model's layers use when a
-    compiler is available (:mod:`core.model.kernels`). The fastest is the ceiling.
+    compiler is available (:mod:`core.model.kernels`). The matrices are made once, so the
+    probe can be re-run next to every decode run.
     """
-    rates = {}
-    w = torch.randn(201_088, 768, device=device).to(dtype)  # (out, in), as Dense stores it
-    w_in_out = w.t().contiguous()  # (in, out), GPT-2's Conv1D layout
-    x = torch.randn(1, 768, device=device).to(dtype)
-    ops = {
-        "x@W.T (out,in)": lambda: torch.mm(x, w.t()),
-        "x@W (in,out)": lambda: torch.mm(x, w_in_out),
-    }
-    if device.type == "cpu" and torch.get_num_threads() > 1:
-        ops["split (out,in)"] = lambda: split_matvec(x, w, None)
-    kernels = native_kernels() if device.type == "cpu" else None
-    if kernels is not None:
-        ops["native (out,in)"] = lambda: kernels.matvec(w, x)
-    for name, f in ops.items():
-        for _ in range(3):
-            f()
-        times = []
-        for _ in range(repeats):
-            _sync(device)
-            t0 = time.perf_counter()
-            f()
-            _sync(device)
-            times.append(time.perf_counter() - t0)
-        rates[name] = w.numel() * w.element_size() / statistics.median(times)
-    return rates
+
+    def __init__(self, device: torch.device, dtypes: list[torch.dtype]) -> None:
+        self.device = device
+        g = torch.Generator(device="cpu").manual_seed(0)
+        base = torch.randn(201_088, 768, generator=g)  # (out, in), as Dense stores it
+        self.weights = {dt: base.to(device=device, dtype=dt) for dt in dtypes}
+        self.x = torch.randn(1, 768, generator=g).to(device)
+        self.kernels = native_kernels() if device.type == "cpu" else None
+
+    def ops(self, dtype: torch.dtype, fastest_only: bool = False) -> dict:
+        w, x = self.weights[dtype], self.x.to(dtype)
+        ops = {}
+        if not fastest_only or self.kernels is None:
+            ops["x@W.T (out,in)"] = lambda: torch.mm(x, w.t())
+        if not fastest_only:
+            w_in_out = w.t().contiguous()  # (in, out), GPT-2's Conv1D layout
+            ops["x@W (in,out)"] = lambda: torch.mm(x, w_in_out)
+            if self.device.type == "cpu" and torch.get_num_threads() > 1:
+                ops["split (out,in)"] = lambda: split_matvec(x, w, None)
+        if self.kernels is not None:
+            kernels = self.kernels
+            ops["native (out,in)"] = lambda: kernels.matvec(w, self.x)
+        return ops
+
+    def rates(self, dtype: torch.dtype, repeats: int = 20, fastest_only: bool = False) -> dict:
+        """{kernel: bytes/s}, the median of ``repeats`` timed products each."""
+        nbytes = self.weights[dtype].numel() * self.weights[dtype].element_size()
+        rates = {}
+        for name, f in self.ops(dtype, fastest_only).items():
+            for _ in range(2):
+                f()
+            times = []
+            for _ in range(repeats):
+                _sync(self.device)
+                t0 = time.perf_counter()
+                f()
+                _sync(self.device)
+                times.append(time.perf_counter() - t0)
+            rates[name] = nbytes / statistics.median(times)
+        return rates
+
+    def bandwidth(self) -> float:
+        """The machine's bandwidth now: the fastest product over every probed dtype."""
+        return max(max(self.rates(dt, 5, fastest_only=True).values()) for dt in self.weights)
 
 
 def bytes_per_token(model: GPT) -> int:
@@ -101,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES))
     parser.add_argument("--new-tokens", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3, help="decode runs; the best is kept")
+    parser.add_argument("--repeats", type=int, default=5, help="decode runs per dtype")
     parser.add_argument("--no-uncached", action="store_true", help="skip the slow uncached run")
     args = parser.parse_args(argv)
 
@@ -117,17 +138,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"native matvec kernel: {native_status()}")
     # The memory ceiling is a property of the machine: the fastest large matrix-vector
     # product in any dtype and kernel (the native kernel, normally). A dtype's ceiling is that
-    # bandwidth over its bytes per token, so bf16's is twice fp32's; "best kernel" is what
-    # PyTorch's kernels for that dtype reach on the same matrix.
-    kernels = {}
+    # bandwidth over its bytes per token, so bf16's is twice fp32's. This host's bandwidth
+    # moves by tens of percent within a minute, so every decode run is paired with the
+    # bandwidth measured just before and just after it, and the ratio is taken per pair.
+    probe = MatvecProbe(device, [DTYPES[name] for name in args.dtypes])
     for name in args.dtypes:
-        rates = matvec_bandwidths(device, DTYPES[name])
-        kernels[name] = max(rates.values())
+        rates = probe.rates(DTYPES[name])
         print(
             f"{name} matvec GB/s: "
             + ", ".join(f"{op} {rate / 1e9:.1f}" for op, rate in rates.items())
         )
-    machine_bw = max(kernels.values())
     rows = []
     ref_logits = base(prompt).float()
     for name in args.dtypes:
@@ -135,23 +155,30 @@ def main(argv: list[str] | None = None) -> None:
         model = base if name == "fp32" else copy.deepcopy(base).cast_matrices(DTYPES[name])
         err = (model(prompt).float() - ref_logits).abs().max().item()
         nbytes = bytes_per_token(model)
-        ceiling = machine_bw / nbytes
-        cached = max(decode_rate(model, prompt, args.new_tokens, True) for _ in range(args.repeats))
+        runs = []  # (tokens/s, bandwidth around the run)
+        for _ in range(args.repeats):
+            before = probe.bandwidth()
+            rate = decode_rate(model, prompt, args.new_tokens, True)
+            runs.append((rate, (before + probe.bandwidth()) / 2))
+        ratios = sorted(rate * nbytes / bw for rate, bw in runs)
         uncached = float("nan")
         if not args.no_uncached:
             uncached = decode_rate(model, prompt, args.new_tokens, False)
-        rows.append((name, kernels[name] / 1e9, nbytes / 1e6, ceiling, cached, uncached, err))
+        rows.append((name, nbytes / 1e6, runs, ratios, uncached, err))
         del model
     print()
-    print(f"memory ceiling: {machine_bw / 1e9:.1f} GB/s (fastest large matrix-vector product)")
     print(
-        "| dtype | best kernel GB/s | MB/token | ceiling tok/s | KV cache tok/s | % ceiling "
-        "| no cache tok/s | max abs logit diff vs fp32 |"
+        f"| dtype | MB/token | bandwidth GB/s | ceiling tok/s | KV cache tok/s | % of ceiling, "
+        f"median of {args.repeats} (range) | no cache tok/s | max abs logit diff vs fp32 |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for name, kernel, mb, ceil, cached, uncached, err in rows:
+    for name, mb, runs, ratios, uncached, err in rows:
+        bws = [bw / 1e9 for _, bw in runs]
+        ceilings = [bw / (mb * 1e6) for _, bw in runs]
         print(
-            f"| {name} | {kernel:.1f} | {mb:.1f} | {ceil:.1f} | {cached:.1f} | {cached / ceil:.0%} "
+            f"| {name} | {mb:.1f} | {min(bws):.1f}–{max(bws):.1f} "
+            f"| {statistics.median(ceilings):.1f} | {statistics.median(r for r, _ in runs):.1f} "
+            f"| {statistics.median(ratios):.0%} ({ratios[0]:.0%}–{ratios[-1]:.0%}) "
             f"| {uncached:.1f} | {err:.3g} |"
         )
 
