@@ -4,11 +4,13 @@ Decoding one token multiplies every weight matrix by one vector, so its speed is
 at which the weights stream from memory. PyTorch 2.13's CPU kernels for that shape leave
 bandwidth unused: ``F.linear`` runs on one thread, and for bfloat16 weights no kernel
 streams faster than float32 does (``bench/bench_decode.py`` measures them side by side).
-``decode.c`` is about 100 lines of C with OpenMP. Its matrix-vector product lets each
+``decode.c`` is about 200 lines of C with OpenMP. Its matrix-vector product lets each
 thread stream its own block of rows, and widens a bfloat16 weight to float32 in registers,
-so half the bytes give the same sums. Its attention step writes the new key and value into
-the KV cache and attends over it in one call, replacing about ten small PyTorch operations
-per layer whose fixed costs add up when a token takes a few milliseconds.
+so half the bytes give the same sums. Its block step runs a whole pre-LayerNorm block for
+one token (LayerNorms, QKV, writing the new key and value into the KV cache and attending
+over it, projections, GELU) in one parallel region, replacing about twenty small PyTorch
+operations per layer whose fixed costs add up when a token takes a few milliseconds; its
+attention step does the attention part alone.
 
 The C file is compiled once per machine with the system's C compiler (``cc -O3
 -march=native -fopenmp``) into ``~/.cache/glassbox/kernels`` (or ``$GLASSBOX_KERNEL_DIR``)
