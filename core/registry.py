@@ -135,7 +135,8 @@ def list_models(session_factory: sessionmaker[Session] | None = None) -> list[Mo
                 "Built-in GPT (Python docs, 4.3M)",
                 "builtin",
                 "4-layer GPT trained on the Python reference manual and the docstrings of the "
-                "standard library and PyTorch (18M tokens), with a 4,096-token BPE",
+                "standard library, NumPy, pandas, SQLAlchemy, Streamlit and PyTorch (41M "
+                "tokens), with a 4,096-token BPE",
             )
         )
     factory = _session_factory(session_factory)

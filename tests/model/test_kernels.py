@@ -71,6 +71,7 @@ def test_native_matvec_applies_only_to_inference_on_cpu(kernels):
         assert native_matvec(torch.randn(2, 32), w, b) is None  # two rows: a GEMM
         assert native_matvec(x, w.t().contiguous().t(), b) is None  # not contiguous
         assert native_matvec(x.half(), w.half(), None) is None  # float16: not supported
+        assert native_matvec(x, w, torch.randn(63)) is None  # a bias of the wrong size
         bf16 = native_matvec(x.to(torch.bfloat16), w.to(torch.bfloat16), b.to(torch.bfloat16))
     assert out.shape == (1, 1, 64)
     torch.testing.assert_close(out, F.linear(x, w, b))
@@ -222,6 +223,11 @@ def test_native_block_step_declines_what_it_does_not_cover(kernels):
         assert block.decode_native(x, cache.layer(0), 8) is None  # past the cache's end
         assert block.decode_native(x.double(), cache.layer(0), 0) is None
         assert block.decode_native(torch.randn(1, 2, 32), cache.layer(0), 0) is None
+        qkv = block.attn.qkv
+        qkv.bias = torch.nn.Parameter(torch.zeros(95))  # the wrong size: never read
+        assert block.decode_native(x, cache.layer(0), 0) is None
+        qkv.bias = torch.nn.Parameter(torch.zeros(96))
+        assert block.decode_native(x, cache.layer(0), 0) is not None
         model.to(torch.bfloat16)  # bf16 activations: PyTorch's path
         bf16_cache = model.new_kv_cache()
         assert block.decode_native(x.bfloat16(), bf16_cache.layer(0), 0) is None

@@ -330,21 +330,25 @@ def native_decode_block(
     dtype = qkv[0].dtype
     if dtype != _F32 and dtype != _BF16:
         return None
-    # One pass over the parameters: (tensor, dtype it must have, numel it must have or 0).
-    for tensor, want, numel in (
-        (qkv[0], dtype, 3 * d * d), (proj[0], dtype, d * d),
-        (fc[0], dtype, 4 * d * d), (out[0], dtype, 4 * d * d),
-        (ln1[0], _F32, d), (ln1[1], _F32, d), (ln2[0], _F32, d), (ln2[1], _F32, d),
-        (qkv[1], _F32, 0), (proj[1], _F32, 0), (fc[1], _F32, 0), (out[1], _F32, 0),
+    # One pass over the parameters: (tensor, dtype, number of values, may it be absent).
+    # The kernel reads raw pointers, so every size is checked here.
+    for tensor, want, numel, optional in (
+        (qkv[0], dtype, 3 * d * d, False), (proj[0], dtype, d * d, False),
+        (fc[0], dtype, 4 * d * d, False), (out[0], dtype, 4 * d * d, False),
+        (ln1[0], _F32, d, False), (ln1[1], _F32, d, False),
+        (ln2[0], _F32, d, False), (ln2[1], _F32, d, False),
+        (qkv[1], _F32, 3 * d, True), (proj[1], _F32, d, True),
+        (fc[1], _F32, 4 * d, True), (out[1], _F32, d, True),
     ):  # fmt: skip
-        if tensor is None and numel == 0:
-            continue  # a bias may be absent
+        if tensor is None:
+            if optional:
+                continue  # a bias may be absent
+            return None
         if (
-            tensor is None
-            or tensor.dtype != want
+            tensor.dtype != want
             or not tensor.is_contiguous()
             or not tensor.is_cpu
-            or (numel and tensor.numel() != numel)
+            or tensor.numel() != numel
         ):
             return None
     if x.numel() != d or not _attention_applies(k_cache, v_cache, d):
@@ -382,7 +386,9 @@ def native_matvec(
     if kernels is None:
         return None
     fn = kernels._functions.get(weight.dtype)
-    if fn is None or weight.device.type != "cpu" or x.numel() != weight.shape[1]:
+    if fn is None or not weight.is_cpu or weight.dim() != 2 or x.numel() != weight.shape[1]:
+        return None
+    if bias is not None and (bias.numel() != weight.shape[0] or not bias.is_cpu):
         return None
     out = kernels._run(fn, weight, x, bias, (*x.shape[:-1], weight.shape[0]))
     return out if x.dtype == torch.float32 else out.to(x.dtype)
