@@ -15,6 +15,7 @@ from core.sampling.persist import load_trajectory
 from core.store import (
     DatabaseUnavailable,
     RunKind,
+    RunNotFound,
     RunQuery,
     RunStatus,
     all_tags,
@@ -255,7 +256,7 @@ def _export(build, ids: list[int]):
         try:
             with Session.begin() as s:
                 return build(s, ids)
-        except (DatabaseUnavailable, SQLAlchemyError) as exc:  # the database went away
+        except (DatabaseUnavailable, SQLAlchemyError, RunNotFound) as exc:  # gone meanwhile
             return f"Glassbox could not export runs {ids}: {exc}\n"
 
     return contents

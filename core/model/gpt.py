@@ -238,11 +238,11 @@ class GPT(nn.Module):
         """Mean cross-entropy of the logits for ``idx`` (B, T) against ``targets`` (B, T).
 
         The training loss (book ch. 5.1). On the CPU the head and the softmax run over
-        blocks of positions whose logits take at most 16 MB each (``LOSS_BLOCK_BYTES``): one (B*T, vocab) logits
-        tensor and its gradient (67 MB each for the built-in model's batch) were handed
-        back to the system after every step and faulted in afresh on the next, which cost
-        more than the softmax itself (``bench/bench_train.py``). Same value as
-        ``F.cross_entropy(model(idx).flatten(0, 1), targets.flatten())``.
+        blocks of positions whose logits take at most ``LOSS_BLOCK_BYTES`` (16 MB) each: one
+        (B*T, vocab) logits tensor and its gradient (67 MB each for the built-in model's
+        batch) were handed back to the system after every step and faulted in afresh on the
+        next, which cost more than the softmax itself (``bench/bench_train.py``). Same value
+        as ``F.cross_entropy(model(idx).flatten(0, 1), targets.flatten())``.
         """
         x, _, _ = self._trunk(idx, None, False)
         h = self.ln_f(x).flatten(0, 1)  # (B*T, d)
