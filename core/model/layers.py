@@ -43,31 +43,31 @@ class Dense(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (..., in) -> (..., out)
-        if (
-            x.numel() == self.in_features
-            and x.device.type == "cpu"
-            and self.weight.numel() >= SPLIT_MATVEC_MIN_WEIGHTS
-            and not torch.is_grad_enabled()
-        ):
+        if x.numel() == self.in_features and self._streams_one_row(x):
             out = native_matvec(x, self.weight, self.bias)  # None without a C compiler
             if out is not None:
                 return out
-        if x.numel() == self.in_features and self._split_matvec(x):
-            out = split_matvec(x.reshape(1, self.in_features), self.weight, self.bias)
-            return out.view(*x.shape[:-1], self.out_features)  # (..., out), one row
+            if self._split_matvec(x):
+                out = split_matvec(x.reshape(1, self.in_features), self.weight, self.bias)
+                return out.view(*x.shape[:-1], self.out_features)  # (..., out), one row
         if self.weight.dtype != x.dtype:  # weights stored in lower precision (cast_matrices)
             out = F.linear(x.to(self.weight.dtype), self.weight).to(x.dtype)
             return out if self.bias is None else out.add_(self.bias)
         return F.linear(x, self.weight, self.bias)
 
-    def _split_matvec(self, x: torch.Tensor) -> bool:
+    def _streams_one_row(self, x: torch.Tensor) -> bool:
         """Whether this one-row product should stream the weight on every CPU thread."""
         return (
             x.device.type == "cpu"
-            and x.dtype == torch.float32
-            and self.weight.dtype == torch.float32
             and self.weight.numel() >= SPLIT_MATVEC_MIN_WEIGHTS
             and not torch.is_grad_enabled()
+        )
+
+    def _split_matvec(self, x: torch.Tensor) -> bool:
+        """Whether PyTorch's row-block split applies (when the native kernel does not)."""
+        return (
+            x.dtype == torch.float32
+            and self.weight.dtype == torch.float32
             and torch.get_num_threads() > 1
             and self.weight.is_contiguous()
         )

@@ -34,13 +34,9 @@ def test_split_matvec_equals_mm(d_out, threads):
         torch.set_num_threads(before)
 
 
-def test_dense_splits_only_one_row_products_without_grad(two_threads, monkeypatch):
+def test_dense_splits_only_one_row_products_without_grad(two_threads, monkeypatch, spy):
     monkeypatch.setattr("core.model.layers.native_matvec", lambda *a: None)  # no C compiler
-    calls = []
-    real = split_matvec
-    monkeypatch.setattr(
-        "core.model.layers.split_matvec", lambda *a: calls.append(a[0].shape) or real(*a)
-    )
+    calls = spy("core.model.layers.split_matvec")
     layer = Dense(512, SPLIT_MATVEC_MIN_WEIGHTS // 512)
     x = torch.randn(1, 1, 512)
     with torch.no_grad():
