@@ -7,15 +7,12 @@ from datetime import UTC
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from core.sampling import SamplingError
 from core.sampling.compare import agreement, align_tokens, first_divergence
 from core.sampling.persist import load_trajectory
 from core.store import (
-    DatabaseUnavailable,
     RunKind,
-    RunNotFound,
     RunQuery,
     RunStatus,
     all_tags,
@@ -247,35 +244,20 @@ selected_ids = [r.id for r in selected]
 # --- actions on the selection -----------------------------------------------------------
 st.subheader(f"{len(selected)} selected")
 a1, a2, a3 = st.columns(3)
-
-
-def _export(build, ids: list[int]):
-    """The file's contents, built only when its button is clicked (on Streamlit's thread)."""
-
-    def contents() -> str:
-        try:
-            with Session.begin() as s:
-                return build(s, ids)
-        except (DatabaseUnavailable, SQLAlchemyError, RunNotFound) as exc:  # gone meanwhile
-            return f"Glassbox could not export runs {ids}: {exc}\n"
-
-    return contents
-
-
-a1.download_button(
-    "Export JSON",
-    _export(export_json, selected_ids),
-    "glassbox-runs.json",
-    "application/json",
-    icon=":material/download:",
-)
-a2.download_button(
-    "Export CSV",
-    _export(export_csv, selected_ids),
-    "glassbox-runs.csv",
-    "text/csv",
-    icon=":material/table:",
-)
+with guard("export the runs") as outcome, Session.begin() as s:
+    json_export = export_json(s, selected_ids)
+    csv_export = export_csv(s, selected_ids)
+if outcome.ok:
+    a1.download_button(
+        "Export JSON",
+        json_export,
+        "glassbox-runs.json",
+        "application/json",
+        icon=":material/download:",
+    )
+    a2.download_button(
+        "Export CSV", csv_export, "glassbox-runs.csv", "text/csv", icon=":material/table:"
+    )
 if a3.button("Delete…", icon=":material/delete:"):
     st.session_state.runs_confirm_delete = True
 if st.session_state.runs_confirm_delete:
