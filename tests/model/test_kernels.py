@@ -178,10 +178,14 @@ def test_decoding_agrees_with_and_without_the_kernels(kernels, monkeypatch):
 
 @pytest.mark.parametrize("weights", ["fp32", "bf16"])
 @pytest.mark.parametrize("qkv_bias", [True, False])
-def test_native_block_step_equals_the_module(kernels, weights, qkv_bias):
+@pytest.mark.parametrize(
+    ("width", "threads"),
+    [(96, 2), (128, 3), (96, 1)],  # 96: the remainder loops for d, none for 4d; 128: none
+)
+def test_native_block_step_equals_the_module(kernels, weights, qkv_bias, width, threads):
     torch.manual_seed(0)
     config = GPTConfig(
-        vocab_size=97, context_length=40, n_layer=1, n_head=6, n_embd=96, qkv_bias=qkv_bias
+        vocab_size=97, context_length=40, n_layer=1, n_head=4, n_embd=width, qkv_bias=qkv_bias
     )
     model = GPT(config).eval()
     for p in model.parameters():  # LayerNorm and bias parameters away from their 1/0 init
@@ -196,13 +200,18 @@ def test_native_block_step_equals_the_module(kernels, weights, qkv_bias):
     block = model.blocks[0]
     assert (block.attn.qkv.bias is None) != qkv_bias
     ids = torch.randint(0, config.vocab_size, (1, 30))
-    with torch.no_grad():
-        cache = model.new_kv_cache()
-        model(ids[:, :29], kv_cache=cache)  # 29 positions in the cache
-        x = torch.randn(1, 1, config.n_embd)
-        twin = cache.clone()
-        native = block.decode_native(x, cache.layer(0), 29)
-        reference, _ = reference_block(x, cache=twin.layer(0), start=29)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)  # each thread streams its own share of the rows
+    try:
+        with torch.no_grad():
+            cache = model.new_kv_cache()
+            model(ids[:, :29], kv_cache=cache)  # 29 positions in the cache
+            x = torch.randn(1, 1, config.n_embd)
+            twin = cache.clone()
+            native = block.decode_native(x, cache.layer(0), 29)
+            reference, _ = reference_block(x, cache=twin.layer(0), start=29)
+    finally:
+        torch.set_num_threads(before)
     assert native is not None and native.shape == (1, 1, config.n_embd)
     torch.testing.assert_close(native, reference, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(cache.keys, twin.keys)  # the same key and value written
