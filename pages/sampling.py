@@ -22,6 +22,7 @@ from core.sampling import (
     compare_cache,
     first_divergence,
     run_side_by_side,
+    token_text,
 )
 from core.sampling.persist import list_saved, load_trajectory, replay, save_trajectory
 from core.viz.sampling import (
@@ -359,8 +360,15 @@ def trajectory_view() -> None:
 
     records = sampler.records
     with text_slot.container():
+        start = ""
+        if sampler.start_token is not None:
+            start = (
+                " after the start token "
+                f"{escape_markdown(token_text(sampler.tokenizer, sampler.start_token))}, "
+                "which began every window this model was trained on"
+            )
         st.markdown(
-            f"**Prompt** ({len(sampler.prompt_ids)} tokens): "
+            f"**Prompt** ({len(sampler.prompt_ids) - bool(start)} tokens{start}): "
             f":gray[{escape_markdown(sampler.prompt_text)}]"
         )
         if records:

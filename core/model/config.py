@@ -31,6 +31,9 @@ class GPTConfig:
     qkv_bias: bool = False  # bias on the query/key/value projection (GPT-2 has one)
     tie_embeddings: bool = True  # output head reuses the token-embedding matrix (GPT-2 does)
     layer_norm_eps: float = 1e-5  # epsilon of every LayerNorm (GPT-2: 1e-5)
+    # Token id every training window began with (e.g. <|endoftext|>); whoever feeds the model
+    # puts it at position 0 too. None: windows started anywhere in the text (GPT-2).
+    start_token: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "context_length", "n_layer", "n_head", "n_embd"):
@@ -46,6 +49,15 @@ class GPTConfig:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.attn_dropout is not None and not 0.0 <= self.attn_dropout < 1.0:
             raise ConfigError(f"attn_dropout must be in [0, 1), got {self.attn_dropout}")
+        if self.start_token is not None and (
+            not isinstance(self.start_token, int)
+            or isinstance(self.start_token, bool)
+            or not 0 <= self.start_token < self.vocab_size
+        ):
+            raise ConfigError(
+                f"start_token must be a token id in [0, {self.vocab_size}) or None, "
+                f"got {self.start_token!r}"
+            )
 
     @property
     def attention_dropout(self) -> float:

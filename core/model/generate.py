@@ -62,19 +62,28 @@ def generate(
     Without a cache each step re-runs the model on the last ``context_length`` tokens (the
     book's loop). With a cache the prompt (cropped to the context) is processed once and each
     step feeds only the newest token; once the cache is full the loop falls back to the
-    windowed recomputation, so both modes produce identical tokens.
+    windowed recomputation, so both modes produce identical tokens. For a model with a
+    ``start_token``, pass ids that begin with it: the windows then keep it at position 0.
     """
-    ctx = model.config.context_length
+    ctx, start = model.config.context_length, model.config.start_token
+    keep_start = start is not None and idx.shape[1] > 0 and bool((idx[:, 0] == start).all())
+
+    def window(ids: torch.Tensor) -> torch.Tensor:
+        """The last ids that fit the context, behind the start token when ids begin with it."""
+        if ids.shape[1] <= ctx or not keep_start:
+            return crop_to_context(ids, ctx)[0]
+        return torch.cat([ids[:, :1], ids[:, ids.shape[1] - ctx + 1 :]], dim=1)
+
     cache = model.new_kv_cache(idx.shape[0]) if use_cache else None
-    pending, _ = crop_to_context(idx, ctx)  # what the next forward pass must see
+    pending = window(idx)  # what the next forward pass must see
     for _ in range(max_new_tokens):
         if cache is not None and cache.length + pending.shape[1] > ctx:
             cache = None  # full: continue without it, exactly like the uncached loop
-            pending = idx[:, -ctx:]
+            pending = window(idx)
         logits = model(pending, kv_cache=cache, last_only=True)[:, -1]  # (B, vocab)
         next_id = sample_next(logits, temperature=temperature, top_k=top_k, generator=generator)
         idx = torch.cat([idx, next_id], dim=1)
-        pending = next_id if cache is not None else idx[:, -ctx:]
+        pending = next_id if cache is not None else window(idx)
         if eos_id is not None and bool((next_id == eos_id).all()):
             break
     return idx

@@ -55,17 +55,23 @@ def token_text(tokenizer: tiktoken.Encoding, token_id: int) -> str:
 
 
 def encode_prompt(
-    tokenizer: tiktoken.Encoding, prompt: str, context_length: int
+    tokenizer: tiktoken.Encoding,
+    prompt: str,
+    context_length: int,
+    start_token: int | None = None,
 ) -> tuple[list[int], list[str]]:
     """Token ids of ``prompt`` for a model, with notices about what was changed.
 
-    An empty prompt becomes ``[<|endoftext|>]`` (the token GPT-2 saw between documents); a
-    prompt longer than the context keeps its last ``context_length`` tokens.
+    A model trained with a start token (``GPTConfig.start_token``) gets it first, as in every
+    window it was trained on. Without one, an empty prompt becomes ``[<|endoftext|>]`` (the
+    token GPT-2 saw between documents). A prompt longer than the context keeps its last
+    tokens (the start token stays in front).
     """
     notices: list[str] = []
     special = {EOT} & set(tokenizer.special_tokens_set)
     ids = tokenizer.encode(prompt, allowed_special=special, disallowed_special=())
-    if not ids:
+    room = context_length - (start_token is not None)
+    if not ids and start_token is None:
         if not special:
             raise SamplingError(
                 "The prompt is empty and this tokenizer has no <|endoftext|> token to start "
@@ -73,12 +79,20 @@ def encode_prompt(
             )
         ids = [tokenizer.eot_token]
         notices.append("The prompt is empty: starting from <|endoftext|> (a new document).")
-    if len(ids) > context_length:
+    elif not ids:
         notices.append(
-            f"The prompt has {len(ids)} tokens but the model reads at most {context_length}: "
-            f"only its last {context_length} tokens are used."
+            f"The prompt is empty: the model starts from its start token "
+            f"{token_text(tokenizer, start_token)!r} alone."
         )
-        ids = ids[-context_length:]
+    if len(ids) > room:
+        notices.append(
+            f"The prompt has {len(ids)} tokens but the model reads at most {room}"
+            + (" after its start token" if start_token is not None else "")
+            + f": only its last {room} tokens are used."
+        )
+        ids = ids[-room:]
+    if start_token is not None:
+        ids = [start_token, *ids]
     return ids, notices
 
 
@@ -104,7 +118,10 @@ class Sampler:
         self.vocab_size = min(model.config.vocab_size, tokenizer.n_vocab)
         self.config, self.notices = config.resolve(self.vocab_size)
         self.pipeline = build_pipeline(self.config)
-        self.prompt_ids, prompt_notices = encode_prompt(tokenizer, prompt, self.context_length)
+        self.start_token = model.config.start_token  # fed first, before the prompt's tokens
+        self.prompt_ids, prompt_notices = encode_prompt(
+            tokenizer, prompt, self.context_length, self.start_token
+        )
         self.notices += prompt_notices
         self.top_n = top_n
         self.eos_id: int | None = (
@@ -150,7 +167,8 @@ class Sampler:
 
     @property
     def prompt_text(self) -> str:
-        return self.tokenizer.decode(self.prompt_ids)
+        """The prompt as the model reads it, without the start token."""
+        return self.tokenizer.decode(self.prompt_ids[self.start_token is not None :])
 
     def __len__(self) -> int:
         return len(self.records)
@@ -162,15 +180,19 @@ class Sampler:
         device = self.model.device
         with torch.inference_mode():
             if len(seq) > self.context_length:
-                window = torch.tensor(seq[-self.context_length :], device=device)[None]  # (1, C)
+                # The last tokens that fit, behind the start token when the model has one.
+                keep = self.context_length - (self.start_token is not None)
+                head = [] if self.start_token is None else [self.start_token]
+                window = torch.tensor(head + seq[-keep:], device=device)[None]  # (1, C)
                 if self._cache is not None:
                     self._cache.truncate(0)  # positions shift each step: nothing reusable
                 if not self._window_notice_given:
                     self._window_notice_given = True
                     self.notices.append(
                         f"The text is longer than the model's context ({self.context_length} "
-                        "tokens): each step now reads only the last "
-                        f"{self.context_length} tokens and recomputes them (no cache reuse)."
+                        f"tokens): each step now reads only the last {keep} tokens"
+                        + (" behind the start token" if head else "")
+                        + " and recomputes them (no cache reuse)."
                     )
                 logits = self.model(window, last_only=True)  # (1, 1, V)
                 return logits[0, -1], window.shape[1], False

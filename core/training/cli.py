@@ -34,7 +34,7 @@ from core.tokenization import BPETokenizer, get_encoding, load_tokenizer_run, to
 from core.tokenization.encodings import ENCODING_NAMES
 from core.training.config import PRECISIONS, TrainConfig
 from core.training.corpus import named_corpora, read_text_file
-from core.training.data import prepare_data
+from core.training.data import EOT_TEXT, prepare_data
 from core.training.loop import LAST, Trainer
 from core.training.recorder import ConsoleLogger, StoreRecorder
 
@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attn-dropout", type=float, default=None, help="default: --dropout")
     p.add_argument("--qkv-bias", action="store_true")
     p.add_argument("--untied", action="store_true", help="separate output head")
+    p.add_argument(
+        "--start-token",
+        choices=("none", "eot"),
+        default="none",
+        help="'eot': begin every training window with <|endoftext|> (the model then expects "
+        "it at position 0; pages put it there)",
+    )
     defaults = TrainConfig()
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
@@ -86,6 +93,15 @@ def resolve_tokenizer(name: str, session_factory) -> tuple[tiktoken.Encoding, di
     else:
         tok = BPETokenizer.load(name)
     return tok.encoding(), tokenizer_spec(tok, inline=True)
+
+
+def start_token(enc: tiktoken.Encoding, choice: str) -> int | None:
+    """The id for ``--start-token``: None for 'none', <|endoftext|>'s id for 'eot'."""
+    if choice == "none":
+        return None
+    if EOT_TEXT not in enc.special_tokens_set:
+        raise SystemExit("--start-token eot: this tokenizer has no <|endoftext|> token")
+    return enc.encode_single_token(EOT_TEXT)
 
 
 def load_documents(sources: list[str]) -> list[str]:
@@ -122,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         attn_dropout=args.attn_dropout,
         qkv_bias=args.qkv_bias,
         tie_embeddings=not args.untied,
+        start_token=start_token(enc, args.start_token),
     )
     data = prepare_data(
         load_documents(sources),
@@ -184,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             "n_embd",
             "qkv_bias",
             "tie_embeddings",
+            "start_token",
         )
         if any(getattr(saved_cfg, f) != getattr(model_cfg, f) for f in shape):
             raise SystemExit(

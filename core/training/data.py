@@ -6,6 +6,11 @@ text: the last ``val_fraction`` of the tokens is held out). Each document is fol
 end-of-text token so the model learns where documents stop. Training batches are windows at
 random offsets (every offset is a sample, as in nanoGPT); validation uses fixed, evenly spaced
 windows so successive evaluations are comparable.
+
+With a ``start_token`` (``GPTConfig.start_token``), every window begins with that token and
+holds one text token fewer: position 0 always carries the same input, which gives attention
+heads a fixed place to put weight they do not need (an "attention sink", Xiao et al. 2023).
+The first target is then the window's first text token, predicted from the start alone.
 """
 
 from __future__ import annotations
@@ -74,25 +79,42 @@ def prepare_data(
     return TokenData(train=ids[: len(ids) - n_val], val=ids[len(ids) - n_val :], eot_id=eot)
 
 
-def random_batch(
-    ids: torch.Tensor, batch_size: int, context_length: int, generator: torch.Generator
+def _inputs_targets(
+    windows: torch.Tensor, start_token: int | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``batch_size`` windows at random offsets: inputs and targets, each (B, T)."""
+    """Inputs and targets (each (B, T)) from windows of T+1 tokens, or of T with a start."""
+    if start_token is None:
+        return windows[:, :-1], windows[:, 1:]
+    start = windows.new_full((windows.shape[0], 1), start_token)  # (B, 1)
+    return torch.cat([start, windows[:, :-1]], dim=1), windows
+
+
+def random_batch(
+    ids: torch.Tensor,
+    batch_size: int,
+    context_length: int,
+    generator: torch.Generator,
+    start_token: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch_size`` windows at random offsets: inputs and targets, each (B, T).
+
+    With ``start_token`` each input is that token followed by T-1 text tokens.
+    """
+    span = context_length + (1 if start_token is None else 0)  # text tokens per window
     starts = torch.randint(
-        0, len(ids) - context_length, (batch_size,), generator=generator, device=generator.device
+        0, len(ids) - span + 1, (batch_size,), generator=generator, device=generator.device
     )
-    offsets = torch.arange(context_length + 1, device=ids.device)  # (T+1,)
-    windows = ids[starts.unsqueeze(1) + offsets]  # (B, T+1)
-    return windows[:, :-1], windows[:, 1:]
+    offsets = torch.arange(span, device=ids.device)
+    return _inputs_targets(ids[starts.unsqueeze(1) + offsets], start_token)
 
 
 def eval_windows(
-    ids: torch.Tensor, context_length: int, max_windows: int
+    ids: torch.Tensor, context_length: int, max_windows: int, start_token: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Up to ``max_windows`` evenly spaced, fixed windows: inputs and targets, each (W, T)."""
-    last = len(ids) - context_length - 1  # last valid start
+    span = context_length + (1 if start_token is None else 0)
+    last = len(ids) - span  # last valid start
     n = max(1, min(max_windows, last // max(1, context_length // 2) + 1))
     starts = torch.linspace(0, last, n, device=ids.device).long()  # (W,)
-    offsets = torch.arange(context_length + 1, device=ids.device)  # (T+1,)
-    windows = ids[starts.unsqueeze(1) + offsets]  # (W, T+1)
-    return windows[:, :-1], windows[:, 1:]
+    offsets = torch.arange(span, device=ids.device)
+    return _inputs_targets(ids[starts.unsqueeze(1) + offsets], start_token)

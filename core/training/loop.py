@@ -107,10 +107,10 @@ class Trainer:
             betas=(config.beta1, config.beta2),
             fused=device.type in ("cpu", "cuda"),
         )
-        ctx = model.config.context_length
+        ctx, start = model.config.context_length, model.config.start_token
         self.eval_sets = {
-            "train": eval_windows(self.train_ids, ctx, config.eval_windows),
-            "val": eval_windows(self.val_ids, ctx, config.eval_windows),
+            "train": eval_windows(self.train_ids, ctx, config.eval_windows, start),
+            "val": eval_windows(self.val_ids, ctx, config.eval_windows, start),
         }
         self.step = 0
         self.best_val, self.best_step, self.last_losses = math.inf, 0, (math.nan, math.nan)
@@ -152,15 +152,15 @@ class Trainer:
         if self.encode is None or self.decode is None:
             return None
         self.model.eval()
-        prompt = torch.tensor(
-            [self.encode(self.config.sample_prompt) or [0]], device=self.model.device
-        )
+        start = self.model.config.start_token
+        ids = ([] if start is None else [start]) + self.encode(self.config.sample_prompt)
+        prompt = torch.tensor([ids or [0]], device=self.model.device)
         g = torch.Generator(device=self.model.device).manual_seed(self.config.seed)
         ids = generate(
             self.model, prompt, self.config.sample_tokens, temperature=0.8, top_k=40, generator=g
         )
         self.model.train()
-        return self.decode(ids[0].tolist())
+        return self.decode(ids[0, 1 if start is not None else 0 :].tolist())
 
     def save(self, name: str) -> Path | None:
         """Write a model checkpoint if every weight is finite; None when they are not."""
@@ -231,7 +231,9 @@ class Trainer:
                 lr = lr_at(self.step, cfg)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
-                x, y = random_batch(self.train_ids, cfg.batch_size, ctx, self.batches)
+                x, y = random_batch(
+                    self.train_ids, cfg.batch_size, ctx, self.batches, model.config.start_token
+                )
                 loss = self.loss(x, y)
                 loss_value = float(loss.detach())
                 self.optimizer.zero_grad(set_to_none=True)

@@ -53,6 +53,16 @@ def test_config_rejects_bad_values(kwargs, message):
         dataclasses.replace(TINY, **kwargs)
 
 
+def test_config_start_token_is_checked_and_optional_in_old_json():
+    cfg = dataclasses.replace(TINY, start_token=TINY.vocab_size - 1)
+    assert GPTConfig.from_json(cfg.to_json()) == cfg
+    old = {k: v for k, v in TINY.to_dict().items() if k != "start_token"}  # older checkpoints
+    assert GPTConfig.from_dict(old).start_token is None
+    for bad in (TINY.vocab_size, -1, True, "0"):
+        with pytest.raises(ConfigError, match="start_token"):
+            dataclasses.replace(TINY, start_token=bad)
+
+
 def test_config_rejects_unknown_keys():
     with pytest.raises(ConfigError, match="n_embed"):
         GPTConfig.from_dict({"n_embed": 3})
@@ -251,6 +261,26 @@ def test_generation_with_cache_equals_without(temperature):
         )
     assert outs[0].shape == (1, 34)  # runs past the 24-token context: the window slides
     assert outs[0].tolist() == outs[1].tolist()
+
+
+def test_generation_keeps_the_start_token_in_front_when_the_window_slides(monkeypatch):
+    model = tiny_model()
+    start = TINY.vocab_size - 1
+    model.config = dataclasses.replace(TINY, start_token=start)
+    prompt = torch.cat([torch.tensor([[start]]), ids(1, 4)], dim=1)
+    real, fed = model.forward, []
+    monkeypatch.setattr(model, "forward", lambda idx, **kw: fed.append(idx) or real(idx, **kw))
+    outs = []
+    for use_cache in (True, False):
+        fed.clear()
+        g = torch.Generator().manual_seed(7)
+        out = generate(model, prompt, 30, temperature=0.8, generator=g, use_cache=use_cache)
+        windows = [x for x in fed if x.shape[1] == TINY.context_length]
+        assert windows and all(int(w[0, 0]) == start for w in windows)
+        # the last step read the start token and the newest 23 tokens before the last one
+        assert windows[-1][0, 1:].tolist() == out[0, -TINY.context_length : -1].tolist()
+        outs.append(out.tolist())
+    assert outs[0] == outs[1] and len(outs[0][0]) == 35
 
 
 def test_generation_is_deterministic_for_a_seed_and_varies_across_seeds():

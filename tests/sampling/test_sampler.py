@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -144,6 +145,42 @@ def test_long_prompt_is_cropped_to_the_context(model, enc):
     assert s.prompt_ids == list(prompt[-24:].encode())
     assert "The prompt has 36 tokens but the model reads at most 24" in s.notices[0]
     s.run(2)
+
+
+def start_model():
+    """The tiny GPT, declared to have been trained with <|endoftext|> first in every window."""
+    model = tiny_gpt()
+    model.config = dataclasses.replace(model.config, start_token=EOT_ID)
+    return model
+
+
+def test_a_model_with_a_start_token_reads_it_before_the_prompt(enc):
+    s = Sampler(start_model(), enc, "Hi", SamplingConfig(seed=0))
+    assert s.prompt_ids == [EOT_ID, ord("H"), ord("i")]
+    assert s.prompt_text == "Hi" and s.start_token == EOT_ID and not s.notices
+    assert s.run(2)[0].position == 3
+    empty = Sampler(start_model(), enc, "", SamplingConfig())
+    assert empty.prompt_ids == [EOT_ID] and "start token '<|endoftext|>' alone" in empty.notices[0]
+    prompt = "abcdefghijklmnopqrstuvwxyz0123456789"  # 36 tokens: 23 fit behind the start
+    long = Sampler(start_model(), enc, prompt, SamplingConfig())
+    assert long.prompt_ids == [EOT_ID, *prompt[-23:].encode()]
+    assert "reads at most 23 after its start token" in long.notices[0]
+
+
+def test_start_token_stays_in_front_when_the_window_slides(enc):
+    on = Sampler(start_model(), enc, "Hello!", SamplingConfig(seed=4), use_cache=True)
+    off = Sampler(start_model(), enc, "Hello!", SamplingConfig(seed=4), use_cache=False)
+    on.run(30)
+    off.run(30)
+    assert on.token_ids == off.token_ids
+    assert any("last 23 tokens behind the start token" in n for n in on.notices)
+    model, fed = start_model(), []
+    real = model.forward
+    model.forward = lambda idx, **kw: fed.append(idx) or real(idx, **kw)
+    Sampler(model, enc, "Hello!", SamplingConfig(seed=4), use_cache=True).run(30)
+    windows = [x[0].tolist() for x in fed if x.shape[1] == 24]
+    assert windows and all(w[0] == EOT_ID for w in windows)
+    assert windows[-1][1:] == on._tokens[-24:-1]
 
 
 def test_model_emitting_end_of_text_finishes_the_trajectory(enc):

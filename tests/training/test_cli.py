@@ -79,3 +79,17 @@ def test_cli_refuses_a_corpus_shorter_than_a_window(tmp_path, tokenizer_file):
                 "16",
             ]
         )
+
+
+def test_cli_start_token_is_stored_in_the_checkpoint(
+    tmp_path, tokenizer_file, small_docs, small_bpe
+):
+    args = cli_args(tmp_path, tokenizer_file, small_docs, "--no-store", "--start-token", "eot")
+    assert main(args) == 0
+    config = load_checkpoint(tmp_path / "run" / "last.safetensors").config
+    eot = small_bpe.encoding().encode_single_token("<|endoftext|>")
+    assert config.start_token == eot
+    # resuming with other windows than the checkpoint's is refused
+    plain = [a for a in args if a not in ("--start-token", "eot")]
+    with pytest.raises(SystemExit, match="start_token"):
+        main([*plain, "--resume", str(tmp_path / "run")])

@@ -73,3 +73,18 @@ def test_batches_are_shifted_windows_and_seeded():
     assert torch.equal(x, x2)
     ex, ey = eval_windows(ids, 8, 5)
     assert ex[:, 0].tolist() == [0, 22, 45, 68, 91] and torch.equal(ey, ex + 1)
+
+
+def test_windows_with_a_start_token_begin_with_it_and_predict_the_text():
+    ids = torch.arange(100)
+    x, y = random_batch(ids, 4, 8, torch.Generator().manual_seed(0), start_token=999)
+    assert x.shape == y.shape == (4, 8)
+    assert x[:, 0].tolist() == [999] * 4  # the start token, then 7 text tokens
+    assert torch.equal(x[:, 1:], y[:, :-1]) and torch.equal(y[:, 1:], y[:, :-1] + 1)
+    assert int(y.max()) <= 99  # the last window may end at the last token, not beyond
+    ex, ey = eval_windows(ids, 8, 5, start_token=999)
+    assert ex[:, 0].tolist() == [999] * 5 and ey[:, 0].tolist() == [0, 23, 46, 69, 92]
+    assert ey[-1, -1] == 99
+    # the windows without a start token are what they always were
+    plain = random_batch(ids, 4, 8, torch.Generator().manual_seed(0))
+    assert torch.equal(plain[1], plain[0] + 1)
