@@ -22,7 +22,7 @@ from torch import nn
 
 from core.model.attention import CausalSelfAttention
 from core.model.config import GPTConfig
-from core.model.kernels import native_decode_block
+from core.model.kernels import LayerWeights, native_decode_block, native_decode_layers
 from core.model.kv_cache import KVCache
 from core.model.layers import Dense, FeedForward, residual_init_std
 
@@ -74,14 +74,8 @@ class Block(nn.Module):
         x = x + attended  # eval: dropout is the identity, skip its module call
         return x + self.ffn(self.ln2(x)), weights
 
-    def decode_native(
-        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor], start: int
-    ) -> torch.Tensor | None:
-        """This block for one new token (1, 1, d) in one native call; ``None`` if unavailable.
-
-        The same computation as :meth:`forward` in eval mode (``core/model/kernels``), used
-        while decoding on the CPU; tests check the two agree.
-        """
+    def native_weights(self) -> LayerWeights:
+        """This block's parameters in the order the native decoding kernel reads them."""
         # Plain dict lookups instead of nn.Module attribute access: this runs once per layer
         # per token, and twenty __getattr__ calls cost as much as a small matrix product.
         modules = self._modules
@@ -89,15 +83,30 @@ class Block(nn.Module):
         ln1, ln2 = modules["ln1"]._parameters, modules["ln2"]._parameters
         qkv, proj = attn["qkv"]._parameters, attn["proj"]._parameters
         fc, out = ffn["fc"]._parameters, ffn["proj"]._parameters
+        return LayerWeights(
+            (ln1["weight"], ln1.get("bias")),
+            (qkv["weight"], qkv.get("bias")),
+            (proj["weight"], proj.get("bias")),
+            (ln2["weight"], ln2.get("bias")),
+            (fc["weight"], fc.get("bias")),
+            (out["weight"], out.get("bias")),
+        )
+
+    def decode_native(
+        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor], start: int
+    ) -> torch.Tensor | None:
+        """This block for one new token (1, 1, d) in one native call; ``None`` if unavailable.
+
+        The same computation as :meth:`forward` in eval mode (``core/model/kernels``); tests
+        check the two agree. :class:`GPT` runs all its blocks in one such call.
+        """
+        eps = self._modules["ln1"].eps
+        if self._modules["ln2"].eps != eps:
+            return None
         return native_decode_block(
             x,
-            ln1=(ln1["weight"], ln1.get("bias")),
-            qkv=(qkv["weight"], qkv.get("bias")),
-            proj=(proj["weight"], proj.get("bias")),
-            ln2=(ln2["weight"], ln2.get("bias")),
-            fc=(fc["weight"], fc.get("bias")),
-            out=(out["weight"], out.get("bias")),
-            eps=modules["ln1"].eps,
+            self.native_weights(),
+            eps=eps,
             k_cache=cache[0],
             v_cache=cache[1],
             start=start,
@@ -219,20 +228,33 @@ class GPT(nn.Module):
         x = self.drop(self.embed_tokens(idx) + positions)  # (B, T, d)
         hidden_states = [x] if capture else []
         attentions: list[torch.Tensor] = []
-        # Decoding one token on the CPU: each block in one native call when available.
-        native = T == 1 and kv_cache is not None and not capture and not self.training
+        # Decoding one token on the CPU: every block in one native call when available.
+        if T == 1 and kv_cache is not None and not capture and not self.training:
+            out = self._decode_native(x, kv_cache, start)
+            if out is not None:
+                return out, hidden_states, attentions
         for i, block in enumerate(self.blocks):
             layer_cache = kv_cache.layer(i) if kv_cache is not None else None
-            if native:
-                out = block.decode_native(x, layer_cache, start)
-                if out is not None:
-                    x = out
-                    continue
             x, weights = block(x, cache=layer_cache, start=start, need_weights=capture)
             if capture:
                 hidden_states.append(x)
                 attentions.append(weights)
         return x, hidden_states, attentions
+
+    def _decode_native(self, x: torch.Tensor, kv_cache: KVCache, start: int) -> torch.Tensor | None:
+        """All blocks for one token (1, 1, d) in one native call; ``None`` if unavailable."""
+        blocks = self.blocks._modules.values()
+        eps = {block._modules["ln1"].eps for block in blocks}
+        eps |= {block._modules["ln2"].eps for block in blocks}
+        if len(eps) != 1:
+            return None
+        return native_decode_layers(
+            x,
+            [block.native_weights() for block in blocks],
+            [kv_cache.layer(i) for i in range(len(blocks))],
+            eps=eps.pop(),
+            start=start,
+        )
 
     def next_token_loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of the logits for ``idx`` (B, T) against ``targets`` (B, T).

@@ -15,7 +15,7 @@ def spy(monkeypatch):
         module, name = target.rsplit(".", 1)
         real = getattr(importlib.import_module(module), name)
         calls: list = []
-        monkeypatch.setattr(target, lambda *a: calls.append(a[0].shape) or real(*a))
+        monkeypatch.setattr(target, lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
         return calls
 
     return install

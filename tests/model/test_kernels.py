@@ -11,7 +11,12 @@ import torch.nn.functional as F
 
 from core.model import GPT, GPTConfig
 from core.model.kernels import native as native_module
-from core.model.kernels import native_decode_attention, native_kernels, native_matvec
+from core.model.kernels import (
+    native_decode_attention,
+    native_decode_layers,
+    native_kernels,
+    native_matvec,
+)
 from core.model.kernels.native import native_status
 from core.model.layers import SPLIT_MATVEC_MIN_WEIGHTS, Dense
 from tests.conftest import missing_service
@@ -164,7 +169,7 @@ def test_decoding_agrees_with_and_without_the_kernels(kernels, monkeypatch):
         return torch.cat([prefill, *steps], dim=1)
 
     native = decode()
-    monkeypatch.setattr("core.model.gpt.native_decode_block", lambda *a, **k: None)
+    monkeypatch.setattr("core.model.gpt.native_decode_layers", lambda *a, **k: None)
     attention_only = decode()
     monkeypatch.setattr("core.model.attention.native_decode_attention", lambda *a: None)
     monkeypatch.setattr("core.model.layers.native_matvec", lambda *a: None)
@@ -216,6 +221,50 @@ def test_native_block_step_equals_the_module(kernels, weights, qkv_bias, width, 
     torch.testing.assert_close(native, reference, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(cache.keys, twin.keys)  # the same key and value written
     torch.testing.assert_close(cache.values, twin.values)
+
+
+@pytest.mark.parametrize("weights", ["fp32", "bf16"])
+def test_all_layers_in_one_call_equal_the_modules_layer_by_layer(kernels, spy, weights):
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=97, context_length=24, n_layer=3, n_head=4, n_embd=64)
+    model = GPT(config).eval()
+    for p in model.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    if weights == "bf16":
+        model.cast_matrices(torch.bfloat16)
+    ids = torch.randint(0, config.vocab_size, (1, 10))
+    with torch.no_grad():
+        cache = model.new_kv_cache()
+        model(ids[:, :9], kv_cache=cache)
+        one_by_one, reference = cache.clone(), cache.clone()
+        x = torch.randn(1, 1, config.n_embd)
+        stacked = native_decode_layers(
+            x,
+            [block.native_weights() for block in model.blocks],
+            [cache.layer(i) for i in range(3)],
+            eps=config.layer_norm_eps,
+            start=9,
+        )
+        y, z = x, x
+        for i, block in enumerate(model.blocks):
+            y = block.decode_native(y, one_by_one.layer(i), 9)
+            widened = copy.deepcopy(block).float()  # PyTorch's path on the same weights
+            z, _ = widened(z, cache=reference.layer(i), start=9)
+    assert stacked is not None
+    torch.testing.assert_close(stacked, y, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(stacked, z, atol=1e-4, rtol=1e-4)
+    for twin in (one_by_one, reference):  # every layer wrote the same key and value
+        torch.testing.assert_close(cache.keys, twin.keys)
+        torch.testing.assert_close(cache.values, twin.values)
+
+    calls = spy("core.model.gpt.native_decode_layers")
+    one_by_one.truncate(9)  # and through the model: position 9 again
+    with torch.no_grad():
+        decoded = model(ids[:, 9:], kv_cache=one_by_one)
+        full = model(ids)
+    assert calls == [(1, 1, config.n_embd)]  # one call for the three layers
+    if weights == "fp32":  # (a bf16 model's full forward rounds its activations too)
+        torch.testing.assert_close(decoded[0, -1], full[0, -1], atol=1e-4, rtol=1e-4)
 
 
 def test_native_block_step_declines_what_it_does_not_cover(kernels):

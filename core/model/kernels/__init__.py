@@ -1,17 +1,21 @@
 """Native CPU kernels for decoding, compiled on first use (see :mod:`native`)."""
 
 from core.model.kernels.native import (
+    LayerWeights,
     NativeKernels,
     native_decode_attention,
     native_decode_block,
+    native_decode_layers,
     native_kernels,
     native_matvec,
 )
 
 __all__ = [
+    "LayerWeights",
     "NativeKernels",
     "native_decode_attention",
     "native_decode_block",
+    "native_decode_layers",
     "native_kernels",
     "native_matvec",
 ]

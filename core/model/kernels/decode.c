@@ -144,20 +144,21 @@ int glassbox_decode_attention(const float *restrict qkv, float *restrict k_cache
     return 0;
 }
 
-/* One whole transformer block for one decoding step, in a single OpenMP parallel region.
+/* The model's blocks for one decoding step, all in a single OpenMP parallel region.
  *
- * Pre-LayerNorm GPT-2 block on the residual x (d), updated in place:
+ * Each is a pre-LayerNorm GPT-2 block on the residual x (d), updated in place:
  *   h = LN1(x); qkv = Wqkv h + bqkv; attention step over the caches (as above) -> ctx;
  *   x += Wproj ctx + bproj; h = LN2(x); f = GELU(Wfc h + bfc); x += Wout f + bout.
  * Weights are row-major (out, in), all float32 (bf16 = 0) or all bfloat16 (bf16 = 1);
  * LayerNorm parameters, biases (any may be NULL except LayerNorm's), caches and scratch
  * buffers are float32. Each thread streams its own contiguous rows of every product and
- * takes a share of the heads, with a barrier between dependent steps, so a block costs one
- * fork and join instead of about twenty separate operations. Every thread computes the
- * LayerNorms itself (d values, on its stack) rather than waiting for one thread to do it,
- * and before each barrier it prefetches the first rows it will read of the next matrix, so
- * the memory stream does not restart cold after every step. Returns 1 (and changes
- * nothing) if pos is out of range or d too large for the stack buffer.
+ * takes a share of the heads, with a barrier between dependent steps, so the whole stack
+ * costs one fork and join instead of about twenty separate operations per layer. Every
+ * thread computes the LayerNorms itself (d values, on its stack) rather than waiting for
+ * one thread to do it, and before each barrier it prefetches the first rows it will read of
+ * the next matrix (the last step of a layer: the next layer's), so the memory stream does
+ * not restart cold after every step. glassbox_decode_layers returns 1 (and changes nothing)
+ * if pos is out of range or d too large for the stack buffer.
  */
 static inline float row_dot(const void *w, int bf16, int64_t row, const float *v, int64_t n) {
     if (n % 64 == 0)
@@ -199,45 +200,75 @@ static inline void prefetch_rows(const void *w, int bf16, int64_t lo, int64_t hi
 
 #define MAX_WIDTH 16384
 
-int glassbox_decode_block(float *restrict x, int64_t d, float eps, int bf16,
-                          const float *ln1_g, const float *ln1_b, const void *w_qkv,
-                          const float *b_qkv, const void *w_proj, const float *b_proj,
-                          const float *ln2_g, const float *ln2_b, const void *w_fc,
-                          const float *b_fc, const void *w_out, const float *b_out,
-                          float *restrict k_cache, float *restrict v_cache, int64_t pos,
-                          int64_t heads, int64_t max_len, float *restrict h,
-                          float *restrict qkv, float *restrict ctx, float *restrict f) {
+/* One layer's parameters and KV caches: the pointers the block step reads (biases may be
+ * NULL). glassbox_decode_layers takes an array of these, one per layer, from Python. */
+typedef struct {
+    const float *ln1_g, *ln1_b;
+    const void *w_qkv;
+    const float *b_qkv;
+    const void *w_proj;
+    const float *b_proj;
+    const float *ln2_g, *ln2_b;
+    const void *w_fc;
+    const float *b_fc;
+    const void *w_out;
+    const float *b_out;
+    float *k_cache, *v_cache;
+} glassbox_layer;
+
+/* The block step, run by every thread of an enclosing parallel region; `next` (or NULL) is
+ * the following layer, whose first QKV rows are prefetched before the closing barrier. */
+static void block_step(const glassbox_layer *L, const glassbox_layer *next, float *restrict x,
+                       int64_t d, float eps, int bf16, int64_t pos, int64_t heads,
+                       int64_t max_len, float *restrict qkv, float *restrict ctx,
+                       float *restrict f) {
     const int64_t head_dim = d / heads, hidden = 4 * d;
-    if (pos < 0 || pos >= max_len || pos >= 4096 || head_dim * heads != d || d > MAX_WIDTH)
-        return 1;
-    (void)h; /* kept in the signature: each thread now normalises into its own buffer */
-#pragma omp parallel
-    {
-        float normed[d]; /* this thread's LN1(x), then LN2(x) */
-        int64_t lo, hi;
-        layer_norm(x, ln1_g, ln1_b, eps, normed, d);
-        thread_rows(3 * d, &lo, &hi);
-        for (int64_t r = lo; r < hi; r++)
-            qkv[r] = row_dot(w_qkv, bf16, r, normed, d) + (b_qkv ? b_qkv[r] : 0.0f);
-        thread_rows(d, &lo, &hi);
-        prefetch_rows(w_proj, bf16, lo, hi, d);
+    float normed[d]; /* this thread's LN1(x), then LN2(x) */
+    int64_t lo, hi;
+    layer_norm(x, L->ln1_g, L->ln1_b, eps, normed, d);
+    thread_rows(3 * d, &lo, &hi);
+    for (int64_t r = lo; r < hi; r++)
+        qkv[r] = row_dot(L->w_qkv, bf16, r, normed, d) + (L->b_qkv ? L->b_qkv[r] : 0.0f);
+    thread_rows(d, &lo, &hi);
+    prefetch_rows(L->w_proj, bf16, lo, hi, d);
 #pragma omp barrier
 #pragma omp for schedule(static)
-        for (int64_t hd = 0; hd < heads; hd++)
-            attend_head(qkv, k_cache, v_cache, pos, heads, head_dim, max_len, hd, ctx);
-        for (int64_t r = lo; r < hi; r++)
-            x[r] += row_dot(w_proj, bf16, r, ctx, d) + (b_proj ? b_proj[r] : 0.0f);
-        thread_rows(hidden, &lo, &hi);
-        prefetch_rows(w_fc, bf16, lo, hi, d);
+    for (int64_t hd = 0; hd < heads; hd++)
+        attend_head(qkv, L->k_cache, L->v_cache, pos, heads, head_dim, max_len, hd, ctx);
+    for (int64_t r = lo; r < hi; r++)
+        x[r] += row_dot(L->w_proj, bf16, r, ctx, d) + (L->b_proj ? L->b_proj[r] : 0.0f);
+    thread_rows(hidden, &lo, &hi);
+    prefetch_rows(L->w_fc, bf16, lo, hi, d);
 #pragma omp barrier
-        layer_norm(x, ln2_g, ln2_b, eps, normed, d);
-        for (int64_t r = lo; r < hi; r++)
-            f[r] = gelu_tanh(row_dot(w_fc, bf16, r, normed, d) + (b_fc ? b_fc[r] : 0.0f));
-        thread_rows(d, &lo, &hi);
-        prefetch_rows(w_out, bf16, lo, hi, hidden);
+    layer_norm(x, L->ln2_g, L->ln2_b, eps, normed, d);
+    for (int64_t r = lo; r < hi; r++)
+        f[r] = gelu_tanh(row_dot(L->w_fc, bf16, r, normed, d) + (L->b_fc ? L->b_fc[r] : 0.0f));
+    thread_rows(d, &lo, &hi);
+    prefetch_rows(L->w_out, bf16, lo, hi, hidden);
 #pragma omp barrier
-        for (int64_t r = lo; r < hi; r++)
-            x[r] += row_dot(w_out, bf16, r, f, hidden) + (b_out ? b_out[r] : 0.0f);
+    for (int64_t r = lo; r < hi; r++)
+        x[r] += row_dot(L->w_out, bf16, r, f, hidden) + (L->b_out ? L->b_out[r] : 0.0f);
+    if (next) {
+        thread_rows(3 * d, &lo, &hi);
+        prefetch_rows(next->w_qkv, bf16, lo, hi, d);
     }
+#pragma omp barrier /* the next layer normalises all of x */
+}
+
+static int decode_args_ok(int64_t d, int64_t pos, int64_t heads, int64_t max_len) {
+    return pos >= 0 && pos < max_len && pos < 4096 && heads > 0 && (d / heads) * heads == d &&
+           d <= MAX_WIDTH;
+}
+
+/* Blocks layers[0..n) for one decoding step (n = 1 runs a single block). */
+int glassbox_decode_layers(float *restrict x, int64_t d, float eps, int bf16, int64_t n,
+                           const glassbox_layer *layers, int64_t pos, int64_t heads,
+                           int64_t max_len, float *restrict qkv, float *restrict ctx,
+                           float *restrict f) {
+    if (!decode_args_ok(d, pos, heads, max_len)) return 1;
+#pragma omp parallel
+    for (int64_t i = 0; i < n; i++)
+        block_step(&layers[i], i + 1 < n ? &layers[i + 1] : NULL, x, d, eps, bf16, pos, heads,
+                   max_len, qkv, ctx, f);
     return 0;
 }

@@ -6,11 +6,11 @@ bandwidth unused: ``F.linear`` runs on one thread, and for bfloat16 weights no k
 streams faster than float32 does (``bench/bench_decode.py`` measures them side by side).
 ``decode.c`` is about 200 lines of C with OpenMP. Its matrix-vector product lets each
 thread stream its own block of rows, and widens a bfloat16 weight to float32 in registers,
-so half the bytes give the same sums. Its block step runs a whole pre-LayerNorm block for
-one token (LayerNorms, QKV, writing the new key and value into the KV cache and attending
-over it, projections, GELU) in one parallel region, replacing about twenty small PyTorch
-operations per layer whose fixed costs add up when a token takes a few milliseconds; its
-attention step does the attention part alone.
+so half the bytes give the same sums. Its layer step runs every pre-LayerNorm block of the
+model for one token (LayerNorms, QKV, writing the new key and value into the KV cache and
+attending over it, projections, GELU) in one parallel region, replacing about twenty small
+PyTorch operations per layer whose fixed costs add up when a token takes a few
+milliseconds; its attention step does the attention part alone.
 
 The C file is compiled once per machine with the system's C compiler (``cc -O3
 -march=native -fopenmp``) into ``~/.cache/glassbox/kernels`` (or ``$GLASSBOX_KERNEL_DIR``)
@@ -32,8 +32,9 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -63,7 +64,7 @@ class NativeKernels:
             torch.bfloat16: lib.glassbox_matvec_bf16,
         }
         self._attention = lib.glassbox_decode_attention
-        self._block = lib.glassbox_decode_block
+        self._layers = lib.glassbox_decode_layers
 
     def __repr__(self) -> str:
         return f"NativeKernels(path={str(self.path)!r}, compiler={self.compiler!r})"
@@ -181,15 +182,14 @@ def _load(path: Path) -> ctypes.CDLL:
     for fn in (lib.glassbox_matvec_f32, lib.glassbox_matvec_bf16):
         fn.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 2  # w, x, b, y, rows, cols
         fn.restype = None
-    block = lib.glassbox_decode_block
+    layers = lib.glassbox_decode_layers
     pointer, size = ctypes.c_void_p, ctypes.c_int64
-    block.argtypes = (
-        [pointer, size, ctypes.c_float, ctypes.c_int]  # x, d, eps, bf16
-        + [pointer] * 12  # ln1 g/b, qkv w/b, proj w/b, ln2 g/b, fc w/b, out w/b
-        + [pointer, pointer, size, size, size]  # k_cache, v_cache, pos, heads, max_len
-        + [pointer] * 4  # scratch: h, qkv, ctx, f
+    layers.argtypes = (
+        [pointer, size, ctypes.c_float, ctypes.c_int, size, pointer]  # x, d, eps, bf16, n, table
+        + [size, size, size]  # pos, heads, max_len
+        + [pointer] * 3  # scratch: qkv, ctx, f
     )
-    block.restype = ctypes.c_int
+    layers.restype = ctypes.c_int
     attention = lib.glassbox_decode_attention
     # qkv, k_cache, v_cache, pos, heads, head_dim, max_len, out
     attention.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4 + [ctypes.c_void_p]
@@ -293,81 +293,118 @@ def native_decode_attention(
     return None if failed else out
 
 
-def _pointer(t: torch.Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
+class LayerWeights(NamedTuple):
+    """One pre-LayerNorm block's parameters, as :func:`native_decode_layers` reads them.
+
+    ``ln1``/``ln2`` are LayerNorm (weight, bias) pairs; ``qkv``, ``proj``, ``fc``, ``out`` are
+    (weight (out, in), bias or None) of the fused QKV projection, the attention output, the
+    feed-forward expansion (4d) and its projection.
+    """
+
+    ln1: tuple[torch.Tensor, torch.Tensor | None]
+    qkv: tuple[torch.Tensor, torch.Tensor | None]
+    proj: tuple[torch.Tensor, torch.Tensor | None]
+    ln2: tuple[torch.Tensor, torch.Tensor | None]
+    fc: tuple[torch.Tensor, torch.Tensor | None]
+    out: tuple[torch.Tensor, torch.Tensor | None]
 
 
-def native_decode_block(
+def _layer_pointers(
+    layer: LayerWeights, d: int, dtype: torch.dtype, caches: tuple[torch.Tensor, torch.Tensor]
+) -> list[int] | None:
+    """The 14 addresses of one ``glassbox_layer`` (0 for an absent bias), or None if any
+    tensor is not what the kernel reads: it gets raw pointers, so every size is checked."""
+    (ln1_g, ln1_b), (w_qkv, b_qkv), (w_proj, b_proj) = layer.ln1, layer.qkv, layer.proj
+    (ln2_g, ln2_b), (w_fc, b_fc), (w_out, b_out) = layer.ln2, layer.fc, layer.out
+    pointers = []
+    # (tensor, dtype, number of values, may it be absent), in the struct's order
+    for tensor, want, numel, optional in (
+        (ln1_g, _F32, d, False), (ln1_b, _F32, d, False),
+        (w_qkv, dtype, 3 * d * d, False), (b_qkv, _F32, 3 * d, True),
+        (w_proj, dtype, d * d, False), (b_proj, _F32, d, True),
+        (ln2_g, _F32, d, False), (ln2_b, _F32, d, False),
+        (w_fc, dtype, 4 * d * d, False), (b_fc, _F32, 4 * d, True),
+        (w_out, dtype, 4 * d * d, False), (b_out, _F32, d, True),
+    ):  # fmt: skip
+        if tensor is None:
+            if not optional:
+                return None
+            pointers.append(0)
+            continue
+        if (
+            tensor.dtype != want
+            or not tensor.is_cpu
+            or not tensor.is_contiguous()
+            or tensor.numel() != numel
+        ):
+            return None
+        pointers.append(tensor.data_ptr())
+    k_cache, v_cache = caches
+    if not _attention_applies(k_cache, v_cache, d):
+        return None
+    return [*pointers, k_cache.data_ptr(), v_cache.data_ptr()]
+
+
+def native_decode_layers(
     x: torch.Tensor,
+    layers: Sequence[LayerWeights],
+    caches: Sequence[tuple[torch.Tensor, torch.Tensor]],
     *,
-    ln1: tuple[torch.Tensor, torch.Tensor],
-    qkv: tuple[torch.Tensor, torch.Tensor | None],
-    proj: tuple[torch.Tensor, torch.Tensor | None],
-    ln2: tuple[torch.Tensor, torch.Tensor],
-    fc: tuple[torch.Tensor, torch.Tensor | None],
-    out: tuple[torch.Tensor, torch.Tensor | None],
     eps: float,
-    k_cache: torch.Tensor,
-    v_cache: torch.Tensor,
     start: int,
 ) -> torch.Tensor | None:
-    """One pre-LayerNorm GPT block for one new token in a single native call, else ``None``.
+    """Pre-LayerNorm GPT blocks for one new token in a single native call, else ``None``.
 
-    x: the residual stream (1, 1, d), float32. ``ln1``/``ln2`` are LayerNorm (weight, bias)
-    pairs; ``qkv``, ``proj``, ``fc``, ``out`` are (weight (out, in), bias or None) of the
-    fused QKV projection, the attention output, the feed-forward expansion (4d) and its
-    projection, weights all float32 or all bfloat16. The token's key and value are written
-    at ``start`` of this layer's caches (1, heads, max_len, head_dim). Returns the block's
-    output (1, 1, d): what :class:`core.model.gpt.Block` computes, with one fork and join
-    of the threads instead of about twenty PyTorch operations.
+    x: the residual stream (1, 1, d), float32. ``layers`` are the blocks in order, their
+    weight matrices all float32 or all bfloat16 (LayerNorms and biases float32); ``caches``
+    are each layer's (keys, values), float32 (1, heads, max_len, head_dim). Each layer's key
+    and value for the token are written at ``start``. Returns the last block's output
+    (1, 1, d): what :class:`core.model.gpt.Block` computes layer after layer, with one fork
+    and join of the threads for the whole stack instead of about twenty PyTorch operations
+    per layer.
     """
     if torch.is_grad_enabled() or x.dtype != _F32 or not x.is_cpu or not x.is_contiguous():
+        return None
+    if not layers or len(layers) != len(caches):
         return None
     kernels = native_kernels()
     if kernels is None:
         return None
     d = x.shape[-1]
-    dtype = qkv[0].dtype
-    if dtype != _F32 and dtype != _BF16:
+    dtype = layers[0].qkv[0].dtype
+    if (dtype != _F32 and dtype != _BF16) or x.numel() != d:
         return None
-    # One pass over the parameters: (tensor, dtype, number of values, may it be absent).
-    # The kernel reads raw pointers, so every size is checked here.
-    for tensor, want, numel, optional in (
-        (qkv[0], dtype, 3 * d * d, False), (proj[0], dtype, d * d, False),
-        (fc[0], dtype, 4 * d * d, False), (out[0], dtype, 4 * d * d, False),
-        (ln1[0], _F32, d, False), (ln1[1], _F32, d, False),
-        (ln2[0], _F32, d, False), (ln2[1], _F32, d, False),
-        (qkv[1], _F32, 3 * d, True), (proj[1], _F32, d, True),
-        (fc[1], _F32, 4 * d, True), (out[1], _F32, d, True),
-    ):  # fmt: skip
-        if tensor is None:
-            if optional:
-                continue  # a bias may be absent
+    table: list[int] = []
+    for layer, layer_caches in zip(layers, caches, strict=True):
+        pointers = _layer_pointers(layer, d, dtype, layer_caches)
+        if pointers is None:
             return None
-        if (
-            tensor.dtype != want
-            or not tensor.is_contiguous()
-            or not tensor.is_cpu
-            or tensor.numel() != numel
-        ):
-            return None
-    if x.numel() != d or not _attention_applies(k_cache, v_cache, d):
-        return None
-    _, heads, max_len, _ = k_cache.shape
-    if not 0 <= start < max_len:
+        table += pointers
+    _, heads, max_len, _ = caches[0][0].shape
+    if any(k.shape[1:3] != (heads, max_len) for k, _ in caches) or not 0 <= start < max_len:
         return None
     result = x.reshape(1, 1, d).clone()  # updated in place by the kernel
-    scratch = torch.empty(9 * d)  # h (d), qkv (3d), ctx (d), f (4d)
+    table_tensor = torch.tensor(table, dtype=torch.int64)  # (layers * 14,) addresses
+    scratch = torch.empty(8 * d)  # qkv (3d), ctx (d), f (4d)
     base, step = scratch.data_ptr(), 4
-    failed = kernels._block(
-        result.data_ptr(), d, eps, dtype == _BF16,
-        ln1[0].data_ptr(), ln1[1].data_ptr(), qkv[0].data_ptr(), _pointer(qkv[1]),
-        proj[0].data_ptr(), _pointer(proj[1]), ln2[0].data_ptr(), ln2[1].data_ptr(),
-        fc[0].data_ptr(), _pointer(fc[1]), out[0].data_ptr(), _pointer(out[1]),
-        k_cache.data_ptr(), v_cache.data_ptr(), start, heads, max_len,
-        base, base + d * step, base + 4 * d * step, base + 5 * d * step,
+    failed = kernels._layers(
+        result.data_ptr(), d, eps, dtype == _BF16, len(layers), table_tensor.data_ptr(),
+        start, heads, max_len, base, base + 3 * d * step, base + 4 * d * step,
     )  # fmt: skip
     return None if failed else result
+
+
+def native_decode_block(
+    x: torch.Tensor,
+    layer: LayerWeights,
+    *,
+    eps: float,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    start: int,
+) -> torch.Tensor | None:
+    """One block for one new token (:func:`native_decode_layers` with a single layer)."""
+    return native_decode_layers(x, [layer], [(k_cache, v_cache)], eps=eps, start=start)
 
 
 def native_matvec(
