@@ -5,10 +5,10 @@
 * Step latency: one decoding step as the sampler runs it: forward of one token with the
   KV cache at position ~100, softmax, and a draw (goal: median <= 10 ms).
 * Heads: for each layer/head, the mean attention weight a query puts on the previous token
-  and on the first token, how often the previous token gets the row's largest weight, and
-  the attention entropy, over validation windows of the built-in
-  model's training corpus (queries with at least 16 keys); heads with a mean above 0.5 are
-  reported as previous-token or first-token heads.
+  and on the first token, how often each gets the row's largest weight, and the attention
+  entropy, over validation windows of the built-in model's training corpus built as it was
+  trained (behind its start token, if any; queries with at least 16 keys); heads with a
+  mean above 0.5 are reported as previous-token or first-token heads.
 
     python -m bench.bench_builtin
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import NamedTuple
 
 import torch
 
@@ -58,25 +59,46 @@ def step_latency(loaded, steps: int) -> list[float]:
     return times
 
 
+class HeadScore(NamedTuple):
+    layer: int
+    head: int
+    prev: float  # mean weight on the previous token
+    prev_top: float  # share of rows whose largest weight is on the previous token
+    first: float  # mean weight on position 0
+    first_top: float  # share of rows whose largest weight is on position 0
+    entropy: float  # nats
+
+
 @torch.inference_mode()
-def head_scores(loaded, windows: int) -> list[tuple[int, int, float, float, float, float]]:
-    """(layer, head, weight on previous token, weight on first token, entropy in nats,
-    share of rows whose largest weight is on the previous token)."""
+def head_scores(loaded, windows: int) -> list[HeadScore]:
+    """Every head's attention pattern over validation windows, queries with >= 16 keys.
+
+    The windows are built as the model was trained: behind its start token if it has one.
+    """
     model = loaded.model
     ids, _ = encode_documents(load_documents(list(CORPORA)), loaded.tokenizer)
     n_val = int(len(ids) * 0.1)
-    xs, _ = eval_windows(ids[len(ids) - n_val :], model.config.context_length, windows)
+    xs, _ = eval_windows(
+        ids[len(ids) - n_val :], model.config.context_length, windows, model.config.start_token
+    )
     out = model(xs, capture=True)
     rows = []
     for layer, att in enumerate(out.attentions):  # (W, H, T, T)
-        att = att.float()
-        prev = torch.diagonal(att, offset=-1, dim1=-2, dim2=-1)[:, :, 15:].mean(dim=(0, 2))
-        first = att[:, :, 16:, 0].mean(dim=(0, 2))  # (H,), queries that see >= 16 keys
-        ent = -(att[:, :, 16:] * att[:, :, 16:].clamp_min(1e-12).log()).sum(-1).mean((0, 2))
-        query = torch.arange(16, att.shape[-1])  # positions of the queries counted
-        argmax = (att[:, :, 16:].argmax(-1) == query - 1).float().mean(dim=(0, 2))  # (H,)
+        att = att.float()[:, :, 16:]  # queries that see >= 16 keys
+        query = torch.arange(16, 16 + att.shape[2])  # (Q,) positions of the queries
+        prev = att.gather(-1, (query - 1).expand(*att.shape[:2], -1)[..., None])[..., 0]
+        top = att.argmax(-1)  # (W, H, Q)
+        ent = -(att * att.clamp_min(1e-12).log()).sum(-1)
         rows += [
-            (layer, h, float(prev[h]), float(first[h]), float(ent[h]), float(argmax[h]))
+            HeadScore(
+                layer,
+                h,
+                float(prev[:, h].mean()),
+                float((top[:, h] == query - 1).float().mean()),
+                float(att[:, h, :, 0].mean()),
+                float((top[:, h] == 0).float().mean()),
+                float(ent[:, h].mean()),
+            )
             for h in range(att.shape[1])
         ]
     return rows
@@ -106,15 +128,22 @@ def main(argv: list[str] | None = None) -> None:
         f"| sampling step, median / p90 ({args.steps} steps, KV cache at ~100) | {statistics.median(lat) * 1000:.2f} / {p90 * 1000:.2f} ms |"
     )
     print()
+    start = loaded.model.config.start_token
+    print(
+        "windows as trained: "
+        + ("without a start token" if start is None else f"start token {start} at position 0")
+    )
     print(
         "| layer | head | mean weight on previous token | previous token is the largest "
-        "| mean weight on first token | entropy (nats) | looks like |"
+        "| mean weight on first token | first token is the largest | entropy (nats) "
+        "| looks like |"
     )
-    print("|---|---|---|---|---|---|---|")
-    for layer, head, prev, first_w, ent, argmax in head_scores(loaded, args.windows):
-        kind = "previous-token" if prev > 0.5 else "first-token" if first_w > 0.5 else ""
+    print("|---|---|---|---|---|---|---|---|")
+    for s in head_scores(loaded, args.windows):
+        kind = "previous-token" if s.prev > 0.5 else "first-token" if s.first > 0.5 else ""
         print(
-            f"| {layer} | {head} | {prev:.2f} | {argmax:.0%} | {first_w:.2f} | {ent:.2f} | {kind} |"
+            f"| {s.layer} | {s.head} | {s.prev:.2f} | {s.prev_top:.0%} | {s.first:.2f} "
+            f"| {s.first_top:.0%} | {s.entropy:.2f} | {kind} |"
         )
 
 

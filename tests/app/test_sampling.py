@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,7 +11,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.viz.sampling import escape_markdown
-from tests.sampling.helpers import byte_encoding, eos_model, tiny_gpt
+from tests.sampling.helpers import EOT_ID, byte_encoding, eos_model, tiny_gpt
 
 registry = pytest.importorskip("core.registry")
 
@@ -71,6 +72,23 @@ def test_next_token_and_run_n_build_the_trajectory(tiny_registry):
     no_exception(at)
     assert len(at.pills(key="smp_pick").options) == 8
     assert tiny_registry == ["tiny"]  # loaded once, then shared from st.cache_resource
+
+
+def start_token_gpt():
+    model = tiny_gpt(context_length=64)
+    model.config = dataclasses.replace(model.config, start_token=EOT_ID)
+    return model
+
+
+@pytest.mark.parametrize("tiny_registry", [start_token_gpt()], indirect=True)
+def test_a_model_trained_with_a_start_token_reads_it_first(tiny_registry):
+    at = no_exception(page())
+    at.button(key="smp_next").click().run()
+    no_exception(at)
+    prompt = [m.value for m in at.markdown if m.value.startswith("**Prompt**")]
+    start = escape_markdown("<|endoftext|>")
+    assert prompt and f"(19 tokens after the start token {start}, which began" in prompt[0]
+    assert "The quick brown fox" in prompt[0] and "endoftext" not in prompt[0].split(":gray")[1]
 
 
 def test_clicking_a_token_inspects_that_step_and_rewinds(tiny_registry):
