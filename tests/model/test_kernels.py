@@ -328,3 +328,25 @@ def test_kernels_can_be_switched_off(fresh_build, tmp_path, monkeypatch):
     monkeypatch.setenv("GLASSBOX_NATIVE_KERNELS", "0")
     assert native_kernels(cache_dir=tmp_path) is None
     assert "disabled" in native_status(cache_dir=tmp_path)
+
+
+def test_an_unusable_cache_folder_falls_back_to_a_private_temp_folder(
+    fresh_build, tmp_path, monkeypatch
+):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setattr(native_module, "_cache_dir", lambda: blocked / "kernels")
+    monkeypatch.delenv("GLASSBOX_KERNEL_DIR", raising=False)
+    monkeypatch.setattr(native_module.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    found = native_kernels()
+    if found is None and "no C compiler" in native_status():
+        missing_service(native_status())
+    assert found is not None and found.path.parent.name.startswith("glassbox-kernels-")
+    assert oct(found.path.parent.stat().st_mode & 0o777) == "0o700"
+    # a temp folder another user could write to is never used
+    native_module._loaded.clear()
+    native_module._default = native_module._UNSET
+    found.path.parent.chmod(0o777)
+    assert native_kernels() is None
+    assert "not a private folder" in native_status()

@@ -13,8 +13,9 @@ PyTorch operations per layer whose fixed costs add up when a token takes a few
 milliseconds; its attention step does the attention part alone.
 
 The C file is compiled once per machine with the system's C compiler (``cc -O3
--march=native -fopenmp``) into ``~/.cache/glassbox/kernels`` (or ``$GLASSBOX_KERNEL_DIR``)
-and loaded with :mod:`ctypes`, which releases the GIL during the call. Without a compiler,
+-march=native -fopenmp``) into ``~/.cache/glassbox/kernels`` (or ``$GLASSBOX_KERNEL_DIR``;
+if the default folder cannot be written or loaded from, a folder of mode 0700 under the
+system temp dir) and loaded with :mod:`ctypes`, which releases the GIL during the call. Without a compiler,
 or with ``GLASSBOX_NATIVE_KERNELS=0``, :func:`native_kernels` returns ``None`` and the
 model uses PyTorch's kernels: same results, slower decoding. The library links
 ``libgomp.so.1`` by name; loaded after ``torch``, it shares PyTorch's OpenMP runtime and
@@ -211,13 +212,13 @@ def native_kernels(*, cache_dir: Path | None = None) -> NativeKernels | None:
     if key not in _loaded:
         with _lock:
             if key not in _loaded:
-                _loaded[key] = _build_or_load(directory, key)
+                _loaded[key] = _build_or_load(directory, key, fallback=cache_dir is None)
     if cache_dir is None:
         _default = _loaded[key]
     return _loaded[key]
 
 
-def _build_or_load(directory: Path, key: str) -> NativeKernels | None:
+def _build_or_load(directory: Path, key: str, fallback: bool) -> NativeKernels | None:
     if os.environ.get(DISABLE_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
         _reason[key] = f"disabled by {DISABLE_ENV}"
         return None
@@ -231,20 +232,42 @@ def _build_or_load(directory: Path, key: str) -> NativeKernels | None:
             + [_cpu_signature().encode()]
         )
     ).hexdigest()[:16]
-    target = directory / f"decode-{digest}.so"
-    started = time.perf_counter()
-    built = False
-    try:
-        if not target.exists():
-            _build(compiler, target)
-            built = True
-        lib = _load(target)
-    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-        _reason[key] = f"could not build or load {target.name}: {exc}"
-        return None
-    seconds = time.perf_counter() - started if built else 0.0
-    _reason[key] = f"loaded {target}"
-    return NativeKernels(target, compiler, seconds, lib)
+    name = f"decode-{digest}.so"
+    directories: list[Path | None] = [directory]
+    if fallback and not os.environ.get(DIR_ENV):
+        directories.append(None)  # a private temp folder, if ~/.cache is unwritable or noexec
+    problems = []
+    for folder in directories:
+        started = time.perf_counter()
+        built = False
+        target = directory / name
+        try:
+            target = (folder or _private_temp_dir()) / name
+            if not target.exists():
+                _build(compiler, target)
+                built = True
+            lib = _load(target)
+        except OSError as exc:  # the folder: not writable, not a folder, noexec, ...
+            problems.append(f"{target}: {exc}")
+            continue
+        except (RuntimeError, subprocess.SubprocessError) as exc:  # the compiler failed
+            _reason[key] = f"could not build {name}: {exc}"
+            return None
+        seconds = time.perf_counter() - started if built else 0.0
+        _reason[key] = f"loaded {target}"
+        return NativeKernels(target, compiler, seconds, lib)
+    _reason[key] = "could not build or load the kernels: " + "; ".join(problems)
+    return None
+
+
+def _private_temp_dir() -> Path:
+    """A folder under the system temp dir that only this user can write (mode 0700)."""
+    folder = Path(tempfile.gettempdir()) / f"glassbox-kernels-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.lstat()
+    if folder.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise OSError(f"{folder} is not a private folder of this user")  # never load from it
+    return folder
 
 
 def native_status(*, cache_dir: Path | None = None) -> str:
