@@ -7,8 +7,9 @@
 * Heads: for each layer/head, the mean attention weight a query puts on the previous token
   and on the first token, how often each gets the row's largest weight, and the attention
   entropy, over validation windows of the built-in model's training corpus built as it was
-  trained (behind its start token, if any; queries with at least 16 keys); heads with a
-  mean above 0.5 are reported as previous-token or first-token heads.
+  trained (behind its start token, if any; queries with at least 16 keys). A head is
+  reported as a previous-token or first-token head when that key gets its largest weight
+  in at least half of the rows.
 
     python -m bench.bench_builtin
 """
@@ -140,7 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for s in head_scores(loaded, args.windows):
-        kind = "previous-token" if s.prev > 0.5 else "first-token" if s.first > 0.5 else ""
+        kind = (
+            "previous-token" if s.prev_top >= 0.5 else "first-token" if s.first_top >= 0.5 else ""
+        )
         print(
             f"| {s.layer} | {s.head} | {s.prev:.2f} | {s.prev_top:.0%} | {s.first:.2f} "
             f"| {s.first_top:.0%} | {s.entropy:.2f} | {kind} |"

@@ -35,12 +35,12 @@ TRAINING_ARGS: tuple[str, ...] = (
     *(arg for name in CORPORA for arg in ("--corpus", name)),
     "--tokenizer", "assets/builtin/tokenizer.json",
     "--n-layer", "4", "--n-head", "8", "--n-embd", "256", "--context-length", "256",
-    "--dropout", "0.1", "--attn-dropout", "0.0",
+    "--dropout", "0.1", "--attn-dropout", "0.0", "--start-token", "eot",
     "--steps", "10000", "--batch-size", "16", "--lr", "2e-3", "--min-lr", "2e-4",
     "--warmup-steps", "100", "--weight-decay", "0.1",
     "--eval-every", "500", "--eval-windows", "32", "--sample-every", "1000",
     "--checkpoint-every", "500", "--precision", "bf16", "--seed", "1337",
-    "--name", "builtin-model", "--tag", "builtin", "--out", "/tmp/glassbox-builtin-v3",
+    "--name", "builtin-model", "--tag", "builtin", "--out", "/tmp/glassbox-builtin-v4",
 )  # fmt: skip
 
 
