@@ -73,7 +73,10 @@ class TopP(LogitsProcessor):
 
     def __call__(self, logits: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
         probs = torch.softmax(logits.double(), dim=-1)  # (V,) float64 so sums are exact enough
-        order = torch.sort(probs.float(), descending=True).indices  # (V,) float32 sorts 7x faster
+        # Order by the logits (the same order as the probabilities, and float32 sorts 7x faster
+        # than float64): two logits that differ below the probabilities' precision still keep
+        # the larger one first, so the most likely token always survives.
+        order = torch.sort(logits.float(), descending=True, stable=True).indices  # (V,)
         sorted_probs = probs[order]  # (V,)
         mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # (V,)
         drop_sorted = mass_before >= self.p  # the first token always survives (mass 0)

@@ -147,6 +147,13 @@ def test_choose_token_never_picks_a_removed_token():
     assert picks == {1, 3}
 
 
+def test_top_p_keeps_the_larger_of_two_logits_equal_in_probability():
+    # found by Hypothesis: softmax gives both exactly 0.5; the larger logit must survive
+    raw = torch.tensor([0.0, 1.84124071400797e-32])
+    out = run_pipeline(raw, NO_HISTORY, build_pipeline(SamplingConfig(top_p=0.5)))
+    assert out.final.probs.tolist() == [0.0, 1.0]
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     logits=st.lists(st.floats(-20, 20), min_size=2, max_size=40),
