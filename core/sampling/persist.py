@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from core.model import GPT
 from core.sampling.config import SamplingConfig
 from core.sampling.records import StepRecord, cumulative_logprob
-from core.sampling.sampler import Sampler, SamplingError
+from core.sampling.sampler import Sampler, SamplingError, token_text
 from core.store import (
     RunKind,
     RunQuery,
@@ -214,6 +214,14 @@ def replay(model: GPT, tokenizer: tiktoken.Encoding, saved: SavedTrajectory) -> 
         model, tokenizer, saved.prompt, saved.config, use_cache=saved.use_cache, top_n=saved.top_n
     )
     if sampler.prompt_ids != saved.prompt_ids:
+        start = sampler.start_token
+        if start is not None and sampler.prompt_ids[1:] == saved.prompt_ids:
+            raise TrajectoryFormatError(
+                f"This trajectory was saved with a model that did not start from "
+                f"{token_text(tokenizer, start)!r}; the model loaded as {saved.model_id} now "
+                "reads it before every prompt (it was retrained that way), so the saved "
+                "steps cannot be replayed with it; the saved run itself is unchanged."
+            )
         raise TrajectoryFormatError(
             "The prompt encodes to different tokens with this tokenizer than when the "
             "trajectory was saved: open it with the model it was saved with "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 
 import pytest
@@ -65,6 +67,16 @@ def test_replay_with_another_model_reports_where_it_diverged(session_factory, mo
     result = replay(eos_model(), enc, saved)  # samples end-of-text at every step
     assert result.first_mismatch == 0
     assert result.sampler.token_ids == s.token_ids  # the saved tokens are still shown
+
+
+def test_replay_with_a_model_retrained_with_a_start_token_says_so(session_factory, model, enc):
+    s = make_trajectory(model, enc)
+    with session_factory.begin() as session:
+        saved = load_trajectory(session, save_trajectory(session, s, model_id="builtin"))
+    retrained = copy.deepcopy(model)
+    retrained.config = dataclasses.replace(model.config, start_token=EOT_ID)
+    with pytest.raises(TrajectoryFormatError, match="did not start from '<\\|endoftext\\|>'"):
+        replay(retrained, enc, saved)
 
 
 def test_opening_something_that_is_not_a_trajectory(session_factory):
