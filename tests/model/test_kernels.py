@@ -350,3 +350,32 @@ def test_an_unusable_cache_folder_falls_back_to_a_private_temp_folder(
     found.path.parent.chmod(0o777)
     assert native_kernels() is None
     assert "not a private folder" in native_status()
+
+
+def test_one_model_decodes_for_several_threads_at_once(kernels, spy):
+    # Browser sessions share one loaded model; each has its own KV cache. The native calls
+    # release the GIL, so their OpenMP regions really do overlap here.
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=97, context_length=64, n_layer=3, n_head=4, n_embd=128)
+    model = GPT(config).eval()
+    prompts = [torch.randint(0, config.vocab_size, (1, 3 + i)) for i in range(6)]
+
+    def decode(prompt: torch.Tensor) -> list[int]:
+        with torch.no_grad():
+            cache = model.new_kv_cache()
+            logits = model(prompt, kv_cache=cache, last_only=True)
+            out = []
+            for _ in range(40):
+                nxt = logits[:, -1].argmax(-1, keepdim=True)
+                out.append(int(nxt))
+                logits = model(nxt, kv_cache=cache, last_only=True)
+        return out
+
+    alone = [decode(p) for p in prompts]
+    calls = spy("core.model.gpt.native_decode_layers")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(decode, prompts * 3))
+    assert together == alone * 3
+    assert len(calls) == 18 * 40  # every decoding step went through the native call
