@@ -13,13 +13,21 @@ import torch
 from core.model.gpt import GPT
 
 
-def crop_to_context(idx: torch.Tensor, context_length: int) -> tuple[torch.Tensor, int]:
+def crop_to_context(
+    idx: torch.Tensor, context_length: int, start_token: int | None = None
+) -> tuple[torch.Tensor, int]:
     """Keep the last ``context_length`` ids of ``idx`` (B, T); returns (ids, number dropped).
 
     A prompt longer than the model's context cannot be attended to in full; callers show
     the user how many leading tokens were dropped. E.g. 10 ids, context 8 -> last 8, 2.
+    When every row begins with ``start_token`` (a model trained with one), that token stays
+    in front of the last ``context_length - 1`` ids.
     """
     dropped = max(0, idx.shape[1] - context_length)
+    if not dropped:
+        return idx, 0
+    if start_token is not None and bool((idx[:, 0] == start_token).all()):
+        return torch.cat([idx[:, :1], idx[:, dropped + 1 :]], dim=1), dropped
     return idx[:, dropped:], dropped
 
 
@@ -66,13 +74,9 @@ def generate(
     ``start_token``, pass ids that begin with it: the windows then keep it at position 0.
     """
     ctx, start = model.config.context_length, model.config.start_token
-    keep_start = start is not None and idx.shape[1] > 0 and bool((idx[:, 0] == start).all())
 
     def window(ids: torch.Tensor) -> torch.Tensor:
-        """The last ids that fit the context, behind the start token when ids begin with it."""
-        if ids.shape[1] <= ctx or not keep_start:
-            return crop_to_context(ids, ctx)[0]
-        return torch.cat([ids[:, :1], ids[:, ids.shape[1] - ctx + 1 :]], dim=1)
+        return crop_to_context(ids, ctx, start)[0]  # behind the start token, if ids have it
 
     cache = model.new_kv_cache(idx.shape[0]) if use_cache else None
     pending = window(idx)  # what the next forward pass must see

@@ -23,7 +23,7 @@ import time
 import tiktoken
 import torch
 
-from core.model import GPT, KVCache
+from core.model import GPT, KVCache, crop_to_context
 from core.sampling.config import SamplingConfig
 from core.sampling.processors import (
     PipelineOutput,
@@ -181,9 +181,10 @@ class Sampler:
         with torch.inference_mode():
             if len(seq) > self.context_length:
                 # The last tokens that fit, behind the start token when the model has one.
+                window, _ = crop_to_context(
+                    torch.tensor(seq, device=device)[None], self.context_length, self.start_token
+                )  # (1, C)
                 keep = self.context_length - (self.start_token is not None)
-                head = [] if self.start_token is None else [self.start_token]
-                window = torch.tensor(head + seq[-keep:], device=device)[None]  # (1, C)
                 if self._cache is not None:
                     self._cache.truncate(0)  # positions shift each step: nothing reusable
                 if not self._window_notice_given:
@@ -191,7 +192,7 @@ class Sampler:
                     self.notices.append(
                         f"The text is longer than the model's context ({self.context_length} "
                         f"tokens): each step now reads only the last {keep} tokens"
-                        + (" behind the start token" if head else "")
+                        + (" behind the start token" if self.start_token is not None else "")
                         + " and recomputes them (no cache reuse)."
                     )
                 logits = self.model(window, last_only=True)  # (1, 1, V)
