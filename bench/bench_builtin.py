@@ -12,6 +12,7 @@
   in at least half of the rows.
 
     python -m bench.bench_builtin
+    python -m bench.bench_builtin --device cuda --no-heads   # load and step on a GPU
 """
 
 from __future__ import annotations
@@ -32,11 +33,17 @@ from core.training.corpus import builtin_documents
 from core.training.data import encode_documents, eval_windows
 
 
-def load_times(repeats: int) -> tuple[float, float]:
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def load_times(repeats: int, device: torch.device) -> tuple[float, float]:
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        load_model("builtin", device=torch.device("cpu"))
+        load_model("builtin", device=device)
+        _sync(device)
         times.append(time.perf_counter() - t0)
     return times[0], statistics.median(times[1:] or times)
 
@@ -45,17 +52,20 @@ def load_times(repeats: int) -> tuple[float, float]:
 def step_latency(loaded, steps: int) -> list[float]:
     model, enc = loaded.model, loaded.tokenizer
     ids = enc.encode_ordinary(builtin_documents()[5])[:100]
+    device = model.device
     cache = model.new_kv_cache()
-    model(torch.tensor([ids]), kv_cache=cache)
-    g = torch.Generator().manual_seed(0)
-    nxt, times = torch.tensor([[ids[-1]]]), []
+    model(torch.tensor([ids], device=device), kv_cache=cache)
+    g = torch.Generator(device=device).manual_seed(0)
+    nxt, times = torch.tensor([[ids[-1]]], device=device), []
     for _ in range(steps):
         if cache.remaining == 0:
             cache.truncate(100)
+        _sync(device)
         t0 = time.perf_counter()
         logits = model(nxt, kv_cache=cache)[:, -1]  # (1, vocab)
         probs = torch.softmax(logits / 0.8, dim=-1)
         nxt = torch.multinomial(probs, 1, generator=g)  # (1, 1)
+        _sync(device)
         times.append(time.perf_counter() - t0)
     return times
 
@@ -110,12 +120,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--load-repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--windows", type=int, default=8)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (load and step only)")
+    parser.add_argument("--no-heads", action="store_true", help="skip the attention-head table")
     args = parser.parse_args(argv)
-    first, median_load = load_times(args.load_repeats)
-    loaded = load_model("builtin", device=torch.device("cpu"))
+    device = torch.device(args.device)
+    first, median_load = load_times(args.load_repeats, device)
+    loaded = load_model("builtin", device=device)
     lat = sorted(step_latency(loaded, args.steps))
     size = BUILTIN_CHECKPOINT.stat().st_size
-    print(f"device: {describe_device(torch.device('cpu'))}; torch {torch.__version__}")
+    print(f"device: {describe_device(device)}; torch {torch.__version__}")
     print(
         f"checkpoint: {BUILTIN_CHECKPOINT.name}, {size / 1e6:.1f} MB, sha256 {file_sha256(BUILTIN_CHECKPOINT)}"
     )
@@ -128,6 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"| sampling step, median / p90 ({args.steps} steps, KV cache at ~100) | {statistics.median(lat) * 1000:.2f} / {p90 * 1000:.2f} ms |"
     )
+    if args.no_heads:
+        return
+    loaded = load_model("builtin", device=torch.device("cpu"))
     print()
     start = loaded.model.config.start_token
     print(

@@ -8,6 +8,10 @@ and the project's native C kernel; the fastest sets the ceiling), just before an
 after each decode run, so the ratio does not depend on what else the machine was doing a
 minute earlier. GPT-2 124M shape, random weights.
 
+On a CUDA GPU the cached decode also runs with each step replayed as a CUDA graph
+(:class:`core.model.graphs.GraphDecoder`): eager decoding there is bound by the host
+launching kernels, not by HBM.
+
     python -m bench.bench_decode                 # fp32 and bf16, 200 new tokens, CPU or CUDA
     python -m bench.bench_decode --dtypes fp32 --new-tokens 50 --no-uncached
 """
@@ -23,11 +27,13 @@ import torch
 
 from core.device import default_device, describe_device
 from core.model import GPT, gpt2_config
+from core.model.graphs import GraphDecoder
 from core.model.kernels import native_kernels
 from core.model.kernels.native import native_status
 from core.model.layers import split_matvec
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+MODES = {"cache": "KV cache", "graphs": "KV cache + CUDA graphs"}
 
 
 def _sync(device: torch.device) -> None:
@@ -104,12 +110,28 @@ def bytes_per_token(model: GPT) -> int:
 
 
 @torch.inference_mode()
-def decode_rate(model: GPT, prompt: torch.Tensor, new_tokens: int, use_cache: bool) -> float:
-    """Tokens/s of greedy decoding ``new_tokens`` after ``prompt`` (prefill included)."""
+def decode_rate(model: GPT, prompt: torch.Tensor, new_tokens: int, mode: str) -> float:
+    """Tokens/s of greedy decoding ``new_tokens`` after ``prompt`` (prefill included).
+
+    ``mode``: "cache" (the KV cache, one ``forward`` per token), "graphs" (the KV cache with
+    each step replayed as a CUDA graph, :class:`GraphDecoder`; an untimed identical run
+    first records the graphs) or "none" (the whole prefix every step).
+    """
     device = prompt.device
+    if mode == "graphs":
+        decoder = GraphDecoder(model, model.new_kv_cache(1))
+        for _run in ("records the graphs", "timed"):
+            _sync(device)
+            t0 = time.perf_counter()
+            decoder.cache.truncate(0)
+            logits = model(prompt, kv_cache=decoder.cache, last_only=True)[:, -1]
+            for _ in range(new_tokens - 1):
+                logits = decoder.step(logits.argmax(-1, keepdim=True), check_ids=False)
+            _sync(device)
+        return new_tokens / (time.perf_counter() - t0)
     _sync(device)
     t0 = time.perf_counter()
-    if use_cache:
+    if mode == "cache":
         cache = model.new_kv_cache(1)
         logits = model(prompt, kv_cache=cache, last_only=True)
         for _ in range(new_tokens - 1):
@@ -154,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{name} matvec GB/s: "
             + ", ".join(f"{op} {rate / 1e9:.1f}" for op, rate in rates.items())
         )
+    modes = ["cache", "graphs"] if device.type == "cuda" else ["cache"]
     rows = []
     ref_logits = base(prompt).float()
     for name in args.dtypes:
@@ -161,28 +184,29 @@ def main(argv: list[str] | None = None) -> None:
         model = base if name == "fp32" else copy.deepcopy(base).cast_matrices(DTYPES[name])
         err = (model(prompt).float() - ref_logits).abs().max().item()
         nbytes = bytes_per_token(model)
-        runs = []  # (tokens/s, bandwidth around the run)
-        for _ in range(args.repeats):
-            before = probe.bandwidth()
-            rate = decode_rate(model, prompt, args.new_tokens, True)
-            runs.append((rate, (before + probe.bandwidth()) / 2))
-        ratios = sorted(rate * nbytes / bw for rate, bw in runs)
         uncached = float("nan")
         if not args.no_uncached:
-            uncached = decode_rate(model, prompt, args.new_tokens, False)
-        rows.append((name, nbytes / 1e6, runs, ratios, uncached, err))
+            uncached = decode_rate(model, prompt, args.new_tokens, "none")
+        for mode in modes:
+            runs = []  # (tokens/s, bandwidth around the run)
+            for _ in range(args.repeats):
+                before = probe.bandwidth()
+                rate = decode_rate(model, prompt, args.new_tokens, mode)
+                runs.append((rate, (before + probe.bandwidth()) / 2))
+            ratios = sorted(rate * nbytes / bw for rate, bw in runs)
+            rows.append((name, MODES[mode], nbytes / 1e6, runs, ratios, uncached, err))
         del model
     print()
     print(
-        f"| dtype | MB/token | bandwidth GB/s | ceiling tok/s | KV cache tok/s | % of ceiling, "
+        f"| dtype | decode | MB/token | bandwidth GB/s | ceiling tok/s | tok/s | % of ceiling, "
         f"median of {args.repeats} (range) | no cache tok/s | max abs logit diff vs fp32 |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for name, mb, runs, ratios, uncached, err in rows:
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, mode, mb, runs, ratios, uncached, err in rows:
         bws = [bw / 1e9 for _, bw in runs]
         ceilings = [bw / (mb * 1e6) for _, bw in runs]
         print(
-            f"| {name} | {mb:.1f} | {min(bws):.1f}–{max(bws):.1f} "
+            f"| {name} | {mode} | {mb:.1f} | {min(bws):.1f}–{max(bws):.1f} "
             f"| {statistics.median(ceilings):.1f} | {statistics.median(r for r, _ in runs):.1f} "
             f"| {statistics.median(ratios):.0%} ({ratios[0]:.0%}–{ratios[-1]:.0%}) "
             f"| {uncached:.1f} | {err:.3g} |"

@@ -9,11 +9,13 @@ approach). Dropout is 0 so the figure is the model's arithmetic, not random-mask
 
     python -m bench.bench_train                  # fp32 and bf16, 30 timed steps each
     python -m bench.bench_train --steps 10 --precisions fp32
+    python -m bench.bench_train --shape gpt2 --batch-size 8   # GPT-2 124M, for a GPU
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -21,11 +23,12 @@ import time
 import torch
 
 from core.device import default_device, describe_device
-from core.model import GPT, GPTConfig
+from core.model import GPT, GPTConfig, gpt2_config
 from core.training import TrainConfig, Trainer, TrainingCallbacks
 from core.training.data import TokenData
 
 BUILTIN_SHAPE = GPTConfig(vocab_size=4096, context_length=256, n_layer=4, n_head=8, n_embd=256)
+SHAPES = {"builtin": BUILTIN_SHAPE, "gpt2": gpt2_config("gpt2")}
 
 
 def _sync(device: torch.device) -> None:
@@ -33,8 +36,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def gemm_flops(device: torch.device, dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    """FLOP/s of an n x n x n matrix product (median of ``repeats``)."""
+def gemm_flops(device: torch.device, dtype: torch.dtype, repeats: int = 5) -> float:
+    """FLOP/s of an n x n x n matrix product (median of ``repeats``).
+
+    n = 2048 on the CPU; 8192 on a GPU, where a 2048^3 product is too short to keep every
+    multiprocessor busy for long and its launch would weigh in the timing.
+    """
+    n = 8192 if device.type == "cuda" else 2048
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     for _ in range(2):
@@ -99,12 +107,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--shape", choices=sorted(SHAPES), default="builtin", help="gpt2 = GPT-2 124M (for GPUs)"
+    )
     args = parser.parse_args(argv)
     device = default_device()
-    config = BUILTIN_SHAPE
+    config = dataclasses.replace(SHAPES[args.shape], dropout=0.0)
     flops_per_token = config.training_flops_per_token()
     print(
-        f"device: {describe_device(device)}; torch {torch.__version__}; built-in shape: {config.n_layer} layers, width {config.n_embd}, {config.n_head} heads, context {config.context_length}, vocab {config.vocab_size}, {config.num_parameters():,} parameters; batch {args.batch_size}; {flops_per_token / 1e6:.1f} MFLOP/token"
+        f"device: {describe_device(device)}; torch {torch.__version__}; {args.shape} shape: {config.n_layer} layers, width {config.n_embd}, {config.n_head} heads, context {config.context_length}, vocab {config.vocab_size}, {config.num_parameters():,} parameters; batch {args.batch_size}; {flops_per_token / 1e6:.1f} MFLOP/token"
     )
     rows, fp32_rate = [], None
     for precision in args.precisions:

@@ -61,10 +61,10 @@ class Block(nn.Module):
         x: torch.Tensor,
         *,
         cache: tuple[torch.Tensor, torch.Tensor] | None = None,
-        start: int = 0,
+        start: int | torch.Tensor = 0,
         need_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        # x: (B, T, d) -> (B, T, d)
+        # x: (B, T, d) -> (B, T, d); a tensor `start` is the static decode step's position
         attended, weights = self.attn(
             self.ln1(x), cache=cache, start=start, need_weights=need_weights
         )
@@ -199,7 +199,9 @@ class GPT(nn.Module):
                 f"{self.config.context_length}; crop the prompt to its last "
                 f"{self.config.context_length - start} tokens"
             )
-        low, high = torch.aminmax(idx) if idx.device.type == "cpu" else (0, 0)
+        # On a GPU this waits for the ids (microseconds); an id out of range would otherwise
+        # trip a device-side assert that breaks CUDA for every session of the server.
+        low, high = torch.aminmax(idx)
         if int(low) < 0 or int(high) >= self.config.vocab_size:
             raise InputError(
                 f"token id out of range [0, {self.config.vocab_size}); was the text encoded "
@@ -255,6 +257,25 @@ class GPT(nn.Module):
             eps=eps.pop(),
             start=start,
         )
+
+    def decode_static(
+        self, token: torch.Tensor, position: torch.Tensor, kv_cache: KVCache, span: int
+    ) -> torch.Tensor:
+        """Logits (B, vocab) of one token per sequence, ``token`` (B, 1), at ``position``.
+
+        The same step as ``forward(token, kv_cache=kv_cache)`` with the position held in a
+        (1,) int64 tensor on the model's device: attention reads the first ``span`` cache
+        positions (``position < span``) and masks the later ones, so every shape is fixed
+        and the step never waits for the host. That is what a CUDA graph needs
+        (:class:`core.model.graphs.GraphDecoder` records one per span and replays it). The
+        caller checks the ids and advances the cache; this method does neither.
+        """
+        x = self.embed_tokens(token) + self.pos_emb(position)  # (B, 1, d)
+        for i, block in enumerate(self.blocks):
+            keys, values = kv_cache.layer(i)  # (B, H, Tmax, hd)
+            window = (keys[:, :, :span], values[:, :, :span])  # views: writes reach the cache
+            x, _ = block(x, cache=window, start=position)
+        return self.logit_lens(x)[:, 0]  # (B, vocab)
 
     def next_token_loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of the logits for ``idx`` (B, T) against ``targets`` (B, T).
