@@ -10,7 +10,7 @@ minute earlier. GPT-2 124M shape, random weights.
 
 On a CUDA GPU the cached decode also runs with each step replayed as a CUDA graph
 (:class:`core.model.graphs.GraphDecoder`): eager decoding there is bound by the host
-launching kernels, not by HBM.
+launching kernels, and a replayed graph by the number of kernels, not by HBM.
 
     python -m bench.bench_decode                 # fp32 and bf16, 200 new tokens, CPU or CUDA
     python -m bench.bench_decode --dtypes fp32 --new-tokens 50 --no-uncached
@@ -152,6 +152,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--new-tokens", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5, help="decode runs per dtype")
     parser.add_argument("--no-uncached", action="store_true", help="skip the slow uncached run")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=sorted(MODES),
+        help="cached decodes to time (default: both on a GPU)",
+    )
     args = parser.parse_args(argv)
 
     device = default_device()
@@ -176,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{name} matvec GB/s: "
             + ", ".join(f"{op} {rate / 1e9:.1f}" for op, rate in rates.items())
         )
-    modes = ["cache", "graphs"] if device.type == "cuda" else ["cache"]
+    modes = args.modes or (list(MODES) if device.type == "cuda" else ["cache"])
     rows = []
     ref_logits = base(prompt).float()
     for name in args.dtypes:
