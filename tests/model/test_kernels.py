@@ -50,8 +50,11 @@ def test_matvec_equals_torch_for_float32_and_bfloat16(kernels, threads, rows, co
         b = torch.randn(rows, generator=g)
         torch.testing.assert_close(kernels.matvec(w, x), w @ x, atol=1e-4, rtol=1e-5)
         torch.testing.assert_close(kernels.matvec(w, x, b), w @ x + b, atol=1e-4, rtol=1e-5)
-        w16 = w.to(torch.bfloat16)  # the sum stays float32: compare with the widened weight
-        torch.testing.assert_close(kernels.matvec(w16, x), w16.float() @ x, atol=1e-4, rtol=1e-5)
+        # bf16 weights: the sum stays float32; where the kernel multiplies bf16 pairs
+        # (AVX512-BF16, widths that are multiples of 64) x is rounded to bf16 first.
+        w16 = w.to(torch.bfloat16)
+        x16 = x.bfloat16().float() if kernels.bf16_pairs and cols % 64 == 0 else x
+        torch.testing.assert_close(kernels.matvec(w16, x), w16.float() @ x16, atol=1e-4, rtol=1e-5)
     finally:
         torch.set_num_threads(before)
 
@@ -181,6 +184,21 @@ def test_decoding_agrees_with_and_without_the_kernels(kernels, monkeypatch):
     torch.testing.assert_close(native, full, atol=1e-4, rtol=1e-4)
 
 
+def widened_reference(block, kernels, width: int):
+    """PyTorch's path for what the kernel computes with this block's (bf16) weights.
+
+    The weights widened back to float32; where the kernel multiplies bf16 pairs
+    (``kernels.bf16_pairs`` and a width that is a multiple of 64) each product's input is
+    rounded to bf16 first, as the kernel rounds it.
+    """
+    reference = copy.deepcopy(block).float()
+    if kernels.bf16_pairs and width % 64 == 0 and block.attn.qkv.weight.dtype == torch.bfloat16:
+        for module in reference.modules():
+            if isinstance(module, Dense):
+                module.register_forward_pre_hook(lambda _m, args: (args[0].bfloat16().float(),))
+    return reference
+
+
 @pytest.mark.parametrize("weights", ["fp32", "bf16"])
 @pytest.mark.parametrize("qkv_bias", [True, False])
 @pytest.mark.parametrize(
@@ -196,12 +214,9 @@ def test_native_block_step_equals_the_module(kernels, weights, qkv_bias, width, 
     for p in model.parameters():  # LayerNorm and bias parameters away from their 1/0 init
         p.data.add_(0.05 * torch.randn_like(p))
     reference_block = copy.deepcopy(model.blocks[0])
-    if weights == "bf16":  # the reference: the same rounded weights, widened back to fp32
+    if weights == "bf16":
         model.cast_matrices(torch.bfloat16)
-        reference_block = copy.deepcopy(model.blocks[0])
-        for module in reference_block.modules():
-            if isinstance(module, Dense):
-                module.weight.data = module.weight.data.float()
+        reference_block = widened_reference(model.blocks[0], kernels, width)
     block = model.blocks[0]
     assert (block.attn.qkv.bias is None) != qkv_bias
     ids = torch.randint(0, config.vocab_size, (1, 30))
@@ -248,7 +263,7 @@ def test_all_layers_in_one_call_equal_the_modules_layer_by_layer(kernels, spy, w
         y, z = x, x
         for i, block in enumerate(model.blocks):
             y = block.decode_native(y, one_by_one.layer(i), 9)
-            widened = copy.deepcopy(block).float()  # PyTorch's path on the same weights
+            widened = widened_reference(block, kernels, config.n_embd)
             z, _ = widened(z, cache=reference.layer(i), start=9)
     assert stacked is not None
     torch.testing.assert_close(stacked, y, atol=1e-5, rtol=1e-5)

@@ -2,8 +2,10 @@
  *
  * Batch-1 matrix-vector products, y = W x (+ b): W is (rows, cols), row-major, float32 or
  * bfloat16; x, b and y are float32; b may be NULL. Each OpenMP thread streams its own
- * contiguous block of rows, and each row is one vectorised dot product (a bfloat16 weight
- * is widened to float32 by a 16-bit shift, so the sum is float32 throughout).
+ * contiguous block of rows, and each row is one vectorised dot product, summed in float32.
+ * For bfloat16 weights on a CPU with AVX512-BF16 (and cols a multiple of 64) x is rounded
+ * to bfloat16 and multiplied pairwise (vdpbf16ps), as PyTorch's bfloat16 products do;
+ * elsewhere the weight is widened to float32 by a 16-bit shift.
  */
 #include <stdint.h>
 #include <math.h>
@@ -80,6 +82,43 @@ static inline float dot_bf16(const uint16_t *restrict w, const float *restrict v
 #define dot_bf16_64 dot_bf16
 #endif
 
+#if defined(__AVX512BF16__)
+/* AVX512-BF16 (Zen 4 and later, Cooper Lake and later): vdpbf16ps multiplies 32 pairs of
+ * bfloat16 values and adds each pair's sum into 16 float32 lanes, one instruction per 64
+ * bytes of weights where widening takes three. The vector is rounded to bfloat16 first
+ * (to nearest even), as PyTorch's bfloat16 matrix products round their inputs. */
+#define GLASSBOX_DPBF16 1
+/* v (n values, a multiple of 16) rounded to bfloat16, to nearest even. */
+static inline void round_bf16(const float *restrict v, uint16_t *restrict out, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __m256bh rounded = _mm512_cvtneps_pbh(_mm512_loadu_ps(v + i));
+        _mm256_storeu_si256((__m256i *)(out + i), (__m256i)rounded);
+    }
+}
+
+/* Sum of w[i] * v[i] for bfloat16 w and v, n a multiple of 64, accumulated in float32. */
+static inline float dot_bf16_pairs(const uint16_t *restrict w, const uint16_t *restrict v,
+                                   int64_t n) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 64) {
+        a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512(w + i),
+                              (__m512bh)_mm512_loadu_si512(v + i));
+        a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_loadu_si512(w + i + 32),
+                              (__m512bh)_mm512_loadu_si512(v + i + 32));
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+#else
+#define GLASSBOX_DPBF16 0
+static inline void round_bf16(const float *v, uint16_t *out, int64_t n) {
+    (void)v, (void)out, (void)n;
+}
+static inline float dot_bf16_pairs(const uint16_t *w, const uint16_t *v, int64_t n) {
+    (void)w, (void)v, (void)n;
+    return 0.0f;
+}
+#endif
+
 /* Each parallel loop calls one dot function, picked before the loop (see NAME##_64). */
 #define GLASSBOX_MATVEC(NAME, WTYPE, DOT)                                                   \
     void NAME(const WTYPE *restrict w, const float *restrict x, const float *restrict b,    \
@@ -95,7 +134,27 @@ static inline float dot_bf16(const uint16_t *restrict w, const float *restrict v
         }                                                                                   \
     }
 GLASSBOX_MATVEC(glassbox_matvec_f32, float, dot_f32)
-GLASSBOX_MATVEC(glassbox_matvec_bf16, uint16_t, dot_bf16)
+GLASSBOX_MATVEC(matvec_bf16_widened, uint16_t, dot_bf16)
+
+/* 1 when bfloat16 products round their vector to bfloat16 (widths that are multiples of
+ * 64), 0 when they widen the weights instead. */
+int glassbox_bf16_pairs(void) { return GLASSBOX_DPBF16; }
+
+/* bfloat16 weights: x rounded to bfloat16 and multiplied in pairs where the CPU can (see
+ * the top of this file), else the widening form above. */
+void glassbox_matvec_bf16(const uint16_t *restrict w, const float *restrict x,
+                          const float *restrict b, float *restrict y, int64_t rows,
+                          int64_t cols) {
+    if (!GLASSBOX_DPBF16 || cols % 64 != 0 || cols > 16384) {
+        matvec_bf16_widened(w, x, b, y, rows, cols);
+        return;
+    }
+    uint16_t xb[cols];
+    round_bf16(x, xb, cols);
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+        y[r] = dot_bf16_pairs(w + r * cols, xb, cols) + (b ? b[r] : 0.0f);
+}
 
 /* One decoding step of causal self-attention for one sequence, on a float32 KV cache.
  *
@@ -151,7 +210,8 @@ int glassbox_decode_attention(const float *restrict qkv, float *restrict k_cache
  *   x += Wproj ctx + bproj; h = LN2(x); f = GELU(Wfc h + bfc); x += Wout f + bout.
  * Weights are row-major (out, in), all float32 (bf16 = 0) or all bfloat16 (bf16 = 1);
  * LayerNorm parameters, biases (any may be NULL except LayerNorm's), caches and scratch
- * buffers are float32. Each thread streams its own contiguous rows of every product and
+ * buffers are float32 (with bf16 weights, a width that is a multiple of 64 and AVX512-BF16,
+ * each product's vector is rounded to bf16 first, as at the top of this file). Each thread streams its own contiguous rows of every product and
  * takes a share of the heads, with a barrier between dependent steps, so the whole stack
  * costs one fork and join instead of about twenty separate operations per layer. Every
  * thread computes the LayerNorms itself (d values, on its stack) rather than waiting for
@@ -160,7 +220,10 @@ int glassbox_decode_attention(const float *restrict qkv, float *restrict k_cache
  * not restart cold after every step. glassbox_decode_layers returns 1 (and changes nothing)
  * if pos is out of range or d too large for the stack buffer.
  */
-static inline float row_dot(const void *w, int bf16, int64_t row, const float *v, int64_t n) {
+static inline float row_dot(const void *w, int bf16, int pairs, int64_t row, const float *v,
+                            const uint16_t *vb, int64_t n) {
+    if (pairs) /* bf16 weights, vb = v rounded to bf16 */
+        return dot_bf16_pairs((const uint16_t *)w + row * n, vb, n);
     if (n % 64 == 0)
         return bf16 ? dot_bf16_64((const uint16_t *)w + row * n, v, n)
                     : dot_f32_64((const float *)w + row * n, v, n);
@@ -224,30 +287,38 @@ static void block_step(const glassbox_layer *L, const glassbox_layer *next, floa
                        float *restrict f) {
     const int64_t head_dim = d / heads, hidden = 4 * d;
     float normed[d]; /* this thread's LN1(x), then LN2(x) */
+    uint16_t vb[4 * d]; /* the vector of the next product, rounded to bf16 (bf16 weights) */
+    const int dp = GLASSBOX_DPBF16 && bf16 && d % 64 == 0; /* then 4d is a multiple too */
     int64_t lo, hi;
     layer_norm(x, L->ln1_g, L->ln1_b, eps, normed, d);
+    if (dp) round_bf16(normed, vb, d);
     thread_rows(3 * d, &lo, &hi);
     for (int64_t r = lo; r < hi; r++)
-        qkv[r] = row_dot(L->w_qkv, bf16, r, normed, d) + (L->b_qkv ? L->b_qkv[r] : 0.0f);
+        qkv[r] =
+            row_dot(L->w_qkv, bf16, dp, r, normed, vb, d) + (L->b_qkv ? L->b_qkv[r] : 0.0f);
     thread_rows(d, &lo, &hi);
     prefetch_rows(L->w_proj, bf16, lo, hi, d);
 #pragma omp barrier
 #pragma omp for schedule(static)
     for (int64_t hd = 0; hd < heads; hd++)
         attend_head(qkv, L->k_cache, L->v_cache, pos, heads, head_dim, max_len, hd, ctx);
+    if (dp) round_bf16(ctx, vb, d);
     for (int64_t r = lo; r < hi; r++)
-        x[r] += row_dot(L->w_proj, bf16, r, ctx, d) + (L->b_proj ? L->b_proj[r] : 0.0f);
+        x[r] += row_dot(L->w_proj, bf16, dp, r, ctx, vb, d) + (L->b_proj ? L->b_proj[r] : 0.0f);
     thread_rows(hidden, &lo, &hi);
     prefetch_rows(L->w_fc, bf16, lo, hi, d);
 #pragma omp barrier
     layer_norm(x, L->ln2_g, L->ln2_b, eps, normed, d);
+    if (dp) round_bf16(normed, vb, d);
     for (int64_t r = lo; r < hi; r++)
-        f[r] = gelu_tanh(row_dot(L->w_fc, bf16, r, normed, d) + (L->b_fc ? L->b_fc[r] : 0.0f));
+        f[r] = gelu_tanh(row_dot(L->w_fc, bf16, dp, r, normed, vb, d) +
+                         (L->b_fc ? L->b_fc[r] : 0.0f));
     thread_rows(d, &lo, &hi);
     prefetch_rows(L->w_out, bf16, lo, hi, hidden);
 #pragma omp barrier
+    if (dp) round_bf16(f, vb, hidden);
     for (int64_t r = lo; r < hi; r++)
-        x[r] += row_dot(L->w_out, bf16, r, f, hidden) + (L->b_out ? L->b_out[r] : 0.0f);
+        x[r] += row_dot(L->w_out, bf16, dp, r, f, vb, hidden) + (L->b_out ? L->b_out[r] : 0.0f);
     if (next) {
         thread_rows(3 * d, &lo, &hi);
         prefetch_rows(next->w_qkv, bf16, lo, hi, d);

@@ -4,9 +4,11 @@ Decoding one token multiplies every weight matrix by one vector, so its speed is
 at which the weights stream from memory. PyTorch 2.13's CPU kernels for that shape leave
 bandwidth unused: ``F.linear`` runs on one thread, and for bfloat16 weights no kernel
 streams faster than float32 does (``bench/bench_decode.py`` measures them side by side).
-``decode.c`` is about 200 lines of C with OpenMP. Its matrix-vector product lets each
-thread stream its own block of rows, and widens a bfloat16 weight to float32 in registers,
-so half the bytes give the same sums. Its layer step runs every pre-LayerNorm block of the
+``decode.c`` is about 300 lines of C with OpenMP. Its matrix-vector product lets each
+thread stream its own block of rows; with bfloat16 weights it multiplies bfloat16 pairs
+(AVX512-BF16's ``vdpbf16ps``, the vector rounded to bfloat16 as PyTorch's bfloat16 products
+round it) or, on CPUs without that instruction, widens the weight to float32 in registers,
+so half the bytes give float32 sums. Its layer step runs every pre-LayerNorm block of the
 model for one token (LayerNorms, QKV, writing the new key and value into the KV cache and
 attending over it, projections, GELU) in one parallel region, replacing about twenty small
 PyTorch operations per layer whose fixed costs add up when a token takes a few
@@ -66,6 +68,9 @@ class NativeKernels:
         }
         self._attention = lib.glassbox_decode_attention
         self._layers = lib.glassbox_decode_layers
+        # With AVX512-BF16, products with bfloat16 weights round the vector to bfloat16 too
+        # (for widths that are multiples of 64), as PyTorch's bfloat16 products do.
+        self.bf16_pairs = bool(lib.glassbox_bf16_pairs())
 
     def __repr__(self) -> str:
         return f"NativeKernels(path={str(self.path)!r}, compiler={self.compiler!r})"
@@ -195,6 +200,8 @@ def _load(path: Path) -> ctypes.CDLL:
     # qkv, k_cache, v_cache, pos, heads, head_dim, max_len, out
     attention.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4 + [ctypes.c_void_p]
     attention.restype = ctypes.c_int
+    lib.glassbox_bf16_pairs.argtypes = []
+    lib.glassbox_bf16_pairs.restype = ctypes.c_int
     return lib
 
 
@@ -437,7 +444,8 @@ def native_matvec(
 
     Used by :class:`core.model.layers.Dense` when decoding: CPU tensors, no autograd, a
     contiguous float32 or bfloat16 weight (out, in). The result has x's dtype and shape
-    (..., out); the sum is float32 whatever the weight's dtype. Kept lean: it runs 49 times
+    (..., out); the sum is float32 whatever the weight's dtype (with bfloat16 weights x may be
+    rounded to bfloat16 first: ``NativeKernels.bf16_pairs``). Kept lean: it runs 49 times
     per GPT-2 token.
     """
     if torch.is_grad_enabled() or x.device.type != "cpu" or not weight.is_contiguous():
