@@ -22,7 +22,13 @@ from torch import nn
 
 from core.model.attention import CausalSelfAttention
 from core.model.config import GPTConfig
-from core.model.kernels import LayerWeights, native_decode_block, native_decode_layers
+from core.model.kernels import (
+    LayerWeights,
+    ModelEnds,
+    TokenPlan,
+    native_decode_block,
+    native_decode_layers,
+)
 from core.model.kv_cache import KVCache
 from core.model.layers import Dense, FeedForward, residual_init_std
 
@@ -130,6 +136,14 @@ class GPT(nn.Module):
         nn.init.normal_(self.pos_emb.weight, std=0.01)
         if self.tok_emb is not None:
             nn.init.normal_(self.tok_emb.weight, std=0.02)
+        # Counts the times the parameters were replaced (``.to()``, ``.float()``,
+        # :meth:`cast_matrices`): a native decoding plan records it and is rebuilt when it
+        # changes. In-place updates (an optimizer step, ``load_state_dict``) keep addresses.
+        self.weights_version = 0
+
+    def _apply(self, fn, recurse: bool = True):  # behind .to(), .float(), .cuda(), ...
+        self.weights_version += 1
+        return super()._apply(fn, recurse)
 
     @property
     def device(self) -> torch.device:
@@ -151,6 +165,7 @@ class GPT(nn.Module):
         for module in self.modules():
             if isinstance(module, Dense) or module is self.tok_emb:
                 module.weight.data = module.weight.data.to(dtype)
+        self.weights_version += 1
         return self
 
     def num_parameters(self) -> int:
@@ -208,6 +223,19 @@ class GPT(nn.Module):
                 "with this model's tokenizer?"
             )
 
+    def _check_step(self, idx: torch.Tensor, kv_cache: KVCache | None) -> int:
+        """Check ids (B, T) and the cache they extend; return the first position."""
+        start = kv_cache.length if kv_cache is not None else 0
+        self._check_input(idx, start)
+        if kv_cache is not None:
+            B, T = idx.shape
+            if kv_cache.batch_size != B:
+                raise InputError(f"KV cache is for batch {kv_cache.batch_size}, ids have batch {B}")
+            if kv_cache.n_layer != self.config.n_layer:
+                raise InputError("KV cache was made for a model with another number of layers")
+            kv_cache.check_room(T)
+        return start
+
     def _trunk(
         self, idx: torch.Tensor, kv_cache: KVCache | None, capture: bool
     ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
@@ -216,15 +244,8 @@ class GPT(nn.Module):
         Also returns, when ``capture`` is set, the hidden state before and after each block
         and each block's attention weights (empty lists otherwise).
         """
-        start = kv_cache.length if kv_cache is not None else 0
-        self._check_input(idx, start)
+        start = self._check_step(idx, kv_cache)
         B, T = idx.shape
-        if kv_cache is not None:
-            if kv_cache.batch_size != B:
-                raise InputError(f"KV cache is for batch {kv_cache.batch_size}, ids have batch {B}")
-            if kv_cache.n_layer != self.config.n_layer:
-                raise InputError("KV cache was made for a model with another number of layers")
-            kv_cache.check_room(T)
 
         positions = self.pos_emb.weight[start : start + T]  # (T, d): rows of positions
         x = self.drop(self.embed_tokens(idx) + positions)  # (B, T, d)
@@ -277,6 +298,42 @@ class GPT(nn.Module):
             x, _ = block(x, cache=window, start=position)
         return self.logit_lens(x)[:, 0]  # (B, vocab)
 
+    def _decode_token_native(self, idx: torch.Tensor, kv_cache: KVCache) -> torch.Tensor | None:
+        """Logits (1, 1, vocab) of one token (1, 1) from a single native call, else ``None``.
+
+        Embedding, every block, the final LayerNorm and the head in one parallel region
+        (:class:`TokenPlan`). The plan is built at a sequence's first step and kept on its
+        cache with this model and :attr:`weights_version`; a model whose weights were
+        replaced since gets a new one.
+        """
+        if idx.shape != (1, 1) or idx.device.type != "cpu" or torch.is_grad_enabled():
+            return None
+        start = self._check_step(idx, kv_cache)  # the errors the ordinary path would raise
+        record = kv_cache.native_plan
+        if not (
+            isinstance(record, tuple) and record[0] is self and record[1] == self.weights_version
+        ):
+            record = kv_cache.native_plan = (self, self.weights_version, self._token_plan(kv_cache))
+        plan = record[2]
+        if plan is None:
+            return None
+        return plan.run(int(idx), start, eps=self.ln_f.eps)
+
+    def _token_plan(self, kv_cache: KVCache) -> TokenPlan | None:
+        """A :class:`TokenPlan` for this model and cache, or None where it does not apply."""
+        blocks = list(self.blocks._modules.values())
+        eps = {self.ln_f.eps} | {b.ln1.eps for b in blocks} | {b.ln2.eps for b in blocks}
+        if len(eps) != 1 or self.ln_f.bias is None or self.head.bias is not None:
+            return None
+        ends = ModelEnds(
+            tok_emb=self.token_embedding_matrix(),
+            pos_emb=self.pos_emb.weight,
+            ln_f=(self.ln_f.weight, self.ln_f.bias),
+            head=self.head.weight,
+        )
+        weights = [block.native_weights() for block in blocks]
+        return TokenPlan.build(weights, ends, kv_cache.keys, kv_cache.values)
+
     def next_token_loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of the logits for ``idx`` (B, T) against ``targets`` (B, T).
 
@@ -315,6 +372,11 @@ class GPT(nn.Module):
         the last position only (logits (B, 1, vocab)), saving work while decoding. Returns the
         logits (B, T, vocab), or a :class:`ModelOutput` when ``capture`` is set.
         """
+        if kv_cache is not None and not capture and not self.training:
+            logits = self._decode_token_native(idx, kv_cache)  # one token on the CPU
+            if logits is not None:
+                kv_cache.advance(1)
+                return logits
         x, hidden_states, attentions = self._trunk(idx, kv_cache, capture)
         if last_only:
             x = x[:, -1:]  # (B, 1, d)

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 
 import pytest
+import torch
 
 
 @pytest.fixture
 def spy(monkeypatch):
-    """``spy("pkg.module.fn")`` wraps fn so that each call records its first argument's shape."""
+    """``spy("pkg.module.fn")`` or ``spy("pkg.module.Class.method")`` wraps the function so
+    that each call records the shape of its first tensor argument (or, with none, its
+    arguments after the first)."""
 
     def install(target: str) -> list:
-        module, name = target.rsplit(".", 1)
-        real = getattr(importlib.import_module(module), name)
+        owner, name = target.rsplit(".", 1)
+        real = getattr(pkgutil.resolve_name(owner), name)
         calls: list = []
-        monkeypatch.setattr(target, lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
+
+        def wrapper(*args, **kwargs):
+            tensors = [a for a in args if isinstance(a, torch.Tensor)]
+            calls.append(tensors[0].shape if tensors else args[1:])
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(target, wrapper)
         return calls
 
     return install

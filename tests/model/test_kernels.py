@@ -10,13 +10,14 @@ import torch
 import torch.nn.functional as F
 
 from core.model import GPT, GPTConfig
-from core.model.kernels import native as native_module
 from core.model.kernels import (
+    TokenPlan,
     native_decode_attention,
     native_decode_layers,
     native_kernels,
     native_matvec,
 )
+from core.model.kernels import native as native_module
 from core.model.kernels.native import native_status
 from core.model.layers import SPLIT_MATVEC_MIN_WEIGHTS, Dense
 from tests.conftest import missing_service
@@ -171,7 +172,9 @@ def test_decoding_agrees_with_and_without_the_kernels(kernels, monkeypatch):
             steps = [model(ids[:, i : i + 1], kv_cache=cache) for i in range(4, 12)]
         return torch.cat([prefill, *steps], dim=1)
 
-    native = decode()
+    native = decode()  # each step one native call for the whole model
+    monkeypatch.setattr("core.model.gpt.TokenPlan.run", lambda *a, **k: None)
+    layers_only = decode()  # the blocks in one native call, the head a native product
     monkeypatch.setattr("core.model.gpt.native_decode_layers", lambda *a, **k: None)
     attention_only = decode()
     monkeypatch.setattr("core.model.attention.native_decode_attention", lambda *a: None)
@@ -179,6 +182,7 @@ def test_decoding_agrees_with_and_without_the_kernels(kernels, monkeypatch):
     plain = decode()
     with torch.no_grad():
         full = model(ids)
+    torch.testing.assert_close(native, layers_only, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(native, plain, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(attention_only, plain, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(native, full, atol=1e-4, rtol=1e-4)
@@ -272,12 +276,12 @@ def test_all_layers_in_one_call_equal_the_modules_layer_by_layer(kernels, spy, w
         torch.testing.assert_close(cache.keys, twin.keys)
         torch.testing.assert_close(cache.values, twin.values)
 
-    calls = spy("core.model.gpt.native_decode_layers")
+    calls = spy("core.model.gpt.TokenPlan.run")
     one_by_one.truncate(9)  # and through the model: position 9 again
     with torch.no_grad():
         decoded = model(ids[:, 9:], kv_cache=one_by_one)
         full = model(ids)
-    assert calls == [(1, 1, config.n_embd)]  # one call for the three layers
+    assert calls == [(int(ids[0, 9]), 9)]  # one call for the whole model
     if weights == "fp32":  # (a bf16 model's full forward rounds its activations too)
         torch.testing.assert_close(decoded[0, -1], full[0, -1], atol=1e-4, rtol=1e-4)
 
@@ -389,8 +393,76 @@ def test_one_model_decodes_for_several_threads_at_once(kernels, spy):
         return out
 
     alone = [decode(p) for p in prompts]
-    calls = spy("core.model.gpt.native_decode_layers")
+    calls = spy("core.model.gpt.TokenPlan.run")
     with ThreadPoolExecutor(max_workers=6) as pool:
         together = list(pool.map(decode, prompts * 3))
     assert together == alone * 3
     assert len(calls) == 18 * 40  # every decoding step went through the native call
+
+
+@pytest.mark.parametrize("weights", ["fp32", "bf16"])
+@pytest.mark.parametrize(("width", "tie", "qkv_bias"), [(64, True, False), (96, False, True)])
+def test_one_native_call_per_token_equals_the_blocks_call_and_the_head(
+    kernels, weights, width, tie, qkv_bias
+):
+    torch.manual_seed(0)
+    config = GPTConfig(
+        vocab_size=97, context_length=24, n_layer=2, n_head=4, n_embd=width,
+        tie_embeddings=tie, qkv_bias=qkv_bias,
+    )  # fmt: skip
+    model = GPT(config).eval()
+    for p in model.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    if weights == "bf16":
+        model.cast_matrices(torch.bfloat16)
+    ids = torch.randint(0, config.vocab_size, (1, 12))
+    with torch.no_grad():
+        cache = model.new_kv_cache()
+        model(ids[:, :8], kv_cache=cache)
+        twin = cache.clone()
+        whole = [model(ids[:, i : i + 1], kv_cache=cache) for i in range(8, 12)]
+        plan = cache.native_plan[2]
+        assert isinstance(plan, TokenPlan) and plan.bf16 == (weights == "bf16")
+        assert twin.native_plan is None  # a clone never shares its original's plan
+        pieces = []
+        for i in range(8, 12):  # the blocks in one call, ln_f, the head's native product
+            x = model.embed_tokens(ids[:, i : i + 1]) + model.pos_emb.weight[i : i + 1]
+            hidden = model._decode_native(x, twin, i)
+            twin.advance(1)
+            pieces.append(kernels.matvec(model.head.weight, model.ln_f(hidden)).view(1, 1, -1))
+    for got, ref in zip(whole, pieces, strict=True):
+        torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(cache.keys, twin.keys)
+    assert cache.native_plan[2] is plan  # kept for the sequence's later steps
+
+
+def test_the_token_plan_is_rebuilt_when_the_weights_are_replaced(kernels):
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=97, context_length=24, n_layer=2, n_head=4, n_embd=64)
+    model = GPT(config).eval()
+    ids = torch.randint(0, config.vocab_size, (1, 12))
+
+    def step(cache, i: int) -> torch.Tensor:
+        twin = cache.clone()  # builds a fresh plan for the model as it is now
+        with torch.no_grad():
+            out = model(ids[:, i : i + 1], kv_cache=cache)
+            ref = model(ids[:, i : i + 1], kv_cache=twin)
+        torch.testing.assert_close(out, ref, atol=0, rtol=0)
+        return out
+
+    cache = model.new_kv_cache()
+    with torch.no_grad():
+        model(ids[:, :5], kv_cache=cache)
+    step(cache, 5)
+    plan = cache.native_plan[2]
+    with torch.no_grad():
+        model.blocks[0].ffn.fc.weight.mul_(2)  # in place: same addresses, new values
+    step(cache, 6)
+    assert cache.native_plan[2] is plan
+    model.cast_matrices(torch.bfloat16)  # new tensors: the plan must not read the old ones
+    step(cache, 7)
+    assert cache.native_plan[2] is not plan and cache.native_plan[2].bf16
+    plan = cache.native_plan[2]
+    model.float()  # .to()/.float() replace the parameters too
+    step(cache, 8)
+    assert cache.native_plan[2] is not plan and not cache.native_plan[2].bf16

@@ -2,7 +2,9 @@
 
 from core.model.kernels.native import (
     LayerWeights,
+    ModelEnds,
     NativeKernels,
+    TokenPlan,
     native_decode_attention,
     native_decode_block,
     native_decode_layers,
@@ -12,7 +14,9 @@ from core.model.kernels.native import (
 
 __all__ = [
     "LayerWeights",
+    "ModelEnds",
     "NativeKernels",
+    "TokenPlan",
     "native_decode_attention",
     "native_decode_block",
     "native_decode_layers",

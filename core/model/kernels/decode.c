@@ -280,10 +280,11 @@ typedef struct {
 } glassbox_layer;
 
 /* The block step, run by every thread of an enclosing parallel region; `next` (or NULL) is
- * the following layer, whose first QKV rows are prefetched before the closing barrier. */
-static void block_step(const glassbox_layer *L, const glassbox_layer *next, float *restrict x,
-                       int64_t d, float eps, int bf16, int64_t pos, int64_t heads,
-                       int64_t max_len, float *restrict qkv, float *restrict ctx,
+ * the matrix read after this block, (next_rows, d): the following layer's QKV weight or the
+ * output head, whose first rows are prefetched before the closing barrier. */
+static void block_step(const glassbox_layer *L, const void *next, int64_t next_rows,
+                       float *restrict x, int64_t d, float eps, int bf16, int64_t pos,
+                       int64_t heads, int64_t max_len, float *restrict qkv, float *restrict ctx,
                        float *restrict f) {
     const int64_t head_dim = d / heads, hidden = 4 * d;
     float normed[d]; /* this thread's LN1(x), then LN2(x) */
@@ -320,8 +321,8 @@ static void block_step(const glassbox_layer *L, const glassbox_layer *next, floa
     for (int64_t r = lo; r < hi; r++)
         x[r] += row_dot(L->w_out, bf16, dp, r, f, vb, hidden) + (L->b_out ? L->b_out[r] : 0.0f);
     if (next) {
-        thread_rows(3 * d, &lo, &hi);
-        prefetch_rows(next->w_qkv, bf16, lo, hi, d);
+        thread_rows(next_rows, &lo, &hi);
+        prefetch_rows(next, bf16, lo, hi, d);
     }
 #pragma omp barrier /* the next layer normalises all of x */
 }
@@ -339,7 +340,56 @@ int glassbox_decode_layers(float *restrict x, int64_t d, float eps, int bf16, in
     if (!decode_args_ok(d, pos, heads, max_len)) return 1;
 #pragma omp parallel
     for (int64_t i = 0; i < n; i++)
-        block_step(&layers[i], i + 1 < n ? &layers[i + 1] : NULL, x, d, eps, bf16, pos, heads,
-                   max_len, qkv, ctx, f);
+        block_step(&layers[i], i + 1 < n ? layers[i + 1].w_qkv : NULL, 3 * d, x, d, eps, bf16,
+                   pos, heads, max_len, qkv, ctx, f);
+    return 0;
+}
+
+/* The rest of the model for glassbox_decode_token: the token and position embeddings, the
+ * final LayerNorm and the output head (no bias). Seven 8-byte fields: Python passes them as
+ * an int64 array. */
+typedef struct {
+    const void *tok_emb; /* (vocab, d), float32 or bfloat16 (tok_bf16 = 1) */
+    int64_t tok_bf16;
+    const float *pos_emb; /* (> pos, d) float32 */
+    const float *lnf_g, *lnf_b;
+    const void *w_head; /* (vocab, d), the dtype of the layers' matrices */
+    int64_t vocab;
+} glassbox_ends;
+
+/* One whole decoding step in one parallel region: x = tok_emb[token] + pos_emb[pos], the
+ * blocks layers[0..n) (as glassbox_decode_layers), then logits = W_head LN_f(x), each
+ * thread streaming its own rows of the head. x (d) is scratch here. Returns 1 (and changes
+ * nothing) for arguments out of range. */
+int glassbox_decode_token(int64_t token, int64_t pos, const glassbox_ends *E,
+                          const glassbox_layer *layers, int64_t n, int64_t d, float eps,
+                          int bf16, int64_t heads, int64_t max_len, float *restrict x,
+                          float *restrict qkv, float *restrict ctx, float *restrict f,
+                          float *restrict logits) {
+    if (!decode_args_ok(d, pos, heads, max_len) || token < 0 || token >= E->vocab || n < 1)
+        return 1;
+    const float *position = E->pos_emb + pos * d;
+    if (E->tok_bf16) {
+        const uint16_t *row = (const uint16_t *)E->tok_emb + token * d;
+        for (int64_t i = 0; i < d; i++) x[i] = bf16_to_f32(row[i]) + position[i];
+    } else {
+        const float *row = (const float *)E->tok_emb + token * d;
+        for (int64_t i = 0; i < d; i++) x[i] = row[i] + position[i];
+    }
+#pragma omp parallel
+    {
+        for (int64_t i = 0; i < n; i++)
+            block_step(&layers[i], i + 1 < n ? layers[i + 1].w_qkv : E->w_head,
+                       i + 1 < n ? 3 * d : E->vocab, x, d, eps, bf16, pos, heads, max_len, qkv,
+                       ctx, f);
+        float normed[d];
+        uint16_t vb[d];
+        const int dp = GLASSBOX_DPBF16 && bf16 && d % 64 == 0;
+        int64_t lo, hi;
+        layer_norm(x, E->lnf_g, E->lnf_b, eps, normed, d);
+        if (dp) round_bf16(normed, vb, d);
+        thread_rows(E->vocab, &lo, &hi);
+        for (int64_t r = lo; r < hi; r++) logits[r] = row_dot(E->w_head, bf16, dp, r, normed, vb, d);
+    }
     return 0;
 }

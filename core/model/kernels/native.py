@@ -68,6 +68,7 @@ class NativeKernels:
         }
         self._attention = lib.glassbox_decode_attention
         self._layers = lib.glassbox_decode_layers
+        self._token = lib.glassbox_decode_token
         # With AVX512-BF16, products with bfloat16 weights round the vector to bfloat16 too
         # (for widths that are multiples of 64), as PyTorch's bfloat16 products do.
         self.bf16_pairs = bool(lib.glassbox_bf16_pairs())
@@ -202,6 +203,13 @@ def _load(path: Path) -> ctypes.CDLL:
     attention.restype = ctypes.c_int
     lib.glassbox_bf16_pairs.argtypes = []
     lib.glassbox_bf16_pairs.restype = ctypes.c_int
+    token = lib.glassbox_decode_token
+    token.argtypes = (
+        [size, size, pointer, pointer, size, size, ctypes.c_float, ctypes.c_int]
+        + [size, size]  # heads, max_len
+        + [pointer] * 5  # scratch: x, qkv, ctx, f; logits
+    )  # token, pos, ends, table, n, d, eps, bf16, ...
+    token.restype = ctypes.c_int
     return lib
 
 
@@ -422,6 +430,122 @@ def native_decode_layers(
         start, heads, max_len, base, base + 3 * d * step, base + 4 * d * step,
     )  # fmt: skip
     return None if failed else result
+
+
+class ModelEnds(NamedTuple):
+    """What a whole decoding step reads besides the blocks (see :class:`TokenPlan`)."""
+
+    tok_emb: torch.Tensor  # (vocab, d), float32 or bfloat16 (tied: the head's weight)
+    pos_emb: torch.Tensor  # (context, d) float32
+    ln_f: tuple[torch.Tensor, torch.Tensor]  # final LayerNorm (weight, bias), float32
+    head: torch.Tensor  # (vocab, d), the dtype of the blocks' matrices; no bias
+
+
+class TokenPlan:
+    """A whole decoding step of one model into one KV cache, laid out for one native call.
+
+    ``glassbox_decode_token`` embeds the token, runs every block, the final LayerNorm and
+    the output head in one parallel region and writes the logits. Building the call's
+    address table checks every tensor, and that Python costs more than it seems: its
+    objects have just been evicted from the CPU caches by the weights streaming past (about
+    0.2 ms per GPT-2 token where the same code takes 0.1 ms warm). So a plan is built once
+    per sequence and model state, and kept by the caller (``GPT`` keeps it on the
+    :class:`KVCache`, which belongs to one sequence, and rebuilds it when the model's
+    weights are replaced). It holds aliases of every tensor in its table, so every address
+    it passes stays valid memory while the plan lives, whatever happens to the model.
+    """
+
+    def __init__(
+        self,
+        table: torch.Tensor,
+        ends: torch.Tensor,
+        tensors: list[torch.Tensor],
+        *,
+        bf16: bool,
+        d: int,
+        heads: int,
+        max_len: int,
+        vocab: int,
+    ) -> None:
+        self._table, self._ends, self._aliases = table, ends, tensors
+        self.n_layers = len(table) // 14  # 14 addresses per layer
+        self.bf16, self.d, self.heads, self.max_len, self.vocab = bf16, d, heads, max_len, vocab
+        self._scratch = torch.empty(9 * self.d)  # x (d), qkv (3d), ctx (d), f (4d)
+
+    @classmethod
+    def build(
+        cls,
+        layers: Sequence[LayerWeights],
+        ends: ModelEnds,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+    ) -> TokenPlan | None:
+        """A plan for these blocks and ends, decoding into the caches ``keys``/``values``
+        (n_layer, 1, heads, max_len, head_dim); None if the kernel cannot run them (no
+        compiler, dtypes, shapes). Every tensor is checked here, once."""
+        if native_kernels() is None or keys.dim() != 5 or keys.shape != values.shape:
+            return None
+        n, _, heads, max_len, head_dim = keys.shape
+        d = heads * head_dim
+        if not layers or len(layers) != n:
+            return None
+        dtype = layers[0].qkv[0].dtype
+        if dtype not in (_F32, _BF16):
+            return None
+        table: list[int] = []
+        for i, layer in enumerate(layers):
+            pointers = _layer_pointers(layer, d, dtype, (keys[i], values[i]))
+            if pointers is None:
+                return None
+            table += pointers
+        tok, pos, (lnf_g, lnf_b), head = ends
+        vocab = head.shape[0] if head.dim() == 2 else 0
+        rows = pos.shape[0] if pos.dim() == 2 else 0
+        for tensor, dtypes, numel in (
+            (tok, (_F32, _BF16), vocab * d),
+            (pos, (_F32,), rows * d),
+            (lnf_g, (_F32,), d),
+            (lnf_b, (_F32,), d),
+            (head, (dtype,), vocab * d),
+        ):
+            if (
+                tensor.dtype not in dtypes
+                or not tensor.is_cpu
+                or not tensor.is_contiguous()
+                or tensor.numel() != numel
+            ):
+                return None
+        if vocab == 0 or rows < max_len:
+            return None
+        addresses = [tok.data_ptr(), int(tok.dtype == _BF16), pos.data_ptr(), lnf_g.data_ptr()]
+        addresses += [lnf_b.data_ptr(), head.data_ptr(), vocab]
+        tensors = [t.detach() for layer in layers for pair in layer for t in pair if t is not None]
+        tensors += [t.detach() for t in (keys, values, tok, pos, lnf_g, lnf_b, head)]
+        return cls(
+            torch.tensor(table, dtype=torch.int64),
+            torch.tensor(addresses, dtype=torch.int64),
+            tensors,
+            bf16=dtype == _BF16,
+            d=d,
+            heads=heads,
+            max_len=max_len,
+            vocab=vocab,
+        )
+
+    def run(self, token: int, pos: int, *, eps: float) -> torch.Tensor | None:
+        """Logits (1, 1, vocab) of ``token`` at position ``pos``, its key and value written
+        into the caches; None if the kernel declines (position or token out of range)."""
+        kernels = native_kernels()
+        if kernels is None or torch.is_grad_enabled():
+            return None
+        logits = torch.empty(1, 1, self.vocab)
+        d, base, step = self.d, self._scratch.data_ptr(), 4
+        failed = kernels._token(
+            token, pos, self._ends.data_ptr(), self._table.data_ptr(), self.n_layers, d, eps,
+            self.bf16, self.heads, self.max_len,
+            base, base + d * step, base + 4 * d * step, base + 5 * d * step, logits.data_ptr(),
+        )  # fmt: skip
+        return None if failed else logits
 
 
 def native_decode_block(
