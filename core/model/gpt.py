@@ -136,14 +136,18 @@ class GPT(nn.Module):
         nn.init.normal_(self.pos_emb.weight, std=0.01)
         if self.tok_emb is not None:
             nn.init.normal_(self.tok_emb.weight, std=0.02)
-        # Counts the times the parameters were replaced (``.to()``, ``.float()``,
-        # :meth:`cast_matrices`): a native decoding plan records it and is rebuilt when it
-        # changes. In-place updates (an optimizer step, ``load_state_dict``) keep addresses.
+        # Counts the times the parameters may have been replaced (``.to()``, ``.float()``,
+        # ``load_state_dict``, :meth:`cast_matrices`): a native decoding plan records it and
+        # is rebuilt when it changes. In-place updates (an optimizer step) keep addresses.
         self.weights_version = 0
 
     def _apply(self, fn, recurse: bool = True):  # behind .to(), .float(), .cuda(), ...
         self.weights_version += 1
         return super()._apply(fn, recurse)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self.weights_version += 1  # assign=True replaces the parameters
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     @property
     def device(self) -> torch.device:

@@ -466,3 +466,14 @@ def test_the_token_plan_is_rebuilt_when_the_weights_are_replaced(kernels):
     model.float()  # .to()/.float() replace the parameters too
     step(cache, 8)
     assert cache.native_plan[2] is not plan and not cache.native_plan[2].bf16
+    plan = cache.native_plan[2]
+    fresh = {name: 3 * value.clone() for name, value in model.state_dict().items()}
+    model.load_state_dict(fresh, assign=True)  # new tensors again
+    before = cache.clone()
+    out = step(cache, 9)
+    assert cache.native_plan[2] is not plan
+    with torch.no_grad():  # and the step read the new weights: the blocks' call agrees
+        x = model.embed_tokens(ids[:, 9:10]) + model.pos_emb.weight[9:10]
+        hidden = model._decode_native(x, before, 9)
+        ref = kernels.matvec(model.head.weight, model.ln_f(hidden)).view(1, 1, -1)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)

@@ -4,7 +4,7 @@ Decoding one token multiplies every weight matrix by one vector, so its speed is
 at which the weights stream from memory. PyTorch 2.13's CPU kernels for that shape leave
 bandwidth unused: ``F.linear`` runs on one thread, and for bfloat16 weights no kernel
 streams faster than float32 does (``bench/bench_decode.py`` measures them side by side).
-``decode.c`` is about 300 lines of C with OpenMP. Its matrix-vector product lets each
+``decode.c`` is about 400 lines of C with OpenMP. Its matrix-vector product lets each
 thread stream its own block of rows; with bfloat16 weights it multiplies bfloat16 pairs
 (AVX512-BF16's ``vdpbf16ps``, the vector rounded to bfloat16 as PyTorch's bfloat16 products
 round it) or, on CPUs without that instruction, widens the weight to float32 in registers,
@@ -12,7 +12,9 @@ so half the bytes give float32 sums. Its layer step runs every pre-LayerNorm blo
 model for one token (LayerNorms, QKV, writing the new key and value into the KV cache and
 attending over it, projections, GELU) in one parallel region, replacing about twenty small
 PyTorch operations per layer whose fixed costs add up when a token takes a few
-milliseconds; its attention step does the attention part alone.
+milliseconds; its token step (:class:`TokenPlan`) adds the embedding before the blocks
+and the final LayerNorm and output head after them; its attention step does the attention
+part alone.
 
 The C file is compiled once per machine with the system's C compiler (``cc -O3
 -march=native -fopenmp``) into ``~/.cache/glassbox/kernels`` (or ``$GLASSBOX_KERNEL_DIR``;
