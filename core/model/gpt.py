@@ -14,7 +14,9 @@ head's (out x in) weight (see ``layers.py``); a token's embedding is one row of 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -145,7 +147,9 @@ class GPT(nn.Module):
         self.weights_version += 1
         return super()._apply(fn, recurse)
 
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ):  # returns torch's NamedTuple of missing and unexpected keys
         self.weights_version += 1  # assign=True replaces the parameters
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 

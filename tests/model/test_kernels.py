@@ -242,15 +242,22 @@ def test_native_block_step_equals_the_module(kernels, weights, qkv_bias, width, 
     torch.testing.assert_close(cache.values, twin.values)
 
 
-@pytest.mark.parametrize("weights", ["fp32", "bf16"])
-def test_all_layers_in_one_call_equal_the_modules_layer_by_layer(kernels, spy, weights):
-    torch.manual_seed(0)
-    config = GPTConfig(vocab_size=97, context_length=24, n_layer=3, n_head=4, n_embd=64)
+def perturbed_model(config: GPTConfig, weights: str) -> GPT:
+    """A model in eval mode with LayerNorms and biases away from their 1/0 init, its
+    matrices cast to bf16 when ``weights == "bf16"``."""
     model = GPT(config).eval()
     for p in model.parameters():
         p.data.add_(0.05 * torch.randn_like(p))
     if weights == "bf16":
         model.cast_matrices(torch.bfloat16)
+    return model
+
+
+@pytest.mark.parametrize("weights", ["fp32", "bf16"])
+def test_all_layers_in_one_call_equal_the_modules_layer_by_layer(kernels, spy, weights):
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=97, context_length=24, n_layer=3, n_head=4, n_embd=64)
+    model = perturbed_model(config, weights)
     ids = torch.randint(0, config.vocab_size, (1, 10))
     with torch.no_grad():
         cache = model.new_kv_cache()
@@ -410,11 +417,7 @@ def test_one_native_call_per_token_equals_the_blocks_call_and_the_head(
         vocab_size=97, context_length=24, n_layer=2, n_head=4, n_embd=width,
         tie_embeddings=tie, qkv_bias=qkv_bias,
     )  # fmt: skip
-    model = GPT(config).eval()
-    for p in model.parameters():
-        p.data.add_(0.05 * torch.randn_like(p))
-    if weights == "bf16":
-        model.cast_matrices(torch.bfloat16)
+    model = perturbed_model(config, weights)
     ids = torch.randint(0, config.vocab_size, (1, 12))
     with torch.no_grad():
         cache = model.new_kv_cache()

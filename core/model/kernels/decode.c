@@ -211,9 +211,10 @@ int glassbox_decode_attention(const float *restrict qkv, float *restrict k_cache
  * Weights are row-major (out, in), all float32 (bf16 = 0) or all bfloat16 (bf16 = 1);
  * LayerNorm parameters, biases (any may be NULL except LayerNorm's), caches and scratch
  * buffers are float32 (with bf16 weights, a width that is a multiple of 64 and AVX512-BF16,
- * each product's vector is rounded to bf16 first, as at the top of this file). Each thread streams its own contiguous rows of every product and
- * takes a share of the heads, with a barrier between dependent steps, so the whole stack
- * costs one fork and join instead of about twenty separate operations per layer. Every
+ * each product's vector is rounded to bf16 first, as at the top of this file). Each
+ * thread streams its own contiguous rows of every product and takes a share of the heads,
+ * with a barrier between dependent steps, so the whole stack costs one fork and join
+ * instead of about twenty separate operations per layer. Every
  * thread computes the LayerNorms itself (d values, on its stack) rather than waiting for
  * one thread to do it, and before each barrier it prefetches the first rows it will read of
  * the next matrix (the last step of a layer: the next layer's), so the memory stream does
@@ -389,7 +390,8 @@ int glassbox_decode_token(int64_t token, int64_t pos, const glassbox_ends *E,
         layer_norm(x, E->lnf_g, E->lnf_b, eps, normed, d);
         if (dp) round_bf16(normed, vb, d);
         thread_rows(E->vocab, &lo, &hi);
-        for (int64_t r = lo; r < hi; r++) logits[r] = row_dot(E->w_head, bf16, dp, r, normed, vb, d);
+        for (int64_t r = lo; r < hi; r++)
+            logits[r] = row_dot(E->w_head, bf16, dp, r, normed, vb, d);
     }
     return 0;
 }
