@@ -30,6 +30,9 @@ def test_page_opens_cleanly(page, app_url, spec):
 def test_navigation_lists_every_page(page, app_url):
     open_app_page(page, app_url)
     nav = page.locator('[data-testid="stSidebarNav"]')
+    # Streamlit first lists the pages' file names and then app.py's titled navigation, so
+    # wait for the titles before counting them.
+    nav.get_by_text(PAGES[-1].title, exact=True).wait_for()
     for spec in PAGES:
         assert nav.get_by_text(spec.title, exact=True).count() == 1, spec.title
 
