@@ -236,12 +236,19 @@ def warn(problems: Sequence[str], where: str = "the link") -> None:
 
 
 def write_url(
-    specs: Mapping[str, Param], values: Mapping[str, Any], drop: Iterable[str] = ()
+    specs: Mapping[str, Param],
+    values: Mapping[str, Any],
+    drop: Iterable[str] = (),
+    omit_defaults: bool = False,
 ) -> None:
-    """Put ``values`` into the URL, changing only entries that differ; remove ``drop`` keys."""
+    """Put ``values`` into the URL, changing only entries that differ; remove ``drop`` keys
+    (and, with ``omit_defaults``, the keys whose value is the default: shorter links)."""
     qp = st.query_params
+    drop = set(drop)
+    if omit_defaults:
+        drop |= {k for k, v in values.items() if k in specs and v == specs[k].default}
     for key, text in query_of(specs, values).items():
-        if qp.get_all(key) != [text]:
+        if key not in drop and qp.get_all(key) != [text]:
             qp[key] = text
     for key in drop:
         if key in qp:
