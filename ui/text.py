@@ -7,20 +7,26 @@ ASCII punctuation character (CommonMark lets any of them be escaped), so a value
 become a link ``[t](http://…)``, an image ``![t](http://…)`` (the browser would fetch it),
 raw HTML ``<img …>``, an entity ``&lt;``, emphasis, a heading, a list, or one of
 Streamlit's own directives (``:red[…]``, ``:material/icon:``); line breaks become spaces
-(a value cannot start a new block) and very long values are cut.
+(a value cannot start a new block) and very long values are cut. Streamlit's Markdown also
+turns bare ``http://…``, ``www.…`` and ``name@host`` into links (GitHub's "autolink
+literals", which backslash escapes do not stop), so an invisible WORD JOINER (U+2060) goes
+after ``:`` in ``://``, after ``www`` and after ``@``.
 
-    md("[Click](http://x)")  ->  "\\[Click\\]\\(http\\:\\/\\/x\\)"
+    md("[Click](http://x)")  ->  "\\[Click\\]\\(http\\:\u2060\\/\\/x\\)"
 
 Text for ``st.html`` uses :func:`html.escape` instead (``core.viz`` builds that HTML).
 """
 
 from __future__ import annotations
 
+import re
 import string
 
 MAX_SHOWN = 300  # characters of one user value shown in a message; the rest is "…"
 _SPECIAL = frozenset(string.punctuation)  # ASCII punctuation: all escapable in CommonMark
 _BREAKS = str.maketrans({c: " " for c in "\r\n\t\v\f\x85\u2028\u2029"})
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?i:(?<=www)(?=\.))|(?<=@)")
 
 
 def md(value: object, max_chars: int = MAX_SHOWN) -> str:
@@ -28,6 +34,7 @@ def md(value: object, max_chars: int = MAX_SHOWN) -> str:
     text = str(value).translate(_BREAKS)
     if len(text) > max_chars:
         text = text[:max_chars] + "…"
+    text = _AUTOLINK.sub(WORD_JOINER, text)
     return "".join("\\" + ch if ch in _SPECIAL else ch for ch in text)
 
 

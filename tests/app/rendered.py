@@ -13,6 +13,9 @@ from streamlit.testing.v1 import AppTest
 
 _PARSER = MarkdownIt("commonmark")
 _LIVE = re.compile(r"<a |<img |<script|<iframe", re.IGNORECASE)
+# GitHub's autolink literals, which Streamlit's Markdown renders as links (markdown-it's
+# CommonMark does not): a bare scheme URL, www., or an e-mail address.
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftp|mailto|xmpp)://|\bwww\.|[\w.+-]@[a-z0-9]")
 
 
 def markdown_texts(at: AppTest) -> list[str]:
@@ -29,9 +32,18 @@ def markdown_texts(at: AppTest) -> list[str]:
 
 def live_markup(at: AppTest) -> list[str]:
     """The texts whose Markdown renders as a link, an image or HTML (should be none)."""
-    return [t for t in markdown_texts(at) if _LIVE.search(_PARSER.render(t))]
+    return [
+        t
+        for t in markdown_texts(at)
+        if _LIVE.search(_PARSER.render(t)) or _AUTOLINK.search(_unescaped(t))
+    ]
+
+
+def _unescaped(markdown: str) -> str:
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
 
 
 def plain(markdown: str) -> str:
-    """The text a user reads from escaped Markdown (backslash escapes removed)."""
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+    """The text a user reads from escaped Markdown (backslash escapes and the invisible
+    word joiners that stop autolinks removed)."""
+    return _unescaped(markdown).replace("\u2060", "")

@@ -317,3 +317,15 @@ def test_gpus_needed_per_policy():
         "dedicated": 8,
     }
     assert text == "1.6 req/s over 8 models"
+
+
+def test_find_gpus_needed_is_estimated_and_refused_before_it_runs():
+    at = _run({"view": "Sweep"})  # the default market: 40 models over 120 s
+    at.number_input(key="pl_need_rate").set_value(2000.0)
+    at.button(key="pl_need_btn").click().run()
+    assert not at.exception
+    assert any(
+        "at 2,000 req/s would take about 480 s of simulation (limit 120 s)" in e
+        for e in _errors(at)
+    )
+    assert at.session_state["pl_needed"] is None  # nothing was simulated
