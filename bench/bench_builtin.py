@@ -24,12 +24,12 @@ from typing import NamedTuple
 
 import torch
 
+from core.corpus import builtin_documents
 from core.device import describe_device
 from core.model import file_sha256
 from core.registry import BUILTIN_CHECKPOINT, load_model
 from core.training.builtin import CORPORA
 from core.training.cli import load_documents
-from core.training.corpus import builtin_documents
 from core.training.data import encode_documents, eval_windows
 
 

@@ -33,8 +33,8 @@ import urllib.request
 from pathlib import Path
 
 from bench.common import median, print_table, timed
+from core.corpus import builtin_corpus
 from core.tokenization import get_encoding, pattern_of, train_bpe
-from core.training.corpus import builtin_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,6 +15,7 @@ import tiktoken
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import registry
+from core.corpus import CorpusError, builtin_corpus, decode_text
 from core.tokenization import (
     ENCODING_LABELS,
     ENCODING_NAMES,
@@ -37,7 +38,6 @@ from core.tokenization.tables import (
     truncation_message,
     window_rows,
 )
-from core.training.corpus import CorpusError, builtin_corpus, decode_text
 from core.viz.tokens import (
     HOVER_CSS,
     compare_html,

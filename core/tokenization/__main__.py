@@ -18,13 +18,11 @@ from pathlib import Path
 
 import tiktoken
 
+from core.corpus import CorpusError, builtin_corpus, read_text_file
 from core.tokenization.bpe import PATTERNS, train_bpe
 from core.tokenization.encodings import ENCODING_NAMES, get_encoding
 from core.tokenization.errors import TokenizerError
 from core.tokenization.tokenizer import BPETokenizer
-
-# An entry point, imported by nothing: like a page it may use the layer above (corpora).
-from core.training.corpus import CorpusError, builtin_corpus, read_text_file
 
 
 def _parser() -> argparse.ArgumentParser:

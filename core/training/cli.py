@@ -27,13 +27,13 @@ from typing import Any
 import tiktoken
 import torch
 
+from core.corpus import named_corpora, read_text_file
 from core.device import default_device, describe_device
 from core.model import GPT, GPTConfig, load_checkpoint
 from core.store import DatabaseUnavailable, RunKind, create_run, glassbox_home, open_database
 from core.tokenization import BPETokenizer, get_encoding, load_tokenizer_run, tokenizer_spec
 from core.tokenization.encodings import ENCODING_NAMES
 from core.training.config import PRECISIONS, TrainConfig
-from core.training.corpus import named_corpora, read_text_file
 from core.training.data import EOT_TEXT, prepare_data
 from core.training.loop import LAST, Trainer
 from core.training.recorder import ConsoleLogger, StoreRecorder

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.training.cli import load_documents
-from core.training.corpus import (
+from core.corpus import (
     STDLIB_DOCS_CORPUS_NAME,
     CorpusError,
     builtin_documents,
@@ -19,6 +18,7 @@ from core.training.corpus import (
     stdlib_source_files,
     torch_docstring_documents,
 )
+from core.training.cli import load_documents
 
 
 @pytest.fixture(scope="module")
