@@ -25,9 +25,9 @@ from core.sampling import (
     token_text,
 )
 from core.sampling.persist import list_saved, load_trajectory, replay, save_trajectory
+from core.tokenization.display import display_token
 from core.viz.sampling import (
     branch_tree_figure,
-    display_token,
     entropy_overlay_figure,
     escape_markdown,
     latency_figure,

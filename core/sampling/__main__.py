@@ -19,7 +19,7 @@ from core.sampling.config import DEFAULT_ORDER, SamplingConfig, SamplingConfigEr
 from core.sampling.persist import load_trajectory, replay, save_trajectory
 from core.sampling.sampler import Sampler, SamplingError
 from core.store import DatabaseUnavailable, open_database
-from core.viz.sampling import display_token
+from core.tokenization.display import display_token
 
 
 def _parser() -> argparse.ArgumentParser:

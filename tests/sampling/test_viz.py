@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from core.sampling import BranchTree, Sampler, SamplingConfig
+from core.tokenization.display import display_token
 from core.viz.sampling import (
     _plotly_text,
     branch_tree_figure,
-    display_token,
     entropy_overlay_figure,
     escape_markdown,
     latency_figure,

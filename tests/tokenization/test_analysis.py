@@ -19,12 +19,11 @@ from core.tokenization.analysis import (
     token_spans,
     tokenize,
 )
+from core.tokenization.display import show_whitespace, token_label
 from core.viz.tokens import (
     compare_html,
     compression_figure,
     merge_html,
-    show_whitespace,
-    token_label,
     tokens_html,
     tokens_per_encoding_figure,
 )
