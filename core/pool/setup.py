@@ -36,13 +36,11 @@ from core.pool.config import (
 from core.pool.persist import save_result
 from core.pool.presets import PRESETS, preset
 from core.pool.results import SimResult
-from core.pool.runner import SweepPoint, estimate_cost, gpus_needed
+from core.pool.runner import SweepPoint, crossing, estimate_cost, gpus_needed
 from core.pool.trace_io import read_trace_csv
 from core.pool.validation import validate_trace
-from core.pool.workload import Trace, model_rates
+from core.pool.workload import Trace, measured_rates, model_rates
 from core.store import RunKind, RunStatus, add_points, create_run, finish_run
-from core.viz.pool import crossing
-from core.viz.pool_live import measured_rates
 
 LIVE_MAX_REQUESTS = 20_000  # larger runs go to batch mode
 BATCH_MAX_WALL_S = 300.0  # longer batch runs go to the command line

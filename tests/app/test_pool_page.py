@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.pool import PolicyName, Simulation
+from core.pool import PolicyName, Simulation, crossing
+from core.pool.live import LiveHistory
 from core.pool.presets import preset
 from core.pool.runner import run
 from core.store import get_points, list_runs, open_database
 from core.store.repository import RunQuery
-from core.viz.pool import crossing, sweep_figure
-from core.viz.pool_live import LiveHistory, gantt_figure
+from core.viz.pool import sweep_figure
+from core.viz.pool_live import gantt_figure
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "pool.py")
 # A small market that simulates in milliseconds: 8 models on 4 GPUs for 60 s.
@@ -215,20 +216,14 @@ def test_uploaded_trace_replaces_the_workload_and_bad_csv_is_explained():
     assert any("unrecognised header" in w.value for w in at.warning)
 
 
-# ---------------------------------------------------------------- pure helpers of core/viz/pool.py
-def test_crossing_interpolates_to_the_target():
-    assert crossing([1, 2, 3], [1.0, 0.95, 0.85]) == pytest.approx(2.5)
-    assert crossing([1, 2], [0.5, 0.4]) == 0.0
-    assert crossing([1, 2], [1.0, 0.95]) == 2.0
-
-
+# ---------------------------------------------------------------- the live figures
 def test_live_history_merges_samples_into_segments():
     sim = Simulation(_small_config())
     hist = LiveHistory()
     rates = [0.1] * 8
     for t in np.arange(0.5, 20.5, 0.5):
         events, snap = sim.advance(until=float(t))
-        hist.record(snap, events, 0.0, rates)
+        hist.record(snap, events, rates)
     gpus = {s[0] for s in hist.segments}
     assert gpus == {0, 1, 2, 3}
     for g in gpus:  # each GPU's segments tile [0, 20] without gaps or overlaps

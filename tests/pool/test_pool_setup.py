@@ -6,12 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from core.pool import PoolError
+from core.pool import PoolError, crossing
 from core.pool import setup as ps
 from core.pool.presets import PRESETS, preset
 from core.pool.runner import run, run_many
 from core.store import get_points, get_run, open_database
-from core.viz.pool import crossing
 
 SMALL = {"models": 8, "duration": 60.0, "gpus": 4}
 
