@@ -9,11 +9,12 @@
 
     python -m bench.bench_sampling                      # both parts
     python -m bench.bench_sampling --skip-browser --steps 200 --threads 1
-    OMP_WAIT_POLICY=PASSIVE python -m bench.bench_sampling   # what a busy machine needs
+    OMP_WAIT_POLICY=ACTIVE python -m bench.bench_sampling    # OpenMP's spinning threads
 
 On a busy machine (more runnable processes than cores) OpenMP's spinning worker threads
-steal the cores that the next small operation needs: with the default policy the step
-latency was 60x higher here; ``OMP_WAIT_POLICY=PASSIVE`` (set before torch is imported) or
+steal the cores that the next small operation needs: with OpenMP's default policy the step
+latency was 60x higher here; ``OMP_WAIT_POLICY=PASSIVE`` (set before torch is imported, as
+``bench/__init__.py`` and ``core/__init__.py`` do unless the variable is set) or
 ``--threads 1`` avoids it. ``--model-id run:3`` benchmarks another model of the registry.
 """
 
