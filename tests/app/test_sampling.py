@@ -10,10 +10,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from core import registry
 from core.viz.sampling import escape_markdown
 from tests.sampling.helpers import EOT_ID, byte_encoding, eos_model, tiny_gpt
-
-registry = pytest.importorskip("core.registry")
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "sampling.py")
 
