@@ -24,6 +24,7 @@ import tempfile
 import time
 
 from bench.common import print_table
+from core.helpformat import HelpFormatter
 from core.pool import Simulation
 from core.pool.live import LiveHistory
 from core.pool.presets import preset
@@ -118,7 +119,9 @@ def server_ms(name: str, speed: float, frames: int = 40) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.bench_pool_live", description=__doc__, formatter_class=HelpFormatter
+    )
     p.add_argument("--seconds", type=float, default=10.0, help="frame-rate window per scenario")
     p.add_argument(
         "--scenarios",

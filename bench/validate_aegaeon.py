@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.helpformat import HelpFormatter  # noqa: E402
 from core.pool import PolicyName, PoolConfig, SimConfig, SwitchConfig, read_trace_csv  # noqa: E402
 from core.pool.artifact import ARTIFACT_DIR  # noqa: E402
 from core.pool.latency import fit_latency, latency_model, read_profiles  # noqa: E402
@@ -90,9 +91,13 @@ def replay_table(data: Path, processes: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.validate_aegaeon", description=__doc__, formatter_class=HelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=ARTIFACT_DIR, help="artifact data folder")
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--processes", type=int, default=os.cpu_count() or 1, help="replay worker processes"
+    )
     args = parser.parse_args()
     if not args.data.is_dir():
         sys.exit(f"artifact data not found at {args.data}")
