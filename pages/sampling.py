@@ -120,7 +120,9 @@ def _action(fn, *args) -> None:
 # ---------------------------------------------------------------- model and settings
 model_id = choices().model_id
 if model_id is None:
-    st.info("No model is available yet: train one on the Training page or add a checkpoint.")
+    st.info(
+        "No model is available yet: train one with `python -m core.training` or add a checkpoint."
+    )
     st.stop()
 try:
     loaded = _load(model_id)

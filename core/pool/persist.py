@@ -1,6 +1,6 @@
 """Saving simulator runs and sweeps to the run store (kind ``pool`` / ``pool_sweep``).
 
-The caller owns the database session (DESIGN convention 8): open it with
+The caller owns the database session (as everywhere in ``core``): open it with
 ``with Session.begin() as s:`` and pass ``s``. A run stores its whole ``SimConfig`` as the
 config, ``SimResult.summary()`` as the summary (non-finite values dropped), and its series
 as points: ``attainment_over_time``, ``active_models_over_time``, ``ttft_cdf``, ``tbt_cdf``.

@@ -12,7 +12,7 @@ A saved trajectory is a run of kind ``"sampling"``:
 Replay rebuilds the trajectory from the prompt, the settings and the seed: sampled steps are
 sampled again (the same generator draws), forced steps are forced again. It checks every
 token against the saved one, so "same seed + same settings => same tokens" is verified on
-each reopen. The caller owns the database session (DESIGN.md rule 8).
+each reopen. The caller owns the database session (``with Session.begin() as s:``).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The book's ch. 5.3 ``generate`` loop (Raschka) runs to completion; here the loop is turned
 inside out so a user can watch, force, rewind and branch. A `Sampler` owns everything that
-belongs to one trajectory and nothing shared: its own `KVCache` (DESIGN.md rule 5), its own
-seeded ``torch.Generator`` and its list of `StepRecord`. The model is only read, so any
+belongs to one trajectory and nothing shared: its own `KVCache` (the model holds only
+weights), its own seeded ``torch.Generator`` and its list of `StepRecord`. The model is only read, so any
 number of samplers (browser sessions, branches) can share one loaded model.
 
 Reproducibility: a sampled step draws exactly one uniform number from the generator,

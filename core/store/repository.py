@@ -5,7 +5,7 @@
         add_points(s, run.id, "train_loss", [(0, 8.3), (10, 6.1)])
         finish_run(s, run.id, summary={"val_loss": 2.1})
 
-Nothing here opens or commits a session (DESIGN convention 8), so a page can group a
+Nothing here opens or commits a session (the caller owns it), so a page can group a
 rename, a tag change and a note edit into one transaction.
 """
 

@@ -4,7 +4,7 @@ A run records the training settings (config), the compression reached (summary),
 compression curve chars/token vs vocab size (points of series ``chars_per_token``), and
 the tokenizer's JSON as an inline artifact of kind ``tokenizer`` with its sha256, so the
 run alone is enough to rebuild the tokenizer on another machine sharing the database.
-The caller owns the session (DESIGN.md, convention 8).
+The caller owns the session: pass one opened with ``with Session.begin() as s:``.
 """
 
 from __future__ import annotations
