@@ -4,7 +4,7 @@ Public API (the caller owns the session; see repository.py for an example)::
 
     Session = open_database()          # connect + migrate; sessionmaker
     with Session.begin() as s:
-        run = create_run(s, kind=RunKind.POOL, name="40 models", config=cfg)
+        run = record_run(s, kind=RunKind.POOL, name="40 models", config=cfg, summary=metrics)
 """
 
 from core.store.compare import config_diff, key_metrics, metric_direction, metrics_table
@@ -27,6 +27,7 @@ from core.store.exchange import (
     parse_export,
 )
 from core.store.models import Artifact, Base, Run, RunKind, RunPoint, RunStatus, RunTag
+from core.store.record import ArtifactSpec, record_run
 from core.store.repository import (
     InvalidRunData,
     RunNotFound,
@@ -38,6 +39,7 @@ from core.store.repository import (
     create_run,
     delete_runs,
     finish_run,
+    finite,
     get_artifacts,
     get_points,
     get_run,
@@ -52,6 +54,7 @@ from core.store.repository import (
 
 __all__ = [
     "Artifact",
+    "ArtifactSpec",
     "Base",
     "DatabaseUnavailable",
     "ImportFormatError",
@@ -75,6 +78,7 @@ __all__ = [
     "export_csv",
     "export_json",
     "finish_run",
+    "finite",
     "flatten",
     "get_artifacts",
     "get_points",
@@ -90,6 +94,7 @@ __all__ = [
     "metrics_table",
     "open_database",
     "parse_export",
+    "record_run",
     "redact",
     "require_run",
     "series_names",

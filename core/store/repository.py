@@ -36,6 +36,25 @@ class InvalidRunData(ValueError):
     """A name, tag or value the store cannot accept; the message says which and why."""
 
 
+def finite(value: Any) -> float | None:
+    """The store's one finite-value filter: a finite float, or None (NaN, inf, not a number).
+
+    ``finite(2) -> 2.0``, ``finite(float("nan")) -> None``, ``finite("x") -> None``,
+    ``finite(10**400) -> None`` (too large for a float). Points and summaries go through it.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()  # numpy / torch scalar
+    if not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def to_jsonable(value: Any) -> Any:
     """Plain JSON data from configs and metrics: dataclasses, tuples, paths, numpy scalars.
 
@@ -52,8 +71,8 @@ def to_jsonable(value: Any) -> Any:
         return str(value)
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
         value = value.item()  # numpy / torch scalar
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, float):
+        return finite(value)
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
@@ -188,8 +207,10 @@ def add_points(
         raise InvalidRunData("a series needs a name of 1 to 64 characters")
     rows = []
     for x, y in points:
-        y = None if y is None or not math.isfinite(float(y)) else float(y)
-        rows.append({"run_id": run_id, "series": series, "x": float(x), "y": y})
+        x_value = finite(x)
+        if x_value is None:
+            raise InvalidRunData(f"series {series!r}: x must be a finite number, not {x!r}")
+        rows.append({"run_id": run_id, "series": series, "x": x_value, "y": finite(y)})
     if rows:
         session.execute(insert(RunPoint), rows)
     return len(rows)

@@ -15,16 +15,14 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from core.store import (
+    ArtifactSpec,
     RunKind,
     RunQuery,
     RunStatus,
-    add_artifact,
-    add_points,
-    create_run,
-    finish_run,
     get_artifacts,
     get_run,
     list_runs,
+    record_run,
 )
 from core.tokenization.errors import TokenizerError
 from core.tokenization.tokenizer import BPETokenizer
@@ -67,7 +65,8 @@ def save_tokenizer_run(
 ) -> int:
     """Store ``tok`` as a finished run of kind "tokenizer"; returns the run id."""
     text = tok.to_json().encode("utf-8")
-    run = create_run(
+    ratios = tok.chars_per_token()
+    run = record_run(
         session,
         kind=RunKind.TOKENIZER,
         name=tok.name,
@@ -79,29 +78,28 @@ def save_tokenizer_run(
             "corpus": corpus_name,
             "corpus_chars": tok.training.get("corpus_chars"),
         },
-        tags=list(tags),
-        notes=notes,
-    )
-    add_points(session, run.id, CURVE_SERIES, compression_curve(tok))
-    add_artifact(
-        session,
-        run.id,
-        name=ARTIFACT_NAME,
-        kind=ARTIFACT_KIND,
-        sha256=hashlib.sha256(text).hexdigest(),
-        meta={"n_vocab": tok.n_vocab, "n_merges": len(tok.merges), "format": "glassbox-bpe"},
-        content=text,
-    )
-    ratios = tok.chars_per_token()
-    finish_run(
-        session,
-        run.id,
-        status=RunStatus.FINISHED,
+        series={CURVE_SERIES: compression_curve(tok)},
+        artifacts=[
+            ArtifactSpec(
+                name=ARTIFACT_NAME,
+                kind=ARTIFACT_KIND,
+                sha256=hashlib.sha256(text).hexdigest(),
+                meta={
+                    "n_vocab": tok.n_vocab,
+                    "n_merges": len(tok.merges),
+                    "format": "glassbox-bpe",
+                },
+                content=text,
+            )
+        ],
         summary={
             "n_vocab": tok.n_vocab,
             "chars_per_token": round(ratios[-1], 4) if ratios else 0.0,
             "train_time_s": tok.training.get("seconds", 0.0),
         },
+        tags=list(tags),
+        notes=notes,
+        status=RunStatus.FINISHED,
     )
     return run.id
 
