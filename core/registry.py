@@ -41,12 +41,14 @@ from core.store import (
     DatabaseUnavailable,
     RunKind,
     RunQuery,
+    finite,
     get_artifacts,
     get_run,
     glassbox_home,
     list_runs,
     open_database,
 )
+from core.store.schema import as_dict, whole
 from core.tokenization import (
     BPETokenizer,
     TokenizerError,
@@ -108,7 +110,7 @@ def _run_checkpoint(session: Session, run_id: int):
         for a in get_artifacts(session, run_id, kind="checkpoint")
         if a.path and Path(a.path).is_file()
     ]
-    artifacts.sort(key=lambda a: (a.meta.get("role") != "best", -a.id))
+    artifacts.sort(key=lambda a: (as_dict(a.meta).get("role") != "best", -a.id))
     return artifacts[0] if artifacts else None
 
 
@@ -146,10 +148,15 @@ def list_models(session_factory: sessionmaker[Session] | None = None) -> list[Mo
             for run in list_runs(session, query).runs:
                 if run.status == "running" or _run_checkpoint(session, run.id) is None:
                     continue
-                model_cfg = run.config.get("model", {})
-                val = run.summary.get("val_loss")
-                shape = f"{model_cfg.get('n_layer', '?')}x{model_cfg.get('n_embd', '?')}"
-                label = f"{run.name} (run {run.id}, {shape}" + (f", val {val:.2f})" if val else ")")
+                # Stored values are read defensively: one damaged row must not break menus.
+                model_cfg = as_dict(as_dict(run.config).get("model"))
+                val = finite(as_dict(run.summary).get("val_loss"))
+                n_layer, n_embd = whole(model_cfg.get("n_layer")), whole(model_cfg.get("n_embd"))
+                shape = f"{n_layer if n_layer is not None else '?'}x"
+                shape += f"{n_embd if n_embd is not None else '?'}"
+                label = f"{run.name} (run {run.id}, {shape}" + (
+                    f", val {val:.2f})" if val is not None else ")"
+                )
                 entries.append(
                     ModelEntry(
                         f"run:{run.id}", label, "run", f"training run {run.id}, {run.status}"

@@ -26,6 +26,7 @@ from core.store import (
     key_metrics,
     list_runs,
     metrics_table,
+    run_problems,
     series_names,
     update_run,
 )
@@ -152,6 +153,8 @@ with guard("read the run list") as read, Session.begin() as s:
             "created": r.created_at.replace(tzinfo=r.created_at.tzinfo or UTC),
             "tags": ", ".join(r.tag_names),
             "key metrics": key_metrics(r.summary),
+            # A damaged row is listed with what is wrong, so it can be found and deleted.
+            "problems": "; ".join(run_problems(r.kind, r.config, r.summary)),
         }
         for r in page.runs
     ]
@@ -197,6 +200,7 @@ table = st.dataframe(
         "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "name": st.column_config.TextColumn("name", width="medium"),
         "key metrics": st.column_config.TextColumn("key metrics", width="large"),
+        "problems": st.column_config.TextColumn("problems", width="medium"),
     },
 )
 p1, p2, _ = st.columns([2, 2, 5])
@@ -231,6 +235,7 @@ with guard("load the selected runs") as read, Session.begin() as s:
     summaries = [r.summary for r in selected]
     single = selected[0] if len(selected) == 1 else None
     single_tags = single.tag_names if single else []
+    single_broken = bool(single and run_problems(single.kind, single.config, single.summary))
     kinds_selected = {r.kind for r in selected}
     series_available = series_names(s, selected_ids) if len(selected) <= MAX_COMPARE else []
 if not read.ok:
@@ -280,6 +285,12 @@ if st.session_state.runs_confirm_delete:
             st.rerun()
 
 if single is not None:
+    if single_broken:
+        st.warning(
+            "This run's stored data is damaged (see the problems column): the other pages "
+            "skip or label it. Delete it, or export it, fix the file and import it again.",
+            icon=":material/report:",
+        )
     with st.form(f"edit_{single.id}"):
         st.markdown(f"**Run #{single.id}** · {single.kind} · {single.status}")
         name = st.text_input("Name", value=single.name, max_chars=200)

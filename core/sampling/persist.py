@@ -41,6 +41,7 @@ from core.store import (
     list_runs,
     record_run,
 )
+from core.store.schema import as_dict, whole
 
 ARTIFACT_KIND = "sampling_trajectory"
 FORMAT_VERSION = 1
@@ -187,8 +188,12 @@ def load_trajectory(session: Session, run_id: int) -> SavedTrajectory:
 def list_saved(session: Session, limit: int = 50) -> list[SavedRunInfo]:
     """The newest saved trajectories, newest first."""
     page = list_runs(session, RunQuery(kinds=(RunKind.SAMPLING.value,), limit=limit))
+    # A damaged summary ({"tokens": "five"}) reads as 0 tokens; opening the run says why.
     return [
-        SavedRunInfo(r.id, r.name, r.created_at, int(r.summary.get("tokens", 0))) for r in page.runs
+        SavedRunInfo(
+            r.id, r.name, r.created_at, max(0, whole(as_dict(r.summary).get("tokens")) or 0)
+        )
+        for r in page.runs
     ]
 
 

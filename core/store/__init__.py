@@ -51,6 +51,7 @@ from core.store.repository import (
     to_jsonable,
     update_run,
 )
+from core.store.schema import run_problems
 
 __all__ = [
     "Artifact",
@@ -96,6 +97,7 @@ __all__ = [
     "parse_export",
     "record_run",
     "redact",
+    "run_problems",
     "require_run",
     "series_names",
     "to_jsonable",

@@ -78,7 +78,7 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _clean_name(name: str) -> str:
+def clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
         raise InvalidRunData("a run needs a name (it was empty)")
@@ -115,7 +115,7 @@ def create_run(
     """Insert a run and flush it so that ``run.id`` is set."""
     run = Run(
         kind=str(RunKind(kind)),
-        name=_clean_name(name),
+        name=clean_name(name),
         status=str(RunStatus(status)),
         config=to_jsonable(config or {}),
         summary=to_jsonable(summary or {}),
@@ -157,7 +157,7 @@ def update_run(
     """Change the given fields; ``summary`` is merged into the existing one."""
     run = require_run(session, run_id)
     if name is not None:
-        run.name = _clean_name(name)
+        run.name = clean_name(name)
     if notes is not None:
         run.notes = notes
     if tags is not None:

@@ -24,6 +24,7 @@ from core.store import (
     list_runs,
     record_run,
 )
+from core.store.schema import as_dict, whole
 from core.tokenization.errors import TokenizerError
 from core.tokenization.tokenizer import BPETokenizer
 
@@ -39,7 +40,7 @@ class TokenizerRunInfo:
 
     run_id: int  # id of the run in the store
     name: str  # the tokenizer's name
-    n_vocab: int  # ids including special tokens
+    n_vocab: int | None  # ids including special tokens; None when the stored value is damaged
     pattern: str  # pre-tokenization pattern name
     label: str  # "bpe-gpt4-4096 (run 12, 4,096 tokens)"
 
@@ -125,14 +126,20 @@ def list_tokenizer_runs(session: Session, limit: int = 100) -> list[TokenizerRun
     )
     out = []
     for run in list_runs(session, query).runs:
-        n_vocab = int(run.summary.get("n_vocab", run.config.get("vocab_size", 0)) or 0)
+        # A damaged row (imported by an older version, edited by hand) must not break every
+        # menu: read each value defensively and say "size unknown" instead.
+        summary, config = as_dict(run.summary), as_dict(run.config)
+        n_vocab = whole(summary.get("n_vocab"))
+        if n_vocab is None or n_vocab <= 0:
+            n_vocab = whole(config.get("vocab_size"))
+        size = f"{n_vocab:,} tokens" if n_vocab is not None and n_vocab > 0 else "size unknown"
         out.append(
             TokenizerRunInfo(
                 run_id=run.id,
                 name=run.name,
                 n_vocab=n_vocab,
-                pattern=str(run.config.get("pattern", "")),
-                label=f"{run.name} (run {run.id}, {n_vocab:,} tokens)",
+                pattern=str(config.get("pattern", "")),
+                label=f"{run.name} (run {run.id}, {size})",
             )
         )
     return out
