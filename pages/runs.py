@@ -26,6 +26,7 @@ from core.store import (
     key_metrics,
     list_runs,
     metrics_table,
+    reading,
     run_problems,
     series_names,
     update_run,
@@ -33,6 +34,7 @@ from core.store import (
 from core.viz.runs import series_overlay
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
+from ui.shell import refresh_store_lists
 
 ensure_app_shell()
 
@@ -70,7 +72,7 @@ if st.session_state.runs_flash:
 params = st.query_params
 
 # --- filters (kept in the URL so a filtered view can be shared) -------------------------
-with guard("read the run list") as read, Session.begin() as s:
+with guard("read the run list") as read, reading(Session) as s:
     tags = all_tags(s)
 if not read.ok:
     st.stop()
@@ -142,7 +144,7 @@ query = RunQuery(
     offset=st.session_state.runs_page * page_size,
     limit=page_size,
 )
-with guard("read the run list") as read, Session.begin() as s:
+with guard("read the run list") as read, reading(Session) as s:
     page = list_runs(s, query)
     rows = [
         {
@@ -170,7 +172,12 @@ with st.expander("Import runs from a JSON export", icon=":material/upload:"):
         if outcome.ok:
             skipped = f", {len(result.skipped)} already present" if result.skipped else ""
             st.session_state.runs_flash = f"Imported {len(result.created)} run(s){skipped}."
+            st.session_state.runs_import_warnings = result.warnings
+            refresh_store_lists()
             st.rerun()
+    if st.session_state.get("runs_import_warnings"):
+        st.warning("Some artifact paths of the last import were not kept:")
+        st.text("\n".join(st.session_state.runs_import_warnings))  # plain text: names are data
 
 if page.total == 0:
     if any(view.values()):
@@ -228,7 +235,7 @@ else:
     st.caption("Select rows (tick the boxes at the left of the table) to manage or compare runs.")
     st.stop()
 
-with guard("load the selected runs") as read, Session.begin() as s:
+with guard("load the selected runs") as read, reading(Session) as s:
     selected = get_runs(s, selected_ids)
     labels = [f"#{r.id} {r.name}" for r in selected]
     configs = [r.config for r in selected]
@@ -249,7 +256,7 @@ selected_ids = [r.id for r in selected]
 # --- actions on the selection -----------------------------------------------------------
 st.subheader(f"{len(selected)} selected")
 a1, a2, a3 = st.columns(3)
-with guard("export the runs") as outcome, Session.begin() as s:
+with guard("export the runs") as outcome, reading(Session) as s:
     json_export = export_json(s, selected_ids)
     csv_export = export_csv(s, selected_ids)
 if outcome.ok:
@@ -279,6 +286,7 @@ if st.session_state.runs_confirm_delete:
             st.session_state.runs_confirm_delete = False
             if outcome.ok:
                 st.session_state.runs_flash = f"Deleted {n} run(s)."
+                refresh_store_lists()  # the sidebar menus must not offer deleted runs
                 st.rerun()
         if c2.button("Cancel"):
             st.session_state.runs_confirm_delete = False
@@ -375,7 +383,7 @@ with tab_curves:
         chosen = st.multiselect(
             "Series", series_available, default=series_available[: min(3, len(series_available))]
         )
-        with guard("read the time series") as outcome, Session.begin() as s:
+        with guard("read the time series") as outcome, reading(Session) as s:
             points = [
                 (label, get_points(s, rid, chosen))
                 for label, rid in zip(labels, selected_ids, strict=True)
@@ -386,7 +394,7 @@ with tab_curves:
 if kinds_selected == {"sampling"} and len(selected_ids) == 2:
     st.markdown("**Trajectories, aligned token by token**")
     try:
-        with guard("read the trajectories") as outcome, Session.begin() as s:
+        with guard("read the trajectories") as outcome, reading(Session) as s:
             trajectories = [load_trajectory(s, rid) for rid in selected_ids]
     except SamplingError as exc:
         st.error(str(exc))

@@ -25,6 +25,7 @@ from core.sampling import (
     token_text,
 )
 from core.sampling.persist import list_saved, load_trajectory, replay, save_trajectory
+from core.store import reading
 from core.viz.sampling import (
     branch_tree_figure,
     display_token,
@@ -473,7 +474,7 @@ def _save(Session) -> None:
 
 
 def _open(Session, run_id: int) -> None:
-    with guard("open the trajectory") as outcome, Session.begin() as session:
+    with guard("open the trajectory") as outcome, reading(Session) as session:
         saved = load_trajectory(session, run_id)
     if not outcome.ok:
         return
@@ -511,7 +512,7 @@ with st.expander("Save or open a trajectory", expanded=False):
             icon=":material/save:",
         )
         saved_runs = []
-        with guard("list saved trajectories"), Session() as session:
+        with guard("list saved trajectories"), reading(Session) as session:
             saved_runs = list_saved(session)
         if saved_runs:
             names = {r.run_id: f"#{r.run_id} {r.name} ({r.tokens} tokens)" for r in saved_runs}

@@ -14,6 +14,7 @@ from core.store.db import (
     glassbox_home,
     make_engine,
     open_database,
+    reading,
     redact,
     upgrade_database,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "metrics_table",
     "open_database",
     "parse_export",
+    "reading",
     "record_run",
     "redact",
     "run_problems",
