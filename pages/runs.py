@@ -25,6 +25,7 @@ from core.store import (
     import_json,
     key_metrics,
     list_runs,
+    mark_interrupted,
     metrics_table,
     reading,
     run_problems,
@@ -299,6 +300,16 @@ if single is not None:
             "skip or label it. Delete it, or export it, fix the file and import it again.",
             icon=":material/report:",
         )
+    if single.status == RunStatus.RUNNING.value and st.button(
+        "Mark interrupted",
+        icon=":material/stop_circle:",
+        help="For a run whose process was killed: it will never finish by itself.",
+    ):
+        with guard("mark the run interrupted") as outcome, Session.begin() as s:
+            mark_interrupted(s, single.id)
+        if outcome.ok:
+            st.session_state.runs_flash = f"Marked run #{single.id} interrupted."
+            st.rerun()
     with st.form(f"edit_{single.id}"):
         st.markdown(f"**Run #{single.id}** · {single.kind} · {single.status}")
         name = st.text_input("Name", value=single.name, max_chars=200)

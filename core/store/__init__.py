@@ -28,6 +28,7 @@ from core.store.exchange import (
     parse_export,
 )
 from core.store.models import Artifact, Base, Run, RunKind, RunPoint, RunStatus, RunTag
+from core.store.owner import current_owner, mark_interrupted, owner_alive, sweep_interrupted
 from core.store.record import ArtifactSpec, record_run
 from core.store.repository import (
     InvalidRunData,
@@ -75,6 +76,7 @@ __all__ = [
     "all_tags",
     "config_diff",
     "create_run",
+    "current_owner",
     "database_url",
     "delete_runs",
     "export_csv",
@@ -91,10 +93,12 @@ __all__ = [
     "key_metrics",
     "kind_counts",
     "list_runs",
+    "mark_interrupted",
     "make_engine",
     "metric_direction",
     "metrics_table",
     "open_database",
+    "owner_alive",
     "parse_export",
     "reading",
     "record_run",
@@ -102,6 +106,7 @@ __all__ = [
     "run_problems",
     "require_run",
     "series_names",
+    "sweep_interrupted",
     "to_jsonable",
     "update_run",
     "upgrade_database",

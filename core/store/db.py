@@ -135,8 +135,26 @@ def upgrade_database(engine: Engine) -> None:
     from alembic import command
 
     try:
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "head")
+        with engine.connect() as connection:
+            sqlite = engine.dialect.name == "sqlite"
+            if sqlite:
+                # SQLite rebuilds a table to alter it (batch mode); with foreign keys on,
+                # dropping the old "runs" would cascade-delete every point, tag and
+                # artifact. The pragma only works outside a transaction, hence the raw call.
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with connection.begin():
+                    command.upgrade(alembic_config(connection), "head")
+                    if sqlite:
+                        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise DatabaseUnavailable(
+                                f"the upgrade left {len(broken)} rows without their run; "
+                                "nothing was changed"
+                            )
+            finally:
+                if sqlite:
+                    connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
     except SQLAlchemyError as exc:
         raise DatabaseUnavailable(
             f"cannot open the run store at {redact(str(engine.url))}: "

@@ -112,6 +112,8 @@ class Run(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     summary: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # "host:pid:start" of the process that runs it while status is running (see owner.py).
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -125,6 +127,8 @@ class Run(Base):
     __table_args__ = (
         Index("ix_runs_created_at_id", "created_at", "id"),
         Index("ix_runs_kind_created_at", "kind", "created_at"),
+        # Never reuse the id of a deleted run (SQLite's default does): ids key caches and links.
+        {"sqlite_autoincrement": True},
     )
 
     @property

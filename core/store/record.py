@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.store.models import Run, RunKind, RunStatus
+from core.store.owner import current_owner
 from core.store.repository import add_artifact, add_points, create_run, finish_run
 
 Points = Iterable[tuple[float, float | None]]
@@ -69,6 +70,7 @@ def record_run(
         tags=tags,
         notes=notes,
         status=RunStatus.RUNNING,
+        owner=current_owner() if status is RunStatus.RUNNING else None,
     )
     for series_name, points in (series or {}).items():
         points = list(points)

@@ -111,9 +111,11 @@ def create_run(
     summary: dict[str, Any] | None = None,
     tags: Iterable[str] = (),
     notes: str = "",
+    owner: str | None = None,
 ) -> Run:
-    """Insert a run and flush it so that ``run.id`` is set."""
+    """Insert a run and flush it so that ``run.id`` is set (``owner``: see owner.py)."""
     run = Run(
+        owner=owner,
         kind=str(RunKind(kind)),
         name=clean_name(name),
         status=str(RunStatus(status)),
