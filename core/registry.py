@@ -259,6 +259,27 @@ def load_model(
     )
 
 
+def store_key(entry_id: str, session_factory: sessionmaker[Session] | None = None) -> str:
+    """What a cache of a loaded model or tokenizer must key on besides its id.
+
+    For ``run:<id>`` it is the run's uid (ids of deleted runs were reused by SQLite stores
+    before migration 0002, and a cache keyed by id alone kept serving the deleted run);
+    "" for everything else, and for a run that does not exist (the load then says so).
+    """
+    if not entry_id.startswith("run:"):
+        return ""
+    factory = _session_factory(session_factory)
+    if factory is None:
+        return ""
+    try:
+        run_id = _parse_run_id(entry_id)
+        with reading(factory) as session:
+            run = get_run(session, run_id)
+            return run.uid if run is not None else ""
+    except (CheckpointError, SQLAlchemyError):
+        return ""
+
+
 def _parse_run_id(text: str) -> int:
     try:
         return int(text.split(":", 1)[1])

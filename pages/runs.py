@@ -252,6 +252,9 @@ if not selected:
     st.info("The selected runs no longer exist (deleted in another tab?).")
     st.session_state.runs_pinned = []
     st.stop()
+gone = [i for i in selected_ids if i not in {r.id for r in selected}]
+if gone:  # ids are never reused, so a link names these runs or none
+    st.info(f"Run(s) {', '.join(map(str, gone))} no longer exist (deleted); showing the others.")
 selected_ids = [r.id for r in selected]
 
 # --- actions on the selection -----------------------------------------------------------

@@ -105,9 +105,14 @@ if "smp_temperature" not in st.session_state:
     _init_widgets()
 
 
+# Keyed by the run's uid as well as its id: a deleted run's id must not serve its model.
 @st.cache_resource(show_spinner="Loading the model…")
-def _load(model_id: str):  # -> registry.LoadedModel, shared read-only by all sessions
+def _load_cached(model_id: str, uid: str):  # -> registry.LoadedModel, shared read-only
     return registry.load_model(model_id)
+
+
+def _load(model_id: str):
+    return _load_cached(model_id, registry.store_key(model_id))
 
 
 def _action(fn, *args) -> None:
