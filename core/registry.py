@@ -24,6 +24,7 @@ from pathlib import Path
 
 import tiktoken
 import torch
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.device import default_device
@@ -41,12 +42,15 @@ from core.store import (
     DatabaseUnavailable,
     RunKind,
     RunQuery,
+    finite,
     get_artifacts,
     get_run,
     glassbox_home,
     list_runs,
     open_database,
+    reading,
 )
+from core.store.schema import as_dict, whole
 from core.tokenization import (
     BPETokenizer,
     TokenizerError,
@@ -108,7 +112,7 @@ def _run_checkpoint(session: Session, run_id: int):
         for a in get_artifacts(session, run_id, kind="checkpoint")
         if a.path and Path(a.path).is_file()
     ]
-    artifacts.sort(key=lambda a: (a.meta.get("role") != "best", -a.id))
+    artifacts.sort(key=lambda a: (as_dict(a.meta).get("role") != "best", -a.id))
     return artifacts[0] if artifacts else None
 
 
@@ -125,8 +129,42 @@ def gpt2_folders() -> list[Path]:
     )
 
 
-def list_models(session_factory: sessionmaker[Session] | None = None) -> list[ModelEntry]:
-    """Every loadable model: the built-in one, stored training runs, GPT-2 folders."""
+def _store_down(exc: SQLAlchemyError) -> DatabaseUnavailable:
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+    return DatabaseUnavailable(f"the run store stopped answering ({detail})")
+
+
+def _training_run_models(factory: sessionmaker[Session]) -> list[ModelEntry]:
+    out: list[ModelEntry] = []
+    with reading(factory) as session:
+        query = RunQuery(kinds=(RunKind.TRAINING.value,), limit=200)
+        for run in list_runs(session, query).runs:
+            if run.status == "running" or _run_checkpoint(session, run.id) is None:
+                continue
+            # Stored values are read defensively: one damaged row must not break menus.
+            model_cfg = as_dict(as_dict(run.config).get("model"))
+            val = finite(as_dict(run.summary).get("val_loss"))
+            n_layer, n_embd = whole(model_cfg.get("n_layer")), whole(model_cfg.get("n_embd"))
+            shape = f"{n_layer if n_layer is not None else '?'}x"
+            shape += f"{n_embd if n_embd is not None else '?'}"
+            label = f"{run.name} (run {run.id}, {shape}" + (
+                f", val {val:.2f})" if val is not None else ")"
+            )
+            out.append(
+                ModelEntry(f"run:{run.id}", label, "run", f"training run {run.id}, {run.status}")
+            )
+    return out
+
+
+def list_models(
+    session_factory: sessionmaker[Session] | None = None, *, store: bool = True
+) -> list[ModelEntry]:
+    """Every loadable model: the built-in one, stored training runs, GPT-2 folders.
+
+    ``store=False`` leaves the run store out. Raises :class:`DatabaseUnavailable` when the
+    store is configured but stops answering (a PostgreSQL server that went down), so the
+    caller can say so and list the rest with ``store=False``.
+    """
     entries: list[ModelEntry] = []
     if BUILTIN_CHECKPOINT.is_file():
         entries.append(
@@ -139,22 +177,12 @@ def list_models(session_factory: sessionmaker[Session] | None = None) -> list[Mo
                 "tokens), with a 4,096-token BPE",
             )
         )
-    factory = _session_factory(session_factory)
+    factory = _session_factory(session_factory) if store else None
     if factory is not None:
-        with factory() as session:
-            query = RunQuery(kinds=(RunKind.TRAINING.value,), limit=200)
-            for run in list_runs(session, query).runs:
-                if run.status == "running" or _run_checkpoint(session, run.id) is None:
-                    continue
-                model_cfg = run.config.get("model", {})
-                val = run.summary.get("val_loss")
-                shape = f"{model_cfg.get('n_layer', '?')}x{model_cfg.get('n_embd', '?')}"
-                label = f"{run.name} (run {run.id}, {shape}" + (f", val {val:.2f})" if val else ")")
-                entries.append(
-                    ModelEntry(
-                        f"run:{run.id}", label, "run", f"training run {run.id}, {run.status}"
-                    )
-                )
+        try:
+            entries.extend(_training_run_models(factory))
+        except SQLAlchemyError as exc:
+            raise _store_down(exc) from exc
     for folder in gpt2_folders():
         try:
             description = _describe(read_gpt2_config(folder))
@@ -231,6 +259,27 @@ def load_model(
     )
 
 
+def store_key(entry_id: str, session_factory: sessionmaker[Session] | None = None) -> str:
+    """What a cache of a loaded model or tokenizer must key on besides its id.
+
+    For ``run:<id>`` it is the run's uid (ids of deleted runs were reused by SQLite stores
+    before migration 0002, and a cache keyed by id alone kept serving the deleted run);
+    "" for everything else, and for a run that does not exist (the load then says so).
+    """
+    if not entry_id.startswith("run:"):
+        return ""
+    factory = _session_factory(session_factory)
+    if factory is None:
+        return ""
+    try:
+        run_id = _parse_run_id(entry_id)
+        with reading(factory) as session:
+            run = get_run(session, run_id)
+            return run.uid if run is not None else ""
+    except (CheckpointError, SQLAlchemyError):
+        return ""
+
+
 def _parse_run_id(text: str) -> int:
     try:
         return int(text.split(":", 1)[1])
@@ -254,18 +303,26 @@ def _with_tokenizer(ckpt, entry: ModelEntry, session_factory, device) -> LoadedM
     return LoadedModel(_finish(ckpt.model, device), encoding, ckpt.config, entry)
 
 
-def list_tokenizers(session_factory: sessionmaker[Session] | None = None) -> list[TokenizerEntry]:
-    """The OpenAI encodings, the built-in BPE and the tokenizer runs in the store."""
+def list_tokenizers(
+    session_factory: sessionmaker[Session] | None = None, *, store: bool = True
+) -> list[TokenizerEntry]:
+    """The OpenAI encodings, the built-in BPE and the tokenizer runs in the store.
+
+    ``store`` and errors as in :func:`list_models`.
+    """
     entries = [TokenizerEntry(name, ENCODING_LABELS[name]) for name in ENCODING_NAMES]
     if BUILTIN_TOKENIZER.is_file():
         entries.append(TokenizerEntry(BUILTIN_ID, "Built-in BPE (Python manual, 4,096 tokens)"))
-    factory = _session_factory(session_factory)
+    factory = _session_factory(session_factory) if store else None
     if factory is not None:
-        with factory() as session:
-            entries.extend(
-                TokenizerEntry(f"run:{info.run_id}", info.label)
-                for info in list_tokenizer_runs(session)
-            )
+        try:
+            with reading(factory) as session:
+                entries.extend(
+                    TokenizerEntry(f"run:{info.run_id}", info.label)
+                    for info in list_tokenizer_runs(session)
+                )
+        except SQLAlchemyError as exc:
+            raise _store_down(exc) from exc
     return entries
 
 

@@ -25,6 +25,7 @@ from core.sampling import (
     token_text,
 )
 from core.sampling.persist import list_saved, load_trajectory, replay, save_trajectory
+from core.store import reading
 from core.tokenization.display import display_token
 from core.viz.sampling import (
     branch_tree_figure,
@@ -104,9 +105,14 @@ if "smp_temperature" not in st.session_state:
     _init_widgets()
 
 
+# Keyed by the run's uid as well as its id: a deleted run's id must not serve its model.
 @st.cache_resource(show_spinner="Loading the model…")
-def _load(model_id: str):  # -> registry.LoadedModel, shared read-only by all sessions
+def _load_cached(model_id: str, uid: str):  # -> registry.LoadedModel, shared read-only
     return registry.load_model(model_id)
+
+
+def _load(model_id: str):
+    return _load_cached(model_id, registry.store_key(model_id))
 
 
 def _action(fn, *args) -> None:
@@ -475,7 +481,7 @@ def _save(Session) -> None:
 
 
 def _open(Session, run_id: int) -> None:
-    with guard("open the trajectory") as outcome, Session.begin() as session:
+    with guard("open the trajectory") as outcome, reading(Session) as session:
         saved = load_trajectory(session, run_id)
     if not outcome.ok:
         return
@@ -513,7 +519,7 @@ with st.expander("Save or open a trajectory", expanded=False):
             icon=":material/save:",
         )
         saved_runs = []
-        with guard("list saved trajectories"), Session() as session:
+        with guard("list saved trajectories"), reading(Session) as session:
             saved_runs = list_saved(session)
         if saved_runs:
             names = {r.run_id: f"#{r.run_id} {r.name} ({r.tokens} tokens)" for r in saved_runs}

@@ -75,9 +75,15 @@ def tokenizer_options() -> dict[str, str]:
         return dict(ENCODING_LABELS)
 
 
+# Keyed by the run's uid as well as its id: a deleted run's id must not serve its tokenizer.
 @st.cache_resource(show_spinner="Loading tokenizer…", ttl=600, max_entries=16)
-def registry_encoding(tokenizer_id: str) -> tiktoken.Encoding:
+def _registry_encoding(tokenizer_id: str, uid: str) -> tiktoken.Encoding:
     return registry.load_tokenizer(tokenizer_id, session_factory(quiet=True))
+
+
+def registry_encoding(tokenizer_id: str) -> tiktoken.Encoding:
+    uid = registry.store_key(tokenizer_id, session_factory(quiet=True))
+    return _registry_encoding(tokenizer_id, uid)
 
 
 def current_encoding(option: str) -> tiktoken.Encoding:

@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import registry
 from core.device import describe_device
-from core.store import database_url
+from core.store import DatabaseUnavailable, database_url, redact
 from ui.db import session_factory
 
 MODEL_KEY = "gb_model_id"
 TOKENIZER_KEY = "gb_tokenizer_id"
+STORE_DOWN_KEY = "gb_store_down"  # why the store stopped answering, during this rerun
 DEFAULT_TOKENIZER = "gpt2"
 
 
@@ -30,14 +31,38 @@ class Choices:
 
 # The lists include runs from the store, so they are refreshed every few seconds; the
 # session factory is passed unhashed (leading underscore) and shared by the whole server.
+# A store that stops answering raises (never cached): the menus fall back to what needs no
+# store and the sidebar says so, and the next rerun tries the store again.
 @st.cache_data(ttl=10, show_spinner=False)
-def _model_options(_factory: sessionmaker[Session] | None, url: str) -> dict[str, str]:
+def _stored_model_options(_factory: sessionmaker[Session] | None, url: str) -> dict[str, str]:
     return {m.id: m.label for m in registry.list_models(_factory)}
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _tokenizer_options(_factory: sessionmaker[Session] | None, url: str) -> dict[str, str]:
+def _stored_tokenizer_options(_factory: sessionmaker[Session] | None, url: str) -> dict[str, str]:
     return {t.id: t.label for t in registry.list_tokenizers(_factory)}
+
+
+def _model_options(factory: sessionmaker[Session] | None, url: str) -> dict[str, str]:
+    try:
+        return _stored_model_options(factory, url)
+    except DatabaseUnavailable as exc:
+        st.session_state[STORE_DOWN_KEY] = str(exc)
+        return {m.id: m.label for m in registry.list_models(store=False)}
+
+
+def _tokenizer_options(factory: sessionmaker[Session] | None, url: str) -> dict[str, str]:
+    try:
+        return _stored_tokenizer_options(factory, url)
+    except DatabaseUnavailable as exc:
+        st.session_state[STORE_DOWN_KEY] = str(exc)
+        return {t.id: t.label for t in registry.list_tokenizers(store=False)}
+
+
+def refresh_store_lists() -> None:
+    """Forget the cached menus (after runs were deleted or saved)."""
+    _stored_model_options.clear()
+    _stored_tokenizer_options.clear()
 
 
 def _store() -> tuple[sessionmaker[Session] | None, str]:
@@ -67,6 +92,7 @@ def choices() -> Choices:
 
 def render_sidebar() -> Choices:
     """Draw the model/tokenizer pickers and the device line; return the choices."""
+    st.session_state.pop(STORE_DOWN_KEY, None)
     with st.sidebar:
         st.markdown("#### Current choices")
         models = _model_options(*_store())
@@ -96,4 +122,13 @@ def render_sidebar() -> Choices:
             help="The encoding the tokenization pages start from.",
         )
         st.caption(f"Device: {describe_device()}")
+        down = st.session_state.pop(STORE_DOWN_KEY, None)
+        if down:
+            st.warning(
+                "**The run store is not answering**, so saved models and tokenizers are "
+                "missing from these menus; everything else works, and they come back by "
+                f"themselves when it answers again (database: `{redact(database_url())}`).",
+                icon=":material/database_off:",
+            )
+            st.caption(down)
     return choices()

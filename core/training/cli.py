@@ -31,7 +31,14 @@ from core.corpus import named_corpora, read_text_file
 from core.device import default_device, describe_device
 from core.helpformat import HelpFormatter
 from core.model import GPT, GPTConfig, load_checkpoint
-from core.store import DatabaseUnavailable, RunKind, create_run, glassbox_home, open_database
+from core.store import (
+    DatabaseUnavailable,
+    RunKind,
+    RunStatus,
+    glassbox_home,
+    open_database,
+    record_run,
+)
 from core.tokenization import BPETokenizer, get_encoding, load_tokenizer_run, tokenizer_spec
 from core.tokenization.encodings import ENCODING_NAMES
 from core.training.config import PRECISIONS, TrainConfig
@@ -184,9 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         named = named_corpora()
         corpus = [named[s][0] if s in named else str(Path(s).resolve()) for s in sources]
         with session_factory.begin() as session:
-            run = create_run(
+            run = record_run(
                 session,
                 kind=RunKind.TRAINING,
+                status=RunStatus.RUNNING,  # StoreRecorder streams the points and finishes it
                 name=args.name
                 or f"gpt {args.n_layer}x{args.n_embd} on {', '.join(Path(c).name for c in corpus)}",
                 config={
