@@ -1,7 +1,8 @@
 """Glassbox: a browser playground that makes a GPT and the serving of many LLMs visible.
 
 Run with ``streamlit run app.py``. This file only sets the page up, builds the navigation
-from ``ui.nav`` and draws the shared sidebar; each page lives in ``pages/``.
+from ``ui.nav``, asks for the shared password when the server has one (``ui.auth``) and
+draws the shared sidebar; each page lives in ``pages/``.
 """
 
 import os
@@ -13,6 +14,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st
 
+from ui.auth import password_gate, password_required
 from ui.nav import sections
 from ui.shell import render_sidebar
 
@@ -36,7 +38,9 @@ navigation = st.navigation(
             for spec in specs
         ]
         for section, specs in sections().items()
-    }
+    },
+    position="hidden" if password_required() else "sidebar",
 )
+password_gate()  # with GLASSBOX_PASSWORD set: nothing below runs until it was given
 render_sidebar()
 navigation.run()

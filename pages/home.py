@@ -5,6 +5,7 @@ import streamlit as st
 from ui.boot import ensure_app_shell
 from ui.nav import PAGES
 from ui.shell import choices, model_label
+from ui.text import md
 
 ensure_app_shell()
 
@@ -18,8 +19,8 @@ st.markdown(
 
 current = choices()
 st.markdown(
-    f"**Model:** {model_label(current.model_id)} · **Tokenizer:** {current.tokenizer_id} · "
-    f"**Device:** {current.device}"
+    f"**Model:** {md(model_label(current.model_id))} · **Tokenizer:** "
+    f"{md(current.tokenizer_id)} · **Device:** {md(current.device)}"
 )
 
 st.subheader("Pages")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 import pandas as pd
@@ -22,7 +22,7 @@ from core.pool import setup as ps
 from core.pool.live import LiveRun
 from core.pool.persist import save_result, save_sweep
 from core.pool.presets import PRESETS, preset
-from core.pool.runner import run, run_many
+from core.pool.runner import run, run_in_steps, run_many
 from core.pool.setup import Setup
 from core.viz.pool import (
     attainment_time_figure,
@@ -39,6 +39,9 @@ from core.viz.pool import (
 from core.viz.pool_live import gantt_figure, live_series_figure, live_tiles, queue_figure
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
+from ui.text import md
+from ui.urlstate import Choice, Float, Int, Items, Param, parse_query, warn, write_url
+from ui.work import check_alive
 
 ensure_app_shell()
 
@@ -58,6 +61,37 @@ S = st.session_state
 
 
 # ---------------------------------------------------------------- state, setup panel, URL
+def setup_params(name: str) -> dict[str, Param]:
+    """The link's setup entries: the preset, then every knob bounded as its widget is
+    (defaults: that preset's values)."""
+    vals = ps.values_of(preset(name))
+    specs: dict[str, Param] = {"preset": Choice(ps.DEFAULT_PRESET, tuple(PRESETS))}
+    for key in ps.KNOBS:
+        if key in ps.CHOICES:
+            specs[key] = Choice(vals[key], tuple(ps.CHOICES[key]))
+        elif ps.NUMBERS[key] is int:
+            specs[key] = Int(vals[key], *map(int, ps.LIMITS[key]))
+        else:
+            specs[key] = Float(vals[key], *ps.LIMITS[key])
+    return specs
+
+
+def view_params() -> dict[str, Param]:
+    """The link's view entries (``ps.ViewState``), bounded as their widgets are."""
+    d = ps.ViewState()
+    policy = Choice(ps.POLICIES[0], tuple(ps.POLICIES))
+    return {
+        "view": Choice(d.view, ps.VIEWS),
+        "speed": Choice(d.speed, ps.SPEEDS),
+        "cmp": Items(tuple(d.cmp), policy, max_items=4),
+        "sw_axis": Choice(d.sw_axis, tuple(ps.AXES)),
+        "sw_lo": Float(d.sw_lo, 0.0, ps.SWEEP_LIMIT),
+        "sw_hi": Float(d.sw_hi, 0.0, ps.SWEEP_LIMIT),
+        "sw_n": Int(d.sw_n, 0, 16),
+        "sw_pols": Items(tuple(d.sw_pols), policy, max_items=4),
+    }
+
+
 def init_state() -> None:
     """Session keys once per session; the first run takes the setup and view from the URL."""
     for key in ("pl_live", "pl_batch", "pl_compare", "pl_sweep", "pl_needed", "pl_trace"):
@@ -66,12 +100,14 @@ def init_state() -> None:
         S.setdefault(key, default)
     if "pl_ready" in S:
         return
-    q = st.query_params.to_dict()
-    S.pl_preset, vals, bad = ps.values_from_query(q)
-    view = asdict(ps.ViewState.from_query(q))
-    for k, v in (vals | view).items():
-        S[f"pl_{k}"] = v
-    S.pl_flash = f"Ignored from the link: {', '.join(bad)}" if bad else None
+    q = {k: st.query_params.get_all(k) for k in st.query_params}
+    first, bad = parse_query({"preset": setup_params(ps.DEFAULT_PRESET)["preset"]}, q)
+    values, more = parse_query(setup_params(first["preset"]), q)
+    view, worse = parse_query(view_params(), q)
+    for k, v in (values | view).items():
+        S[f"pl_{k}"] = list(v) if isinstance(v, tuple) else v
+    S.pl_url_problems = bad + [p for p in more if not p.startswith("preset")] + worse
+    S.pl_flash = None
     S.pl_ready = True
 
 
@@ -90,10 +126,12 @@ def _widget(key: str, container: Any = st) -> None:
         )
         return
     is_int = ps.NUMBERS[key] is int
+    lo, hi = ps.LIMITS[key]
     step, fmt = STEPS.get(key, (1 if is_int else 0.1, None))
     container.number_input(
         label,
-        min_value=0 if is_int else 0.0,
+        min_value=int(lo) if is_int else float(lo),
+        max_value=int(hi) if is_int else float(hi),
         step=step,
         format=fmt,
         key=f"pl_{key}",
@@ -138,8 +176,10 @@ def setup_panel() -> Any:
 
 def sync_url(values: dict[str, Any]) -> None:
     """Keep the setup and the view in the URL, so that a link reproduces the page."""
-    view = ps.ViewState(**{f.name: S[f"pl_{f.name}"] for f in fields(ps.ViewState)})
-    st.query_params.from_dict(ps.query_of(S.pl_preset, values) | view.query())
+    view = {f.name: S[f"pl_{f.name}"] for f in fields(ps.ViewState)}
+    setup = setup_params(S.pl_preset)
+    write_url(setup, {"preset": S.pl_preset} | values)
+    write_url(view_params(), view)
 
 
 def read_upload(upload: Any, mix: str) -> Trace | None:
@@ -153,7 +193,7 @@ def read_upload(upload: Any, mix: str) -> Trace | None:
         try:
             S.pl_trace = ps.read_upload(upload.name, upload.getvalue(), mix)
         except PoolError as exc:
-            S.pl_flash = str(exc)
+            S.pl_flash = str(exc)  # names the file and a line of it: shown escaped
     return S.pl_trace
 
 
@@ -248,7 +288,7 @@ def live_start(s: Setup | None) -> None:
     if s is not None:
         c[2].caption(f"≈ {s.requests:,} requests, ≈ {s.wall_s:.2f} s to simulate.")
     if S.pl_refused:
-        st.error(S.pl_refused)
+        st.error(md(S.pl_refused, 1000))
         S.pl_refused = None
     if s is None:
         return
@@ -344,9 +384,16 @@ def result_view(title: str, result: SimResult, cfg: SimConfig, run_id: int | Non
 
 
 def batch_run(s: Setup) -> None:
+    """Simulate to the end in slices: a progress bar, and a stop if the tab has closed."""
     cfg = s.config.replace(record_events=False)
-    with st.spinner(f"Simulating about {s.requests:,} requests…"):
-        result = run(cfg, trace=s.trace)
+    bar = st.progress(0.0, text=f"Simulating about {s.requests:,} requests…")
+
+    def between(done: float) -> None:
+        check_alive()
+        bar.progress(done, text=f"Simulating about {s.requests:,} requests… {done:.0%}")
+
+    result = run_in_steps(cfg, trace=s.trace, between=between)
+    bar.empty()
     tags = ["batch", "dashboard"]
     run_id = save("save the run", lambda ses: save_result(ses, cfg, result, tags=tags))
     S.pl_batch = (cfg, result, run_id)
@@ -394,7 +441,7 @@ def run_compare(s: Setup, pols: list[str]) -> None:
         try:
             results[p] = run(cfg, trace=s.trace) if s.trace else _cached_run(cfg.to_json())
         except PoolError as exc:
-            st.error(f"{p}: {exc}")
+            st.error(f"{p}: {md(exc, 1000)}")
             return
         bar.progress((i + 1) / len(pols), text=f"{p} done")
 
@@ -445,8 +492,8 @@ def sweep_section(s: Setup | None) -> None:
     c = st.columns(4)
     c[0].radio("x-axis", list(ps.AXES), key="pl_sw_axis", format_func=ps.AXES.get)
     step = 4.0 if S.pl_sw_axis == "models" else 0.05
-    c[1].number_input("from", min_value=0.0, step=step, key="pl_sw_lo")
-    c[2].number_input("to", min_value=0.0, step=step, key="pl_sw_hi")
+    c[1].number_input("from", 0.0, ps.SWEEP_LIMIT, step=step, key="pl_sw_lo")
+    c[2].number_input("to", 0.0, ps.SWEEP_LIMIT, step=step, key="pl_sw_hi")
     c[3].number_input("points", min_value=0, max_value=16, step=1, key="pl_sw_n")
     st.multiselect("Policies", ps.POLICIES, key="pl_sw_pols", max_selections=4)
     icon = ":material/insights:"
@@ -468,7 +515,8 @@ def sweep_section(s: Setup | None) -> None:
     target = c[0].number_input(
         "Target total load (req/s)",
         min_value=0.0,
-        value=float(default),
+        max_value=ps.TARGET_LIMIT,
+        value=min(float(default), ps.TARGET_LIMIT),
         step=0.5,
         key="pl_need_rate",
     )
@@ -484,11 +532,12 @@ def run_sweep(s: Setup) -> None:
     try:
         configs, wall = ps.plan_sweep(s.config, S.pl_preset, axis, lo, hi, n, pols)
     except PoolError as exc:
-        st.error(str(exc))
+        st.error(md(exc, 1000))
         return
     bar = st.progress(0.0, text=f"0 of {len(configs)} points")
 
     def progress(done: int, total: int, point: Any) -> None:
+        check_alive()
         bar.progress(done / total, text=f"{done} of {total} points")
 
     points = run_many(configs, processes=ps.processes_for(wall), progress=progress)
@@ -503,14 +552,19 @@ def run_sweep(s: Setup) -> None:
 
 
 def run_needed(s: Setup, target_rps: float) -> None:
-    if target_rps <= 0:
-        st.error("The target load must be a positive number of requests per second.")
-        return
-    bar = st.progress(0.0, text="Bisecting the pool size…")
     pols = list(S.pl_sw_pols) or [s.config.policy.value]
-    S.pl_needed = ps.gpus_needed_per_policy(
-        s.config, pols, target_rps, lambda i, p: bar.progress(i / len(pols), text=f"{p} done")
-    )
+    try:
+        wall = ps.plan_needed(s.config, pols, target_rps)
+    except PoolError as exc:
+        st.error(md(exc, 1000))
+        return
+    bar = st.progress(0.0, text=f"Bisecting the pool size (about {wall:,.0f} s)…")
+
+    def progress(i: int, p: str) -> None:
+        check_alive()
+        bar.progress(i / len(pols), text=f"{p} done")
+
+    S.pl_needed = ps.gpus_needed_per_policy(s.config, pols, target_rps, progress)
     bar.empty()
 
 
@@ -535,11 +589,13 @@ except PoolError as exc:
     setup, setup_error = None, str(exc)
 
 with main_col:
+    warn(S.pl_url_problems)
+    S.pl_url_problems = []
     if S.pl_flash:
-        st.warning(S.pl_flash)
+        st.warning(md(S.pl_flash, 1000))
         S.pl_flash = None
     if setup is None:
-        st.error(f"This setup cannot run: {setup_error}")
+        st.error(f"This setup cannot run: {md(setup_error, 1000)}")
     elif setup.trace is not None:
         t = setup.trace
         st.info(

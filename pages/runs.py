@@ -36,6 +36,8 @@ from core.viz.runs import series_overlay
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
 from ui.shell import refresh_store_lists
+from ui.text import md
+from ui.urlstate import Choice, Int, Items, Text, read_url, warn, write_url
 
 ensure_app_shell()
 
@@ -48,6 +50,19 @@ SORTS = {
     "kind": "Kind",
     "status": "Status",
 }
+KINDS = tuple(k.value for k in RunKind)
+STATUSES = tuple(s.value for s in RunStatus)
+# The link: filters, sort, page size, and ``compare=3,7`` (a comparison to open).
+PARAMS = {
+    "kind": Items((), Choice(KINDS[0], KINDS), max_items=len(KINDS), allow_empty=True),
+    "status": Items((), Choice(STATUSES[0], STATUSES), max_items=len(STATUSES), allow_empty=True),
+    "tag": Text("", 200),
+    "q": Text("", 200),
+    "sort": Choice("created_at", tuple(SORTS)),
+    "order": Choice("desc", ("desc", "asc")),
+    "size": Choice(50, PAGE_SIZES),
+    "compare": Items((), Int(1, 1, 2**63 - 1), max_items=50, allow_empty=True),
+}
 
 st.title("Saved runs")
 st.caption(
@@ -57,10 +72,11 @@ st.caption(
 
 for key, default in (("runs_page", 0), ("runs_confirm_delete", False), ("runs_flash", None)):
     st.session_state.setdefault(key, default)
+url, url_problems = read_url(PARAMS)
 if "runs_pinned" not in st.session_state:
     # A shared link ``?compare=3,7`` opens that comparison (read once per session).
-    raw = st.query_params.get("compare", "")
-    st.session_state.runs_pinned = [int(p) for p in raw.split(",") if p.strip().isdigit()][:50]
+    st.session_state.runs_pinned = list(url["compare"])
+    warn(url_problems)
 
 Session = session_factory()
 if Session is None:
@@ -79,66 +95,41 @@ if not read.ok:
     st.stop()
 
 f1, f2, f3, f4 = st.columns([2, 2, 2, 3])
-kinds = f1.multiselect(
-    "Kind",
-    [k.value for k in RunKind],
-    default=[k for k in params.get_all("kind") if k in {k.value for k in RunKind}],
-    placeholder="all kinds",
-)
-statuses = f2.multiselect(
-    "Status",
-    [s.value for s in RunStatus],
-    default=[s for s in params.get_all("status") if s in {s.value for s in RunStatus}],
-    placeholder="any status",
-)
+kinds = f1.multiselect("Kind", KINDS, default=url["kind"], placeholder="all kinds")
+statuses = f2.multiselect("Status", STATUSES, default=url["status"], placeholder="any status")
 tag_options = ["(any tag)", *tags]
-tag_param = params.get("tag")
+tag_param = url["tag"]
 tag = f3.selectbox(
     "Tag", tag_options, index=tag_options.index(tag_param) if tag_param in tag_options else 0
 )
-text = f4.text_input("Search name and notes", value=params.get("q", ""), max_chars=200)
+text = f4.text_input("Search name and notes", value=url["q"], max_chars=200)
 
 s1, s2, s3, _ = st.columns([2, 2, 2, 3])
-sort_param = params.get("sort", "created_at")
 sort = s1.selectbox(
-    "Sort by",
-    list(SORTS),
-    index=list(SORTS).index(sort_param) if sort_param in SORTS else 0,
-    format_func=SORTS.get,
+    "Sort by", list(SORTS), index=list(SORTS).index(url["sort"]), format_func=SORTS.get
 )
-descending = s2.toggle("Descending", value=params.get("order", "desc") == "desc")
-size_param = params.get("size", "50")
-page_size = s3.selectbox(
-    "Rows per page",
-    PAGE_SIZES,
-    index=PAGE_SIZES.index(int(size_param))
-    if size_param.isdigit() and int(size_param) in PAGE_SIZES
-    else 1,
-)
+descending = s2.toggle("Descending", value=url["order"] == "desc")
+page_size = s3.selectbox("Rows per page", PAGE_SIZES, index=PAGE_SIZES.index(url["size"]))
 
 view = {
-    "kind": kinds,
-    "status": statuses,
-    "tag": None if tag == "(any tag)" else tag,
-    "q": text or None,
-    "sort": None if sort == "created_at" else sort,
-    "order": None if descending else "asc",
-    "size": None if page_size == 50 else str(page_size),
+    "kind": tuple(kinds),
+    "status": tuple(statuses),
+    "tag": "" if tag == "(any tag)" else tag,
+    "q": text,
+    "sort": sort,
+    "order": "desc" if descending else "asc",
+    "size": page_size,
 }
 signature = repr(sorted((k, str(v)) for k, v in view.items()))
 if st.session_state.get("runs_view") != signature:
     st.session_state.runs_view = signature
     st.session_state.runs_page = 0
-for key, value in view.items():
-    if value:
-        params[key] = value
-    elif key in params:
-        del params[key]
+write_url(PARAMS, view, omit_defaults=True)
 
 query = RunQuery(
     kinds=tuple(kinds),
     statuses=tuple(statuses),
-    tag=view["tag"],
+    tag=view["tag"] or None,
     text=text or None,
     sort=sort,
     descending=descending,
@@ -181,7 +172,7 @@ with st.expander("Import runs from a JSON export", icon=":material/upload:"):
         st.text("\n".join(st.session_state.runs_import_warnings))  # plain text: names are data
 
 if page.total == 0:
-    if any(view.values()):
+    if any(view[k] != PARAMS[k].default for k in view):
         st.info("No run matches these filters.")
     else:
         st.info(
@@ -279,7 +270,7 @@ if a3.button("Delete…", icon=":material/delete:"):
 if st.session_state.runs_confirm_delete:
     with st.container(border=True):
         st.warning(
-            f"Delete {len(selected)} run(s) — {', '.join(labels[:5])}"
+            f"Delete {len(selected)} run(s) — {', '.join(md(x, 80) for x in labels[:5])}"
             f"{' …' if len(labels) > 5 else ''} — with their time series and artifact "
             "records? Files on disk (checkpoints) are kept. This cannot be undone."
         )
@@ -314,7 +305,7 @@ if single is not None:
             st.session_state.runs_flash = f"Marked run #{single.id} interrupted."
             st.rerun()
     with st.form(f"edit_{single.id}"):
-        st.markdown(f"**Run #{single.id}** · {single.kind} · {single.status}")
+        st.markdown(f"**Run #{single.id}** · {md(single.kind)} · {md(single.status)}")
         name = st.text_input("Name", value=single.name, max_chars=200)
         tag_text = st.text_input(
             "Tags (comma-separated)", value=", ".join(single_tags), max_chars=500

@@ -41,11 +41,20 @@ from core.viz.sampling import (
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
 from ui.shell import MODEL_KEY, choices
+from ui.text import md
+from ui.urlstate import Flag, Int, Text, query_of, read_url, replace_url, warn
 
 ensure_app_shell()
 
 DEFAULT_PROMPT = "The quick brown fox"
 RUN_N_MAX = 200
+URL_PROMPT_CHARS = 2000  # longer prompts are not put in the link (as on Tokenization)
+# The page's own URL entries; the sampling settings travel as SamplingConfig.to_query().
+PARAMS = {
+    "prompt": Text(DEFAULT_PROMPT, URL_PROMPT_CHARS),
+    "cache": Flag(True),
+    "n": Int(20, 1, RUN_N_MAX),
+}
 ERRORS = (SamplingError, SamplingConfigError, FloatingPointError, ValueError)
 
 st.title("Sampling")
@@ -80,16 +89,17 @@ def _init_widgets() -> None:
         _set_widgets(form["prompt"], SamplingConfig.from_dict(form["config"]))
         st.session_state.smp_cache, st.session_state.smp_n = form["cache"], form["n"]
         return
+    values, problems = read_url(PARAMS)
+    st.session_state.smp_url_problems = problems
     try:
         from_url = SamplingConfig.from_query(q.to_dict())
         from_url.resolve(1_000_000)  # only the vocabulary-dependent checks are left for later
     except SamplingConfigError as exc:
         st.session_state.smp_error = f"Ignored the settings in the link: {exc}"
         from_url = SamplingConfig()
-    _set_widgets(q.get("prompt", DEFAULT_PROMPT), from_url)
-    st.session_state.smp_cache = q.get("cache", "1") != "0"
-    n = q.get("n", "")
-    st.session_state.smp_n = min(max(int(n), 1), RUN_N_MAX) if n.isdigit() else 20
+    _set_widgets(values["prompt"], from_url)
+    st.session_state.smp_cache = values["cache"]
+    st.session_state.smp_n = values["n"]
 
 
 for key, default in (
@@ -99,6 +109,7 @@ for key, default in (
     ("smp_flash", None),
     ("smp_compare", None),
     ("smp_cache_cmp", None),
+    ("smp_url_problems", []),
 ):
     st.session_state.setdefault(key, default)
 if "smp_temperature" not in st.session_state:
@@ -133,12 +144,12 @@ if model_id is None:
 try:
     loaded = _load(model_id)
 except Exception as exc:  # any load failure (missing file, bad checkpoint) becomes a message
-    st.error(f"Could not load model {model_id!r}: {exc}")
+    st.error(f"Could not load model {md(repr(model_id))}: {md(exc, 1000)}")
     st.stop()
 model, tokenizer = loaded.model, loaded.tokenizer
 st.caption(
-    f"Model: {escape_markdown(loaded.entry.label)}. Text is encoded with the model's own "
-    f"tokenizer ({escape_markdown(tokenizer.name)}, {tokenizer.n_vocab:,} tokens); the "
+    f"Model: {md(loaded.entry.label)}. Text is encoded with the model's own "
+    f"tokenizer ({md(tokenizer.name)}, {tokenizer.n_vocab:,} tokens); the "
     "sidebar's Tokenizer choice applies to the tokenization pages."
 )
 
@@ -192,21 +203,26 @@ st.session_state.smp_form = {
     "cache": st.session_state.smp_cache,
     "n": st.session_state.smp_n,
 }
-st.query_params.from_dict(
-    {
-        "prompt": prompt,
-        **config.to_query(),
-        "cache": "1" if st.session_state.smp_cache else "0",
-        "n": str(st.session_state.smp_n),
-    }
-)
+url_values = {"prompt": prompt, "cache": st.session_state.smp_cache, "n": st.session_state.smp_n}
+long_prompt = len(prompt) > URL_PROMPT_CHARS
+if long_prompt:
+    del url_values["prompt"]
+replace_url(config.to_query() | query_of(PARAMS, url_values))
+with settings_col:
+    warn(st.session_state.smp_url_problems)
+    st.session_state.smp_url_problems = []
+    if long_prompt:
+        st.caption(
+            f"The prompt is {len(prompt):,} characters long: links keep prompts of at most "
+            f"{URL_PROMPT_CHARS:,}, so this page's link does not include it."
+        )
 
 signature = (model_id, prompt, config.to_json())
 if st.session_state.smp_tree is None or st.session_state.smp_signature != signature:
     try:
         root = Sampler(model, tokenizer, prompt, config, use_cache=st.session_state.smp_cache)
     except ERRORS as exc:
-        main_col.error(str(exc))
+        main_col.error(md(exc, 1000))
         st.stop()
     if st.session_state.smp_tree is not None and len(st.session_state.smp_tree.sampler):
         st.toast("Prompt, model or settings changed: started a new trajectory.")
@@ -324,7 +340,7 @@ def trajectory_view() -> None:
     sampler = tree.sampler
     sampler.set_use_cache(st.session_state.smp_cache)
     if st.session_state.smp_error:
-        st.error(st.session_state.smp_error)
+        st.error(md(st.session_state.smp_error, 1000))
         st.session_state.smp_error = None
     if st.session_state.smp_flash:
         st.success(st.session_state.smp_flash)
@@ -359,7 +375,7 @@ def trajectory_view() -> None:
             try:
                 sampler.step()
             except ERRORS as exc:
-                st.error(str(exc))
+                st.error(md(exc, 1000))
                 break
             text_slot.markdown(" ".join(token_label(r.token_text, r.prob) for r in sampler.records))
             progress.progress((i + 1) / n, text=f"Generated {i + 1} of {n} tokens")
@@ -420,7 +436,7 @@ with st.expander("KV cache: measured latency"):
                 model, tokenizer, prompt, config, int(n_measure)
             )
         except ERRORS as exc:
-            st.error(str(exc))
+            st.error(md(exc, 1000))
     cmp = st.session_state.smp_cache_cmp
     if cmp is not None:
         c = st.columns(3)
@@ -454,7 +470,7 @@ with st.expander("Compare two settings on the same prompt and seed"):
                 model, tokenizer, prompt, config, variants, int(n_cmp)
             )
         except ERRORS as exc:
-            st.error(str(exc))
+            st.error(md(exc, 1000))
     if st.session_state.smp_compare:
         (la, sa), (lb, sb) = st.session_state.smp_compare.items()
         rows = align_tokens(sa.records, sb.records)

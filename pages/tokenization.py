@@ -28,6 +28,7 @@ from core.tokenization import (
     train_bpe,
 )
 from core.tokenization.analysis import boundary_diff, covered_chars, tokenize
+from core.tokenization.bpe import corpus_refusal
 from core.tokenization.examples import EXAMPLES
 from core.tokenization.tables import (
     bytes_rows,
@@ -49,6 +50,8 @@ from core.viz.tokens import (
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
 from ui.shell import choices
+from ui.text import md
+from ui.urlstate import Choice, Flag, Items, Param, Text, read_url, warn, write_url
 
 ensure_app_shell()
 
@@ -93,7 +96,7 @@ def current_encoding(option: str) -> tiktoken.Encoding:
     try:
         return registry_encoding(option)
     except (TokenizerError, SQLAlchemyError) as exc:
-        st.error(f"Could not load tokenizer {option!r}: {exc}. Showing GPT-2 instead.")
+        st.error(f"Could not load tokenizer {md(repr(option))}: {md(exc)}. Showing GPT-2 instead.")
         return get_encoding("gpt2")
 
 
@@ -109,17 +112,34 @@ def option_label(option: str) -> str:
 
 
 # ---- state: once per session, from the URL when it has it ----------------------------
-qp = st.query_params
+def link_params(known: dict[str, str], sidebar: str) -> dict[str, Param]:
+    """The link's entries: view, text (≤ URL_TEXT_CHARS), encodings, toggles."""
+    tokenizer = Choice(sidebar, tuple(known))
+    return {
+        "view": Choice(VIEWS[0], VIEWS),
+        "text": Text(EXAMPLES["Prose"], URL_TEXT_CHARS),
+        "enc": tokenizer,
+        "cmp": Items(tuple(ENCODING_NAMES), tokenizer, max_items=len(known)),
+        "ws": Flag(False),
+        "special": Flag(False),
+    }
+
+
 _known = tokenizer_options()
-_cmp = [n for n in qp.get("cmp", "").split(",") if n in _known]
 _sidebar = choices().tokenizer_id
+PARAMS = link_params(_known, _sidebar)
+if "tok_text" not in st.session_state:
+    _url, _problems = read_url(PARAMS)
+    st.session_state.tok_url_problems = _problems
+else:
+    _url = {k: spec.default for k, spec in PARAMS.items()}
 for _key, _value in {
-    "tok_text": qp.get("text", EXAMPLES["Prose"]),
-    "tok_view": qp.get("view") if qp.get("view") in VIEWS else VIEWS[0],
-    "tok_enc": qp.get("enc") if qp.get("enc") in _known else _sidebar,
-    "tok_cmp": _cmp or list(ENCODING_NAMES),
-    "tok_ws": qp.get("ws") == "1",
-    "tok_special": qp.get("special") == "1",
+    "tok_text": _url["text"],
+    "tok_view": _url["view"],
+    "tok_enc": _url["enc"],
+    "tok_cmp": list(_url["cmp"]),
+    "tok_ws": _url["ws"],
+    "tok_special": _url["special"],
     "tok_sidebar": _sidebar,  # the sidebar's tokenizer when last seen
     "tok_bpe": None,  # BPETokenizer trained in this session
     "tok_bpe_corpus": "",  # name of its training corpus
@@ -127,9 +147,12 @@ for _key, _value in {
     "tok_bpe_table": None,  # its merge table
     "tok_saved_run": None,  # run id once saved
     "tok_upload_error": None,  # message about the last uploaded text file
+    "tok_url_problems": [],  # bad link entries, shown once
 }.items():
     if _key not in st.session_state:
         st.session_state[_key] = _value
+warn(st.session_state.tok_url_problems)
+st.session_state.tok_url_problems = []
 if _sidebar != st.session_state.tok_sidebar:  # picked in the sidebar just now: follow it
     st.session_state.tok_sidebar = st.session_state.tok_enc = _sidebar
 # Widget values survive views that do not draw their widget (Streamlit drops them otherwise).
@@ -170,7 +193,7 @@ def text_input() -> str:
         "…or upload a .txt file", type=["txt"], key="tok_upload", on_change=_load_upload
     )
     if st.session_state.tok_upload_error:
-        st.error(st.session_state.tok_upload_error)
+        st.error(md(st.session_state.tok_upload_error, 1000))
     st.text_area("Text", key="tok_text", height=160)
     c1, c2 = st.columns(2)
     c1.toggle("Show whitespace (· space, → tab, ↵ newline)", key="tok_ws")
@@ -318,7 +341,7 @@ def lab_corpus() -> tuple[str, str] | None:
     try:
         return upload.name, decode_text(upload.getvalue(), source=upload.name)
     except CorpusError as exc:
-        st.error(str(exc))
+        st.error(md(exc, 1000))
         return None
 
 
@@ -340,6 +363,10 @@ def train(corpus_name: str, corpus: str) -> None:
         "If the corpus cannot fill the vocabulary, stop early instead of failing",
         key="tok_bpe_smaller",
     )
+    refusal = corpus_refusal(len(corpus))
+    if refusal:
+        st.error(refusal)  # our text: the limit and the command line (no user text)
+        return
     if not st.button("Train tokenizer", type="primary", icon=":material/model_training:"):
         return
     bar = st.progress(0.0, text="Splitting the corpus into words…")
@@ -359,7 +386,7 @@ def train(corpus_name: str, corpus: str) -> None:
         )
     except TokenizerError as exc:
         bar.empty()
-        st.error(str(exc))
+        st.error(md(exc, 1000))
         return
     bar.empty()
     st.session_state.tok_bpe = tok
@@ -409,19 +436,28 @@ def bpe_lab() -> None:
     if tok is None:
         st.info("Train a tokenizer to replay its merges here.")
         return
-    st.caption(f"`{tok.name}`, trained on {st.session_state.tok_bpe_corpus}")
+    st.caption(f"{md(tok.name)}, trained on {md(st.session_state.tok_bpe_corpus)}")
     m = st.columns(4)
     m[0].metric("Vocabulary", f"{tok.n_vocab:,}")
     m[1].metric("Merges", f"{len(tok.merges):,}")
     m[2].metric("Training time", f"{tok.training['seconds']:.2f} s")
     m[3].metric("Corpus chars / token", f"{tok.chars_per_token()[-1]:.2f}")
-    k = st.slider(
-        "Merge step",
-        0,
-        len(tok.merges),
-        key="tok_bpe_k",
-        help="Re-tokenize the sample as the tokenizer was after k merges.",
-    )
+    if tok.merges:
+        k = st.slider(
+            "Merge step",
+            0,
+            len(tok.merges),
+            key="tok_bpe_k",
+            help="Re-tokenize the sample as the tokenizer was after k merges.",
+        )
+    else:  # stopped early before the first merge: a slider needs two ends
+        st.info(
+            "Training stopped before the first merge: no pair of bytes occurs often enough "
+            "(lower the minimum pair frequency or use a larger corpus). The tokenizer is the "
+            "256 bytes alone.",
+            icon=":material/info:",
+        )
+        k = 0
     if k:
         mk = tok.merges[k - 1]
         left, right = (tok.token_bytes(i) for i in mk.pair)
@@ -452,21 +488,24 @@ def bpe_lab() -> None:
 
 
 def sync_url(view: str, text: str) -> None:
+    """The view, its settings and (when short enough) the text into the link."""
     state = st.session_state
-    wanted = {
+    values = {
         "view": view,
         "enc": state.tok_enc if state.tok_enc != TRAINED else "gpt2",
-        "cmp": ",".join(n for n in state.tok_cmp if n != TRAINED),
-        "ws": "1" if state.tok_ws else "0",
-        "special": "1" if state.tok_special else "0",
+        "cmp": [n for n in state.tok_cmp if n != TRAINED],
+        "ws": state.tok_ws,
+        "special": state.tok_special,
+        "text": text,
     }
-    if len(text) <= URL_TEXT_CHARS:
-        wanted["text"] = text
-    for key, value in wanted.items():
-        if qp.get(key) != value:
-            qp[key] = value
-    if "text" not in wanted and "text" in qp:
-        del qp["text"]
+    too_long = len(text) > URL_TEXT_CHARS
+    if too_long:
+        del values["text"]
+        st.caption(
+            f"The text is {len(text):,} characters long: links keep texts of at most "
+            f"{URL_TEXT_CHARS:,}, so this page's link does not include it."
+        )
+    write_url(PARAMS, values, drop=("text",) if too_long else ())
 
 
 view = st.segmented_control("View", VIEWS, key="tok_view", label_visibility="collapsed")

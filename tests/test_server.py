@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from ui.server import ServerStartError, start_streamlit
@@ -12,3 +15,9 @@ def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path):
     with pytest.raises(ServerStartError, match="did not start") as info:
         start_streamlit("no_such_page.py", {"GLASSBOX_HOME": str(tmp_path)}, log, timeout_s=60)
     assert "no_such_page.py" in str(info.value)  # the log's tail says what went wrong
+
+
+def test_the_app_listens_on_loopback_unless_told_otherwise():
+    config = Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml"
+    server = tomllib.loads(config.read_text())["server"]
+    assert server["address"] == "127.0.0.1"  # README "Serving a room" says how to widen it

@@ -153,7 +153,8 @@ class Simulation:
                 push(heap, (et, ek, seq, ek, eg, ev))
         self._next_arrival, self._seq = i, seq
         self.events_processed += count
-        self.last_event_time = max(self.last_event_time, t)
+        if count:  # a slice with no event (a live frame, a page's step) moves no event time
+            self.last_event_time = max(self.last_event_time, t)
         if until != inf:
             self.now = max(self.now, min(until, self.stop_time))
         elif heap or i < n:

@@ -1,16 +1,16 @@
 """The GPU-pool dashboard's setup: knobs ↔ ``SimConfig`` ↔ URL, the checks, and saving.
 
 What ``pages/pool.py`` needs that is not drawing: the knobs a user sets (with a one-line
-explanation each, for the paper's scenarios in Aegaeon, SOSP'25 §6.1), how their values map
-onto a preset's ``SimConfig`` and back, how they travel in a shareable link (bad entries are
-named and ignored), the checks that refuse a setup before anything runs (the simulator's own
-validation, live-view and sweep cost limits), the sweep's configs and curves, and the run
-store writes the page makes. Pure Python: no Streamlit; every check returns or raises a
-message a user can act on.
+explanation each, for the paper's scenarios in Aegaeon, SOSP'25 §6.1) and their bounds
+(``LIMITS``: the widgets and the link reader ``ui.urlstate`` use them), how their values map
+onto a preset's ``SimConfig`` and back, the checks that refuse a setup before anything runs
+(the simulator's own validation, live-view, batch, sweep and GPUs-needed cost limits), the
+sweep's configs and curves, and the run store writes the page makes. Pure Python: no
+Streamlit; every check returns or raises a message a user can act on.
 
-    name, values, problems = values_from_query({"preset": "paper-40x0.1", "gpus": "many"})
-    # problems == ["gpus='many'"]; values["gpus"] == 16 (the preset's)
-    setup = check_setup(name, values)  # PoolError("Aegaeon needs ≥ 2 GPUs …") if it cannot run
+    values = values_of(preset("paper-40x0.1")) | {"gpus": 1}
+    setup = check_setup("paper-40x0.1", values)  # PoolError("Aegaeon needs ≥ 2 GPUs …")
+    plan_needed(setup.config, ["aegaeon"], 2_000.0)  # PoolError: "… about 1,234 s …"
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ from core.pool.config import (
     SwitchConfig,
 )
 from core.pool.persist import save_result
-from core.pool.presets import PRESETS, preset
+from core.pool.presets import preset
 from core.pool.results import SimResult
 from core.pool.runner import SweepPoint, crossing, estimate_cost, gpus_needed
 from core.pool.trace_io import read_trace_csv
@@ -43,6 +43,8 @@ from core.pool.workload import Trace, measured_rates, model_rates
 from core.store import RunKind, RunStatus, record_run
 
 LIVE_MAX_REQUESTS = 20_000  # larger runs go to batch mode
+MAX_MODELS = 1_000  # market size a page simulates (the figures draw one bar per model)
+MAX_UPLOAD_BYTES = 20_000_000  # trace CSVs larger than this go to the command line
 BATCH_MAX_WALL_S = 300.0  # longer batch runs go to the command line
 SWEEP_MAX_WALL_S = 120.0  # refuse comparisons and sweeps predicted to take longer
 DEFAULT_PRESET = "paper-40x0.1"
@@ -115,6 +117,24 @@ NUMBERS: dict[str, type] = {k: int for k in ("models", "gpus", "seed")} | {
     k: float
     for k in ("rate", "duration", "alpha", "cv", "burst", "in_scale", "out_scale", "ttft", "tpot")
 }
+# Bounds of the numeric knobs, for the widgets and for links: (lowest, highest). The lower
+# bound is what a widget can show; ``check_setup`` refuses zero where it makes no sense.
+LIMITS: dict[str, tuple[float, float]] = {
+    "models": (1, MAX_MODELS),
+    "gpus": (1, 1_024),
+    "seed": (0, 2**32 - 1),
+    "rate": (0.0, 1_000.0),
+    "duration": (0.0, 7 * 86_400.0),
+    "alpha": (0.0, 10.0),
+    "cv": (0.0, 100.0),
+    "burst": (0.0, 100.0),
+    "in_scale": (0.0, 100.0),
+    "out_scale": (0.0, 100.0),
+    "ttft": (0.0, 3_600.0),
+    "tpot": (0.0, 60.0),
+}
+SWEEP_LIMIT = 1_000.0  # highest sweep bound (req/s per model or models)
+TARGET_LIMIT = 100_000.0  # highest target load of "GPUs needed" (req/s)
 AXES = {"rate": "arrival rate per model (req/s)", "models": "number of models"}
 VIEWS = ("Live", "Compare", "Sweep")
 SPEEDS = (1, 2, 5, 10, 20, 60, 120)  # simulated seconds per wall second
@@ -180,52 +200,10 @@ def config_of(base: SimConfig, v: Mapping[str, Any]) -> SimConfig:
     )
 
 
-def values_from_query(query: Mapping[str, str]) -> tuple[str, dict[str, Any], list[str]]:
-    """(preset, knob values, problems) from the URL; bad entries are ignored and named."""
-    name = query.get("preset", DEFAULT_PRESET)
-    problems = []
-    if name not in PRESETS:
-        problems.append(f"preset={name!r} is unknown")
-        name = DEFAULT_PRESET
-    values = values_of(preset(name))
-    for key in KNOBS:
-        if key not in query:
-            continue
-        raw = query[key]
-        try:
-            values[key] = NUMBERS[key](raw) if key in NUMBERS else raw
-            if key in CHOICES and raw not in CHOICES[key]:
-                raise ValueError
-            if key in NUMBERS and not (math.isfinite(values[key]) and values[key] >= 0):
-                raise ValueError  # the widgets cannot show it (validation covers 0)
-        except ValueError:
-            problems.append(f"{key}={raw!r}")
-            values[key] = values_of(preset(name))[key]
-    return name, values, problems
-
-
-def query_of(name: str, values: Mapping[str, Any]) -> dict[str, str]:
-    """The URL entries of a setup: the preset and every knob as text."""
-    return {"preset": name, **{k: str(values[k]) for k in KNOBS}}
-
-
-def number_from_query(query: Mapping[str, str], key: str, default: float) -> float:
-    """A finite, non-negative number from the URL, else ``default``."""
-    try:
-        value = float(query.get(key, default))
-    except ValueError:
-        return default
-    return value if math.isfinite(value) and value >= 0 else default
-
-
-def policies_from_query(query: Mapping[str, str], key: str, default: str) -> list[str]:
-    """Known policy names from a comma-separated URL entry (unknown ones dropped)."""
-    return [p for p in query.get(key, default).split(",") if p in POLICIES]
-
-
 @dataclass
 class ViewState:
-    """Which view is shown and how, beside the setup: the rest of a shared link."""
+    """Which view is shown and how, beside the setup: the rest of a shared link (the page
+    reads and writes it with ``ui.urlstate``, bounded by the comments' ranges)."""
 
     view: str = "Live"  # one of VIEWS
     speed: int = 10  # live view: simulated seconds per wall second, one of SPEEDS
@@ -235,25 +213,6 @@ class ViewState:
     sw_hi: float = 0.7  # sweep range end
     sw_n: int = 8  # sweep points (2 to 16 run; 0 to 16 shown)
     sw_pols: list[str] = field(default_factory=lambda: TWO_POLICIES.split(","))  # swept
-
-    @classmethod
-    def from_query(cls, q: Mapping[str, str]) -> ViewState:
-        """The view from the URL; entries that make no sense fall back to the defaults."""
-        sp = q.get("speed", "10")
-        return cls(
-            view=q["view"] if q.get("view") in VIEWS else "Live",
-            speed=int(sp) if sp.isdigit() and int(sp) in SPEEDS else 10,
-            cmp=policies_from_query(q, "cmp", TWO_POLICIES) or TWO_POLICIES.split(","),
-            sw_axis=q["sw_axis"] if q.get("sw_axis") in AXES else "rate",
-            sw_lo=number_from_query(q, "sw_lo", 0.05),
-            sw_hi=number_from_query(q, "sw_hi", 0.7),
-            sw_n=min(16, max(0, int(number_from_query(q, "sw_n", 8)))),
-            sw_pols=policies_from_query(q, "sw_pols", TWO_POLICIES)[:4],
-        )
-
-    def query(self) -> dict[str, str]:
-        """The URL entries of this view (lists comma-separated)."""
-        return {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in asdict(self).items()}
 
 
 # ---------------------------------------------------------------- checks
@@ -273,6 +232,9 @@ class Setup:
 
 def check_setup(name: str, values: Mapping[str, Any], trace: Trace | None = None) -> Setup:
     """Raise PoolError with the simulator's message unless the setup can run."""
+    for key, (lo, hi) in LIMITS.items():
+        if not lo <= values[key] <= hi:
+            raise PoolError(f"{KNOBS[key][0]} must be from {lo:,g} to {hi:,g}, got {values[key]!r}")
     cfg = config_of(preset(name), values)
     cost = estimate_cost(cfg, LIVE_MAX_REQUESTS)
     if trace is None:
@@ -284,6 +246,12 @@ def check_setup(name: str, values: Mapping[str, Any], trace: Trace | None = None
 
 def read_upload(filename: str, data: bytes, mix: str) -> Trace:
     """An uploaded trace CSV for the model mix; PoolError if it is not a valid trace."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise PoolError(
+            f"{filename} is {len(data) / 1e6:,.1f} MB; a page reads traces up to "
+            f"{MAX_UPLOAD_BYTES / 1e6:,.0f} MB: replay larger ones from a shell with "
+            "`python -m core.pool run --trace FILE`"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -398,6 +366,37 @@ def sweep_curves(
         curves.setdefault(pt.policy.value, []).append((float(x), pt.result.attainment))
     marks = {p: crossing([x for x, _ in c], [y for _, y in c]) for p, c in curves.items()}
     return curves, marks
+
+
+def plan_needed(base: SimConfig, policies: Sequence[str], target_rps: float) -> float:
+    """Predicted wall seconds of :func:`gpus_needed_per_policy`; PoolError saying why it
+    cannot run (a target that is not a positive number, or too long for a page).
+
+    Each policy bisects the pool size from 2 × M GPUs (≥ 4): one run at the top, then about
+    log2(2 × M) more, each the size of a run at the target load.
+    """
+    if not (math.isfinite(target_rps) and 0 < target_rps <= TARGET_LIMIT):
+        raise PoolError(
+            f"The target load must be a number of requests per second from just above 0 to "
+            f"{TARGET_LIMIT:,.0f} (got {target_rps:g})."
+        )
+    if not policies:
+        raise PoolError("Pick at least one policy.")
+    m = base.workload.num_models
+    probes = 1 + math.ceil(math.log2(max(4, 2 * m)))
+    wall = 0.0
+    for p in policies:
+        if p == PolicyName.DEDICATED.value:
+            continue  # one GPU per model: nothing to simulate
+        cfg = base.replace(policy=PolicyName(p), record_events=False).with_rate(target_rps / m)
+        wall += probes * estimate_cost(cfg).wall_s
+    if wall > SWEEP_MAX_WALL_S:
+        raise PoolError(
+            f"Finding the GPUs needed at {target_rps:,g} req/s would take about {wall:,.0f} s "
+            f"of simulation (limit {SWEEP_MAX_WALL_S:.0f} s): lower the target load, shorten "
+            "the duration, or pick fewer policies."
+        )
+    return wall
 
 
 def gpus_needed_per_policy(

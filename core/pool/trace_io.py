@@ -24,6 +24,8 @@ from core.pool.workload import Trace, assign_types, clip_to_context
 GLASSBOX_COLUMNS = ["arrival_s", "model", "model_type", "input_tokens", "output_tokens"]
 ARTIFACT_COLUMNS = ["Request Time", "Model Name", "Input Length", "Output Length"]
 DEFAULT_MIX = (("qwen2.5-7b", 6.0), ("yi-9b", 2.0), ("llama2-13b", 2.0))
+MAX_TOKENS = 10_000_000  # per prompt or response: far above any context (they are clipped)
+MAX_ARRIVAL_S = 10_000_000.0  # about 116 days of simulated time
 
 
 def parse_clock(text: str) -> float:
@@ -96,6 +98,11 @@ def read_trace_csv(
         if not np.isfinite(t) or t < 0 or i < 1 or o < 1:
             raise TraceError(
                 f"trace {source} line {lineno}: need time ≥ 0 and lengths ≥ 1, got {row}"
+            )
+        if t > MAX_ARRIVAL_S or i > MAX_TOKENS or o > MAX_TOKENS:
+            raise TraceError(
+                f"trace {source} line {lineno}: arrival times above {MAX_ARRIVAL_S:,.0f} s "
+                f"and lengths above {MAX_TOKENS:,} tokens are not simulated, got {row}"
             )
         if until_s is not None and t >= until_s:
             continue

@@ -12,6 +12,7 @@ from core.pool.presets import preset
 from core.pool.runner import run
 from core.store import get_points, list_runs, open_database
 from core.store.repository import RunQuery
+from tests.app.rendered import live_markup, plain
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "pool.py")
 # A small market that simulates in milliseconds: 8 models on 4 GPUs for 60 s.
@@ -26,7 +27,7 @@ def _run(query: dict[str, str] | None = None) -> AppTest:
 
 
 def _errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
+    return [plain(e.value) for e in at.error]
 
 
 def _pct(x: float) -> str:
@@ -74,7 +75,6 @@ def test_preset_choice_fills_every_knob():
         ({"rate": "0"}, "rate_per_model (req/s) must be a positive number"),
         ({"tpot": "0.001"}, "TPOT SLO 0.001 s can never be met"),
         ({"mix": "72b", "gpu": "H100"}, "needs 145.4 GB of weights"),
-        ({"models": "0"}, "num_models must be an integer ≥ 1"),
     ],
 )
 def test_invalid_setup_is_refused_before_running(query, message):
@@ -90,8 +90,8 @@ def test_invalid_setup_is_refused_before_running(query, message):
 def test_bad_link_values_are_named_and_ignored():
     at = _run({"gpus": "many", "policy": "fastest", "preset": "nope"})
     assert not at.exception
-    warning = at.warning[0].value
-    assert "preset='nope' is unknown" in warning
+    warning = plain(at.warning[0].value)
+    assert "preset='nope' is not one of paper-40x0.1" in warning
     assert "gpus='many'" in warning and "policy='fastest'" in warning
     assert at.number_input(key="pl_gpus").value == 16
     assert _errors(at) == []
@@ -100,10 +100,39 @@ def test_bad_link_values_are_named_and_ignored():
 def test_link_values_the_widgets_cannot_show_are_ignored():
     at = _run({"rate": "-1", "ttft": "nan", "duration": "inf", "sw_n": "x"})
     assert not at.exception
-    warning = at.warning[0].value
+    warning = plain(at.warning[0].value)
     assert "rate='-1'" in warning and "ttft='nan'" in warning and "duration='inf'" in warning
     assert at.number_input(key="pl_rate").value == 0.1
-    assert at.session_state["pl_sw_n"] == 8
+    assert at.session_state["pl_sw_n"] == 8 and "sw_n='x'" in warning
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "widget", "kept"),
+    [
+        ("speed", "²", None, 10),  # a digit to str.isdigit, not to int(): was a traceback
+        ("models", "3000000", "pl_models", 40),  # would draw a 3,000,000-bar market chart
+        ("gpus", "5000", "pl_gpus", 16),
+        ("sw_n", "²", None, 8),
+        ("sw_hi", "1e308", None, 0.7),
+        ("seed", "-1", "pl_seed", 0),
+    ],
+)
+def test_out_of_bounds_link_values_warn_and_keep_the_default(key, raw, widget, kept):
+    at = _run({key: raw})
+    assert not at.exception
+    assert f"{key}={raw!r}" in plain(at.warning[0].value)
+    assert at.session_state[f"pl_{key}"] == kept
+    if widget:
+        assert at.number_input(key=widget).value == kept
+        assert at.number_input(key=widget).max is not None  # every numeric widget is bounded
+    assert at.query_params[key] == str(kept)
+
+
+def test_preset_from_the_link_is_shown_as_text_not_a_link():
+    at = _run({"preset": "[Click here to log in](http://example.invalid/login)"})
+    assert not at.exception
+    assert "Click here to log in" in plain(at.warning[0].value)
+    assert live_markup(at) == []
 
 
 def test_too_large_for_live_offers_batch_mode():
@@ -248,3 +277,15 @@ def test_gpus_needed_per_policy():
         "dedicated": 8,
     }
     assert text == "1.6 req/s over 8 models"
+
+
+def test_find_gpus_needed_is_estimated_and_refused_before_it_runs():
+    at = _run({"view": "Sweep"})  # the default market: 40 models over 120 s
+    at.number_input(key="pl_need_rate").set_value(2000.0)
+    at.button(key="pl_need_btn").click().run()
+    assert not at.exception
+    assert any(
+        "at 2,000 req/s would take about 480 s of simulation (limit 120 s)" in e
+        for e in _errors(at)
+    )
+    assert at.session_state["pl_needed"] is None  # nothing was simulated

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.store import add_points, create_run, finish_run, list_runs, open_database
+from tests.app.rendered import live_markup, plain
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "runs.py")
 
@@ -102,6 +103,39 @@ def test_delete_asks_for_confirmation():
     assert not at.exception
     with open_database().begin() as s:
         assert list_runs(s).total == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ({"size": "²"}, "size='²'"),  # str.isdigit() but not int(): was a traceback
+        ({"size": "7"}, "size='7'"),
+        ({"compare": "²"}, "compare='²'"),  # was a traceback
+        ({"sort": "nope", "order": "sideways"}, "order='sideways'"),
+        ({"kind": "pool,[x](http://example.invalid)"}, "kind: ignored '[x](http://example"),
+    ],
+)
+def test_bad_link_entries_warn_and_fall_back(query, named):
+    _seed(n_extra=3)
+    at = _run(query)
+    assert not at.exception
+    assert any(named in plain(w.value) for w in at.warning)
+    assert live_markup(at) == []
+    assert any("run(s)" in m.value for m in at.markdown)  # the list still shows
+
+
+def test_run_names_are_shown_as_text_on_the_delete_confirmation():
+    Session = open_database()
+    with Session.begin() as s:
+        ids = [
+            create_run(s, kind="pool", name="[Click here](http://example.invalid)").id,
+            create_run(s, kind="pool", name="![t](http://example.invalid/x.png)").id,
+        ]
+    at = _run({"compare": ",".join(map(str, ids))})
+    next(b for b in at.button if b.label == "Delete…").click().run()
+    warning = next(w.value for w in at.warning if "cannot be undone" in w.value)
+    assert "[Click here](http://example.invalid)" in plain(warning)
+    assert live_markup(at) == []
 
 
 @pytest.mark.parametrize("url", ["not a url", "postgresql+psycopg://nobody@127.0.0.1:1/none"])

@@ -12,7 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from core import registry
 from core.viz.sampling import escape_markdown
+from tests.app.rendered import live_markup, plain
 from tests.sampling.helpers import EOT_ID, byte_encoding, eos_model, tiny_gpt
+from ui.text import md
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "sampling.py")
 
@@ -132,7 +134,7 @@ def test_bad_settings_show_an_error_not_a_traceback(tiny_registry, widget, value
     at = page()
     (at.slider if widget == "smp_top_p" else at.number_input)(key=widget).set_value(value).run()
     no_exception(at)
-    assert any(message in e.value for e in at.error)
+    assert any(md(message) in e.value for e in at.error)  # shown escaped, as literal text
 
 
 def test_notices_for_temperature_zero_empty_prompt_and_large_top_k(tiny_registry):
@@ -225,3 +227,32 @@ def test_prompt_markup_is_shown_as_text(tiny_registry):
     at = no_exception(page({"prompt": "<b>*x*</b>"}))
     shown = [m.value for m in at.markdown if m.value.startswith("**Prompt**")]
     assert shown == ["**Prompt** (10 tokens): :gray[\\<b\\>\\*x\\*\\</b\\>]"]
+
+
+# ---------------------------------------------------------------- hostile links
+@pytest.mark.parametrize("raw", ["²", "0", "201", "1e3", "9" * 5000, " "])
+def test_bad_n_in_the_link_warns_and_keeps_the_default(tiny_registry, raw):
+    at = no_exception(page({"n": raw}))
+    assert at.number_input(key="smp_n").value == 20
+    assert any(
+        "Ignored from the link" in plain(w.value) and "n=" in plain(w.value) for w in at.warning
+    )
+    assert at.query_params["n"] == "20"
+
+
+def test_processor_order_from_the_link_is_shown_as_text_not_an_image(tiny_registry):
+    at = no_exception(page({"order": "![t](http://example.invalid/x.png)"}))
+    assert any("Ignored the settings in the link" in e.value for e in at.error)
+    assert live_markup(at) == []
+
+
+def test_long_prompt_in_the_link_is_refused_and_a_long_prompt_stays_out_of_it(tiny_registry):
+    at = no_exception(page({"prompt": "a" * 2001}))
+    assert at.text_area[0].value == "The quick brown fox"
+    assert any("prompt=" in plain(w.value) for w in at.warning)
+    at.text_area[0].set_value("b" * 3000).run()
+    no_exception(at)
+    assert "prompt" not in at.query_params
+    assert any("3,000 characters long" in c.value for c in at.caption)
+    at.text_area[0].set_value("c" * 2000).run()
+    assert at.query_params["prompt"] == "c" * 2000

@@ -11,7 +11,9 @@ from streamlit.testing.v1 import AppTest
 
 from core.store import get_run, open_database
 from core.tokenization import get_encoding
+from core.tokenization.bpe import MAX_TRAIN_CHARS, corpus_refusal
 from core.tokenization.examples import EXAMPLES
+from tests.app.rendered import live_markup, plain
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "tokenization.py")
 
@@ -108,7 +110,7 @@ def test_bad_upload_shows_error(data, message):
     at = make_app()
     at.file_uploader(key="tok_upload").upload("bad.txt", data, "text/plain").run()
     no_exception(at)
-    assert message in at.error[0].value
+    assert message in plain(at.error[0].value)
 
 
 def test_compare_view_counts_each_encoding():
@@ -166,7 +168,7 @@ def test_bpe_lab_bad_settings(vocab, min_freq, message):
     at.number_input(key="tok_bpe_minfreq").set_value(min_freq)
     at.button[0].click().run()
     no_exception(at)
-    assert message in at.error[0].value
+    assert message in plain(at.error[0].value)
 
 
 def test_bpe_lab_repeated_character_corpus():
@@ -175,4 +177,51 @@ def test_bpe_lab_repeated_character_corpus():
     at.file_uploader(key="tok_bpe_upload").upload("a.txt", b"a" * 5000, "text/plain").run()
     at.button[0].click().run()
     no_exception(at)
-    assert "supports only 11 merges" in at.error[0].value
+    assert "supports only 11 merges" in plain(at.error[0].value)
+
+
+def test_bpe_lab_stopping_early_with_no_merge_keeps_the_page_working():
+    # Was StreamlitInvalidMinMaxError from a 0..0 slider, and the session broken until reload.
+    at = make_app(view="BPE lab")
+    at.radio(key="tok_bpe_source").set_value("Upload .txt").run()
+    at.file_uploader(key="tok_bpe_upload").upload("ab.txt", b"ab", "text/plain").run()
+    at.number_input(key="tok_bpe_vocab").set_value(300)
+    at.checkbox(key="tok_bpe_smaller").check()
+    at.button[0].click().run()
+    no_exception(at)
+    assert metrics(at)["Merges"] == "0"
+    assert any("stopped before the first merge" in i.value for i in at.info)
+    at.text_area(key="tok_bpe_sample").input("abc").run()
+    no_exception(at)
+
+
+def test_bpe_lab_refuses_a_corpus_too_large_before_training():
+    assert corpus_refusal(MAX_TRAIN_CHARS) is None
+    assert "has 10,000,001 characters; a page trains on at most 10,000,000" in corpus_refusal(
+        MAX_TRAIN_CHARS + 1
+    )
+    at = make_app(view="BPE lab")
+    at.radio(key="tok_bpe_source").set_value("Upload .txt").run()
+    big = b"ab " * (MAX_TRAIN_CHARS // 3 + 1)
+    at.file_uploader(key="tok_bpe_upload").upload("big.txt", big, "text/plain").run()
+    no_exception(at)
+    assert "a page trains on at most 10,000,000" in plain(at.error[0].value)
+    assert not any(b.label == "Train tokenizer" for b in at.button)
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ({"view": "²"}, "view='²'"),
+        ({"ws": "yes"}, "ws='yes'"),
+        ({"text": "x" * 2001}, "text='xxxx"),  # links carry at most 2,000 characters
+        ({"cmp": "gpt2,[x](http://example.invalid)"}, "cmp: ignored '[x](http://example"),
+        ({"enc": "![t](http://example.invalid/x.png)"}, "enc='![t](http://example"),
+    ],
+)
+def test_bad_link_entries_warn_and_fall_back(query, named):
+    at = make_app(**query)
+    no_exception(at)
+    assert any(named in plain(w.value) for w in at.warning)
+    assert live_markup(at) == []
+    assert at.text_area(key="tok_text").value == EXAMPLES["Prose"]

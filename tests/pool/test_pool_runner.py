@@ -18,6 +18,7 @@ from core.pool.runner import (
     goodput_from_points,
     gpus_needed,
     run,
+    run_in_steps,
     run_many,
     sweep,
 )
@@ -170,3 +171,32 @@ def test_cli_run_sweep_and_errors(capsys, tmp_path) -> None:
     assert "unrecognised header" in capsys.readouterr().err
     assert main(["presets"]) == 0
     assert "paper-40x0.1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("policy", [PolicyName.AEGAEON, PolicyName.REQUEST_FCFS])
+def test_run_in_steps_measures_what_run_does_and_reports_each_slice(policy) -> None:
+    cfg = BASE.replace(policy=policy)
+    seen: list[float] = []
+    stepped = run_in_steps(cfg, steps=8, between=seen.append)
+    whole = run(cfg)
+    ignore = {"wall_s", "requests_per_wall_s"}
+    fields = [f.name for f in dataclasses.fields(whole) if f.name not in ignore]
+    assert {f: getattr(stepped, f) for f in fields} == {f: getattr(whole, f) for f in fields}
+    assert seen == [k / 8 for k in range(1, 8)]
+
+
+class _Gone(Exception):
+    pass
+
+
+def test_run_in_steps_stops_when_the_callback_raises() -> None:
+    seen: list[float] = []
+
+    def between(done: float) -> None:
+        seen.append(done)
+        if done >= 0.5:
+            raise _Gone
+
+    with pytest.raises(_Gone):
+        run_in_steps(BASE, steps=10, between=between)
+    assert seen == [0.1, 0.2, 0.3, 0.4, 0.5]  # the other half is never simulated

@@ -26,28 +26,36 @@ def test_values_round_trip_every_preset(name):
     assert ps.config_of(cfg, ps.values_of(cfg)) == cfg.replace(record_events=True)
 
 
-def test_query_round_trip_and_bad_entries_are_named():
-    values = {**ps.values_of(preset("zipf-0.9")), "gpus": 3, "rate": 0.25}
-    name, back, problems = ps.values_from_query(ps.query_of("zipf-0.9", values))
-    assert (name, back, problems) == ("zipf-0.9", values, [])
-    query = {"preset": "nope", "gpus": "many", "policy": "fastest", "ttft": "nan", "rate": "-1"}
-    name, back, problems = ps.values_from_query(query)
-    assert name == ps.DEFAULT_PRESET
-    assert problems == [
-        "preset='nope' is unknown",
-        "policy='fastest'",
-        "rate='-1'",
-        "gpus='many'",
-        "ttft='nan'",
-    ]
-    assert back == ps.values_of(preset(ps.DEFAULT_PRESET))
+def test_preset_values_lie_within_the_knob_limits():
+    for name in PRESETS:
+        values = ps.values_of(preset(name))
+        assert all(lo <= values[k] <= hi for k, (lo, hi) in ps.LIMITS.items()), name
 
 
-def test_numbers_and_policies_from_the_url():
-    q = {"a": "0.5", "b": "x", "c": "inf", "d": "-2", "p": "aegaeon,nope,dedicated"}
-    assert [ps.number_from_query(q, k, 7.0) for k in "abcde"] == [0.5, 7.0, 7.0, 7.0, 7.0]
-    assert ps.policies_from_query(q, "p", "") == ["aegaeon", "dedicated"]
-    assert ps.policies_from_query({}, "p", "request_fcfs") == ["request_fcfs"]
+def test_check_setup_refuses_values_beyond_the_limits():
+    values = {**ps.values_of(preset("paper-40x0.1")), "models": 3_000_000}
+    with pytest.raises(PoolError, match=r"Models \(M\) must be from 1 to 1,000, got 3000000"):
+        ps.check_setup("paper-40x0.1", values)
+
+
+def test_gpus_needed_is_estimated_and_refused_before_it_runs():
+    base = preset("paper-40x0.1")  # 40 models, 120 s
+    # 2,000 req/s: 5 bisection probes per policy (from 80 GPUs), each 240,000 requests.
+    with pytest.raises(PoolError, match=r"about 480 s of simulation \(limit 120 s\)"):
+        ps.plan_needed(base, ["aegaeon", "request_fcfs"], 2_000.0)
+    assert ps.plan_needed(base, ["aegaeon", "request_fcfs"], 4.0) == pytest.approx(0.96)
+    assert ps.plan_needed(base, ["dedicated"], 2_000.0) == 0.0  # nothing to simulate
+    for bad in (0.0, -1.0, float("nan"), float("inf"), 1e6):
+        with pytest.raises(PoolError, match="The target load must be"):
+            ps.plan_needed(base, ["aegaeon"], bad)
+    with pytest.raises(PoolError, match="Pick at least one policy"):
+        ps.plan_needed(base, [], 4.0)
+
+
+def test_oversized_upload_is_refused_before_it_is_parsed():
+    data = b"x" * (ps.MAX_UPLOAD_BYTES + 1)
+    with pytest.raises(PoolError, match="big.csv is 20.0 MB; a page reads traces up to 20 MB"):
+        ps.read_upload("big.csv", data, "paper")
 
 
 def test_check_setup_sizes_the_run_and_refuses_bad_setups():
@@ -70,6 +78,9 @@ def test_uploaded_trace_is_read_and_checked():
         ps.read_upload("bad.csv", b"\xff\xfe", "paper")
     with pytest.raises(PoolError, match="unrecognised header"):
         ps.read_upload("bad.csv", b"a,b\n1,2\n", "paper")
+    huge = "arrival_s,model,model_type,input_tokens,output_tokens\n0.5,m0,qwen2.5-7b,1"
+    with pytest.raises(PoolError, match="huge.csv line 2: .*above 10,000,000 tokens"):
+        ps.read_upload("huge.csv", (huge + "0" * 30 + ",20\n").encode(), "paper")  # 10^30
 
 
 def test_refusals_name_the_limit_and_the_way_out():
