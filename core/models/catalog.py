@@ -29,7 +29,8 @@ class PretrainedFile:
 
     @property
     def size_mb(self) -> int:
-        return round(self.size / 2**20)
+        """Size in MiB, rounded down (SmolLM2: 93)."""
+        return self.size // 2**20
 
     def path(self, models_dir: Path) -> Path:
         return models_dir / self.file_name
