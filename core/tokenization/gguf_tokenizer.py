@@ -112,7 +112,7 @@ def gguf_encoding(metadata: Mapping[str, Any], name: str) -> tiktoken.Encoding:
         )
     tokens: Sequence[str] = _meta(metadata, "tokenizer.ggml.tokens")
     types = metadata.get("tokenizer.ggml.token_type") or [NORMAL] * len(tokens)
-    merges: Sequence[str] = _meta(metadata, "tokenizer.ggml.merges")
+    merges: Sequence[str] = metadata.get("tokenizer.ggml.merges") or []  # none: bytes only
     if len(types) != len(tokens):
         raise TokenizerError("the GGUF tokenizer has a token_type list of another length")
     alphabet = _byte_alphabet()

@@ -33,10 +33,10 @@ HF_NAMES = {
 }
 
 
-def tiny_hf_llama(tie: bool = True, seed: int = 0) -> LlamaForCausalLM:
+def tiny_hf_llama(tie: bool = True, seed: int = 0, vocab_size: int = 96) -> LlamaForCausalLM:
     torch.manual_seed(seed)
     config = HFLlamaConfig(
-        vocab_size=96,
+        vocab_size=vocab_size,
         hidden_size=64,
         intermediate_size=96,
         num_hidden_layers=2,
@@ -87,10 +87,38 @@ def _qtype(gguf_name: str) -> Q:
     return Q.Q4_1
 
 
-def write_gguf(model: LlamaForCausalLM, path: Path, arch: str = "llama") -> dict[str, torch.Tensor]:
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
+    "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def _add_byte_tokenizer(writer: GGUFWriter, vocab_size: int) -> None:
+    """A byte-level vocabulary: 3 ChatML specials, then the 256 bytes (``vocab_size`` 259)."""
+    from core.tokenization.gguf_tokenizer import _byte_alphabet
+
+    chars = {b: c for c, b in _byte_alphabet().items()}
+    base = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    rest = vocab_size - len(base)
+    tokens = base + [chars[b] for b in range(256)][:rest]
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("smollm")
+    writer.add_token_list(tokens)
+    writer.add_token_types([3, 3, 3] + [1] * rest)
+    writer.add_token_merges([])
+    writer.add_eos_token_id(2)
+    writer.add_chat_template(CHATML)
+
+
+def write_gguf(
+    model: LlamaForCausalLM, path: Path, arch: str = "llama", tokenizer: bool = False
+) -> dict[str, torch.Tensor]:
     """Write ``model`` as llama.cpp would; return the decoded weights in HF names and order."""
     c = model.config
     writer = GGUFWriter(path, arch)
+    if tokenizer:
+        _add_byte_tokenizer(writer, c.vocab_size)
     writer.add_block_count(c.num_hidden_layers)
     writer.add_context_length(c.max_position_embeddings)
     writer.add_embedding_length(c.hidden_size)
