@@ -8,9 +8,13 @@ Models come from three places:
 * ``run:<id>``: checkpoints of training runs in the run store (their best checkpoint when
   the run saved one, else the last), verified against the sha256 the run recorded;
 * ``gpt2:<name>``: GPT-2 weights a user placed under ``$GLASSBOX_HOME/models/<name>/`` in
-  Hugging Face layout (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``).
+  Hugging Face layout (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``);
+* ``smollm2``: SmolLM2-135M-Instruct, a Llama read from its GGUF file in
+  ``$GLASSBOX_HOME/models/`` once ``python -m core.models get smollm2`` (or the sidebar's
+  button) stored it; its tokenizer and chat template come from the same file.
 
-Tokenizers: the three OpenAI encodings, the built-in BPE, and tokenizer runs in the store.
+Tokenizers: the three OpenAI encodings, SmolLM2's when its file is present, the built-in
+BPE, and tokenizer runs in the store.
 A loaded model is in eval mode with gradients off, so one instance can be cached
 (``st.cache_resource``) and shared by every session. Functions that read the run store take
 an optional ``session_factory``; without one they open the default database and skip the
@@ -37,7 +41,12 @@ from core.model import (
     load_checkpoint,
     load_gpt2,
 )
+from core.model.gguf import GGUFError, open_gguf
 from core.model.gpt2_import import read_gpt2_config
+from core.model.llama import Llama, LlamaConfig
+from core.model.llama_gguf import load_llama_gguf
+from core.models.catalog import SMOLLM2
+from core.models.download import is_installed
 from core.store import (
     DatabaseUnavailable,
     RunKind,
@@ -60,18 +69,21 @@ from core.tokenization import (
 )
 from core.tokenization import load_tokenizer as load_tokenizer_spec
 from core.tokenization.encodings import ENCODING_LABELS, ENCODING_NAMES
+from core.tokenization.gguf_tokenizer import gguf_encoding
 
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "assets" / "builtin"
 BUILTIN_CHECKPOINT = BUILTIN_DIR / "model.safetensors"
 BUILTIN_TOKENIZER = BUILTIN_DIR / "tokenizer.json"
 BUILTIN_ID = "builtin"
+SMOLLM2_ID = SMOLLM2.key  # "smollm2": model and tokenizer id
+SMOLLM2_LABEL = "SmolLM2-135M-Instruct (Llama, 135M)"
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    id: str  # "builtin", "run:<id>" or "gpt2:<folder name>"
+    id: str  # "builtin", "run:<id>", "gpt2:<folder name>" or "smollm2"
     label: str  # shown in menus
-    source: str  # "builtin", "run" or "gpt2"
+    source: str  # "builtin", "run", "gpt2" or "pretrained"
     description: str  # one line: shape, parameters, tokenizer, where it comes from
 
 
@@ -83,10 +95,21 @@ class TokenizerEntry:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    model: GPT  # eval mode, requires_grad off, on the default device
+    model: GPT | Llama  # eval mode, requires_grad off, on the default device
     tokenizer: tiktoken.Encoding
-    config: GPTConfig
+    config: GPTConfig | LlamaConfig
     entry: ModelEntry
+    chat_template: str | None = None  # Jinja chat template of an instruction-tuned model
+
+
+def models_dir() -> Path:
+    """Where downloaded and hand-copied models live: ``$GLASSBOX_HOME/models``."""
+    return glassbox_home() / "models"
+
+
+def smollm2_present() -> bool:
+    """SmolLM2's file is stored (``python -m core.models get smollm2``)."""
+    return is_installed(SMOLLM2, models_dir())
 
 
 def _describe(config: GPTConfig) -> str:
@@ -118,7 +141,7 @@ def _run_checkpoint(session: Session, run_id: int):
 
 def gpt2_folders() -> list[Path]:
     """Folders under ``$GLASSBOX_HOME/models`` that hold a GPT-2 in Hugging Face layout."""
-    root = glassbox_home() / "models"
+    root = models_dir()
     if not root.is_dir():
         return []
     weights = ("model.safetensors", "pytorch_model.bin")
@@ -159,7 +182,7 @@ def _training_run_models(factory: sessionmaker[Session]) -> list[ModelEntry]:
 def list_models(
     session_factory: sessionmaker[Session] | None = None, *, store: bool = True
 ) -> list[ModelEntry]:
-    """Every loadable model: the built-in one, stored training runs, GPT-2 folders.
+    """Every loadable model: the built-in one, SmolLM2, stored training runs, GPT-2 folders.
 
     ``store=False`` leaves the run store out. Raises :class:`DatabaseUnavailable` when the
     store is configured but stops answering (a PostgreSQL server that went down), so the
@@ -175,6 +198,16 @@ def list_models(
                 "4-layer GPT trained on the Python reference manual and the docstrings of the "
                 "standard library, NumPy, pandas, SQLAlchemy, Streamlit and PyTorch (41M "
                 "tokens), with a 4,096-token BPE",
+            )
+        )
+    if smollm2_present():
+        entries.append(
+            ModelEntry(
+                SMOLLM2_ID,
+                SMOLLM2_LABEL,
+                "pretrained",
+                "SmolLM2-135M-Instruct (Hugging Face, Apache-2.0): 30-layer Llama, width 576, "
+                "9 query heads sharing 3 key/value heads, 49,152-token BPE, chat template",
             )
         )
     factory = _session_factory(session_factory) if store else None
@@ -202,7 +235,7 @@ def default_model_id(session_factory: sessionmaker[Session] | None = None) -> st
     return entries[0].id if entries else None
 
 
-def _finish(model: GPT, device: torch.device | None) -> GPT:
+def _finish(model: GPT | Llama, device: torch.device | None) -> GPT | Llama:
     return model.to(device or default_device()).eval().requires_grad_(False)
 
 
@@ -223,8 +256,10 @@ def load_model(
             BUILTIN_ID, "Built-in GPT (Python docs, 4.3M)", "builtin", _describe(ckpt.config)
         )
         return _with_tokenizer(ckpt, entry, session_factory, device)
+    if model_id == SMOLLM2_ID:
+        return _load_smollm2(device)
     if model_id.startswith("gpt2:"):
-        folder = glassbox_home() / "models" / model_id.removeprefix("gpt2:")
+        folder = models_dir() / model_id.removeprefix("gpt2:")
         model = _finish(load_gpt2(folder), device)
         entry = ModelEntry(model_id, f"GPT-2 {folder.name}", "gpt2", _describe(model.config))
         encoding = get_encoding("gpt2")
@@ -255,7 +290,37 @@ def load_model(
         entry = ModelEntry(model_id, f"{name} (run {run_id})", "run", _describe(ckpt.config))
         return _with_tokenizer(ckpt, entry, factory, device)
     raise CheckpointError(
-        f"unknown model id {model_id!r}: expected 'builtin', 'run:<id>' or 'gpt2:<name>'"
+        f"unknown model id {model_id!r}: expected 'builtin', 'smollm2', 'run:<id>' or 'gpt2:<name>'"
+    )
+
+
+def _smollm2_encoding(path: Path) -> tuple[tiktoken.Encoding, str | None]:
+    metadata = open_gguf(path).metadata
+    return gguf_encoding(metadata, "smollm2"), metadata.get("tokenizer.chat_template")
+
+
+def _load_smollm2(device: torch.device | None) -> LoadedModel:
+    path = SMOLLM2.path(models_dir())
+    if not path.is_file():
+        raise CheckpointError(
+            f"SmolLM2 is not on this machine ({path}): get it with the sidebar's button or "
+            "`python -m core.models get smollm2`"
+        )
+    try:
+        model = load_llama_gguf(path, cache_dir=glassbox_home() / "cache" / "llama")
+        encoding, template = _smollm2_encoding(path)
+    except (GGUFError, TokenizerError) as exc:
+        raise CheckpointError(f"{SMOLLM2.file_name} cannot be used: {exc}") from exc
+    check_vocab_fits(model.config, encoding.n_vocab, encoding.name)
+    entry = ModelEntry(SMOLLM2_ID, SMOLLM2_LABEL, "pretrained", _describe_llama(model.config))
+    return LoadedModel(_finish(model, device), encoding, model.config, entry, template)
+
+
+def _describe_llama(config: LlamaConfig) -> str:
+    return (
+        f"{config.n_layer} layers, {config.n_head} query heads sharing {config.n_kv_head} "
+        f"key/value heads, width {config.n_embd}, context {config.context_length}, "
+        f"{config.num_parameters() / 1e6:.1f}M parameters"
     )
 
 
@@ -311,6 +376,8 @@ def list_tokenizers(
     ``store`` and errors as in :func:`list_models`.
     """
     entries = [TokenizerEntry(name, ENCODING_LABELS[name]) for name in ENCODING_NAMES]
+    if smollm2_present():
+        entries.append(TokenizerEntry(SMOLLM2_ID, "SmolLM2 (smollm2, 49,152 tokens)"))
     if BUILTIN_TOKENIZER.is_file():
         entries.append(TokenizerEntry(BUILTIN_ID, "Built-in BPE (Python manual, 4,096 tokens)"))
     factory = _session_factory(session_factory) if store else None
@@ -334,6 +401,15 @@ def load_tokenizer(
         return get_encoding(tokenizer_id)
     if tokenizer_id == BUILTIN_ID:
         return BPETokenizer.load(BUILTIN_TOKENIZER).encoding()
+    if tokenizer_id == SMOLLM2_ID:
+        path = SMOLLM2.path(models_dir())
+        try:
+            return _smollm2_encoding(path)[0]
+        except GGUFError as exc:
+            raise TokenizerError(
+                f"SmolLM2's tokenizer needs its model file: {exc}; get it with "
+                "`python -m core.models get smollm2`"
+            ) from exc
     if tokenizer_id.startswith("run:"):
         factory = _session_factory(session_factory)
         if factory is None:
