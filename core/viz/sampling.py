@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 
 from core.tokenization.display import display_token
 
-if TYPE_CHECKING:  # viz sits below core.sampling: types only, no runtime import
+if TYPE_CHECKING:  # annotations only: drawing needs none of the sampler's code at run time
     from core.sampling.branches import TreeNode
     from core.sampling.records import StepRecord
 
