@@ -25,7 +25,7 @@ from core.sampling import (
     token_text,
 )
 from core.sampling.persist import list_saved, load_trajectory, replay, save_trajectory
-from core.store import reading
+from core.store import DatabaseUnavailable, reading
 from core.viz.sampling import (
     branch_tree_figure,
     display_token,
@@ -46,7 +46,7 @@ ensure_app_shell()
 
 DEFAULT_PROMPT = "The quick brown fox"
 RUN_N_MAX = 200
-ERRORS = (SamplingError, SamplingConfigError, FloatingPointError, ValueError)
+ERRORS = (SamplingError, SamplingConfigError, FloatingPointError, ValueError, DatabaseUnavailable)
 
 st.title("Sampling")
 st.caption(

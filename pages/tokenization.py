@@ -15,6 +15,7 @@ import tiktoken
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import registry
+from core.store import DatabaseUnavailable
 from core.tokenization import (
     ENCODING_LABELS,
     ENCODING_NAMES,
@@ -71,7 +72,7 @@ def tokenizer_options() -> dict[str, str]:
     """Registry tokenizers (encodings, built-in BPE, saved runs): id -> label."""
     try:
         return {t.id: t.label for t in registry.list_tokenizers(session_factory(quiet=True))}
-    except SQLAlchemyError:  # the store went away: the encodings still work
+    except (SQLAlchemyError, DatabaseUnavailable):  # the store went away: encodings still work
         return dict(ENCODING_LABELS)
 
 

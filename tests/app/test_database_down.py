@@ -52,6 +52,13 @@ def flaky_store(tmp_path, monkeypatch):
     engine.dispose()
 
 
+def clear_page_caches() -> None:
+    """The pages' own cached menus expire too (Tokenization keeps its list 30 s)."""
+    import streamlit as st
+
+    st.cache_data.clear()
+
+
 def _save_tokenizer(factory) -> int:
     tok = train_bpe("low lower lowest " * 20, 260, name="flaky-bpe")
     with factory.begin() as s:
@@ -63,7 +70,9 @@ def _tokenizer_labels(at: AppTest) -> list[str]:
     return [menu.format_func(o) for o in menu.options]
 
 
-@pytest.mark.parametrize("page", ["pages/home.py", "pages/runs.py"])
+@pytest.mark.parametrize(
+    "page", ["pages/home.py", "pages/runs.py", "pages/tokenization.py", "pages/sampling.py"]
+)
 def test_store_going_down_and_coming_back(flaky_store, page):
     switch, factory = flaky_store
     run_id = _save_tokenizer(factory)
@@ -75,6 +84,7 @@ def test_store_going_down_and_coming_back(flaky_store, page):
 
     switch.up = False  # the server goes away mid-session
     ui.shell.refresh_store_lists()  # (the menus' 10 s cache expired)
+    clear_page_caches()
     at.run()
     assert not at.exception, at.exception
     assert any("run store is not answering" in w.value for w in at.sidebar.warning)
