@@ -198,7 +198,7 @@ table = st.dataframe(
         "id": st.column_config.NumberColumn("id", width="small", format="%d"),
         "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "name": st.column_config.TextColumn("name", width="medium"),
-        "key metrics": st.column_config.TextColumn("key metrics", width="large"),
+        "key metrics": st.column_config.TextColumn("key metrics", width="medium"),
         "problems": st.column_config.TextColumn("problems", width="medium"),
     },
 )

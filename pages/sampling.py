@@ -25,7 +25,7 @@ from core.sampling import (
     token_text,
 )
 from core.sampling.persist import list_saved, load_trajectory, replay, save_trajectory
-from core.store import reading
+from core.store import DatabaseUnavailable, reading
 from core.tokenization.display import display_token
 from core.viz.sampling import (
     branch_tree_figure,
@@ -55,7 +55,13 @@ PARAMS = {
     "cache": Flag(True),
     "n": Int(20, 1, RUN_N_MAX),
 }
-ERRORS = (SamplingError, SamplingConfigError, FloatingPointError, ValueError)
+ERRORS = (
+    SamplingError,
+    SamplingConfigError,
+    FloatingPointError,
+    ValueError,
+    DatabaseUnavailable,
+)
 
 st.title("Sampling")
 st.caption(

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core import registry
 from core.corpus import CorpusError, builtin_corpus, decode_text
+from core.store import DatabaseUnavailable
 from core.tokenization import (
     ENCODING_LABELS,
     ENCODING_NAMES,
@@ -74,7 +75,7 @@ def tokenizer_options() -> dict[str, str]:
     """Registry tokenizers (encodings, built-in BPE, saved runs): id -> label."""
     try:
         return {t.id: t.label for t in registry.list_tokenizers(session_factory(quiet=True))}
-    except SQLAlchemyError:  # the store went away: the encodings still work
+    except (SQLAlchemyError, DatabaseUnavailable):  # the store went away: encodings still work
         return dict(ENCODING_LABELS)
 
 

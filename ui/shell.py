@@ -31,32 +31,41 @@ class Choices:
 
 # The lists include runs from the store, so they are refreshed every few seconds; the
 # session factory is passed unhashed (leading underscore) and shared by the whole server.
-# A store that stops answering raises (never cached): the menus fall back to what needs no
-# store and the sidebar says so, and the next rerun tries the store again.
+# A store that stops answering gives the menus that need no store plus the reason, cached
+# like a good answer: a server that hangs costs one connect timeout per 10 s, not one per
+# rerun of every session, and the menus recover by themselves within 10 s of its return.
 @st.cache_data(ttl=10, show_spinner=False)
-def _stored_model_options(_factory: sessionmaker[Session] | None, url: str) -> dict[str, str]:
-    return {m.id: m.label for m in registry.list_models(_factory)}
+def _stored_model_options(
+    _factory: sessionmaker[Session] | None, url: str
+) -> tuple[dict[str, str], str | None]:
+    try:
+        return {m.id: m.label for m in registry.list_models(_factory)}, None
+    except DatabaseUnavailable as exc:
+        return {m.id: m.label for m in registry.list_models(store=False)}, str(exc)
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def _stored_tokenizer_options(_factory: sessionmaker[Session] | None, url: str) -> dict[str, str]:
-    return {t.id: t.label for t in registry.list_tokenizers(_factory)}
+def _stored_tokenizer_options(
+    _factory: sessionmaker[Session] | None, url: str
+) -> tuple[dict[str, str], str | None]:
+    try:
+        return {t.id: t.label for t in registry.list_tokenizers(_factory)}, None
+    except DatabaseUnavailable as exc:
+        return {t.id: t.label for t in registry.list_tokenizers(store=False)}, str(exc)
 
 
 def _model_options(factory: sessionmaker[Session] | None, url: str) -> dict[str, str]:
-    try:
-        return _stored_model_options(factory, url)
-    except DatabaseUnavailable as exc:
-        st.session_state[STORE_DOWN_KEY] = str(exc)
-        return {m.id: m.label for m in registry.list_models(store=False)}
+    options, down = _stored_model_options(factory, url)
+    if down:
+        st.session_state[STORE_DOWN_KEY] = down
+    return options
 
 
 def _tokenizer_options(factory: sessionmaker[Session] | None, url: str) -> dict[str, str]:
-    try:
-        return _stored_tokenizer_options(factory, url)
-    except DatabaseUnavailable as exc:
-        st.session_state[STORE_DOWN_KEY] = str(exc)
-        return {t.id: t.label for t in registry.list_tokenizers(store=False)}
+    options, down = _stored_tokenizer_options(factory, url)
+    if down:
+        st.session_state[STORE_DOWN_KEY] = down
+    return options
 
 
 def refresh_store_lists() -> None:

@@ -170,7 +170,8 @@ def update_run(
     if status is not None:
         run.status = str(RunStatus(status))
     if summary:
-        run.summary = {**run.summary, **to_jsonable(summary)}
+        base = run.summary if isinstance(run.summary, dict) else {}  # a damaged row
+        run.summary = {**base, **to_jsonable(summary)}
     run.updated_at = utcnow()
     session.flush()
     return run

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 class Switch:
     up = True
+    attempts = 0  # connections asked for
 
 
 @pytest.fixture
@@ -38,6 +39,7 @@ def flaky_store(tmp_path, monkeypatch):
     switch = Switch()
 
     def connect():
+        switch.attempts += 1
         if not switch.up:
             raise sqlite3.OperationalError("connection refused (the test stopped the server)")
         return sqlite3.connect(path, check_same_thread=False)
@@ -52,6 +54,13 @@ def flaky_store(tmp_path, monkeypatch):
     engine.dispose()
 
 
+def clear_page_caches() -> None:
+    """The pages' own cached menus expire too (Tokenization keeps its list 30 s)."""
+    import streamlit as st
+
+    st.cache_data.clear()
+
+
 def _save_tokenizer(factory) -> int:
     tok = train_bpe("low lower lowest " * 20, 260, name="flaky-bpe")
     with factory.begin() as s:
@@ -63,7 +72,9 @@ def _tokenizer_labels(at: AppTest) -> list[str]:
     return [menu.format_func(o) for o in menu.options]
 
 
-@pytest.mark.parametrize("page", ["pages/home.py", "pages/runs.py"])
+@pytest.mark.parametrize(
+    "page", ["pages/home.py", "pages/runs.py", "pages/tokenization.py", "pages/sampling.py"]
+)
 def test_store_going_down_and_coming_back(flaky_store, page):
     switch, factory = flaky_store
     run_id = _save_tokenizer(factory)
@@ -75,14 +86,21 @@ def test_store_going_down_and_coming_back(flaky_store, page):
 
     switch.up = False  # the server goes away mid-session
     ui.shell.refresh_store_lists()  # (the menus' 10 s cache expired)
+    clear_page_caches()
     at.run()
     assert not at.exception, at.exception
     assert any("run store is not answering" in w.value for w in at.sidebar.warning)
     assert not any(f"run {run_id}" in label for label in _tokenizer_labels(at))
     if page == "pages/runs.py":
         assert any("Could not read the run list" in e.value for e in at.error)
+    if page == "pages/home.py":  # the sidebar does not knock again on every rerun
+        attempts = switch.attempts
+        at.run()
+        assert switch.attempts == attempts
+        assert any("run store is not answering" in w.value for w in at.sidebar.warning)
 
-    switch.up = True  # it comes back: the next rerun recovers by itself
+    switch.up = True  # it comes back: the menus recover when their 10 s cache expires
+    ui.shell.refresh_store_lists()
     at.run()
     assert not at.exception
     assert not any("not answering" in w.value for w in at.sidebar.warning)
