@@ -1,6 +1,12 @@
-"""Sampling: watch a GPT write one token at a time, see every decision, branch and compare."""
+"""Sampling: watch a model write one token at a time, see every decision, branch and compare.
+
+A chat model (SmolLM2) also has a chat mode: system and user messages go through the model's
+chat template and the assistant's reply is generated step by step until ``<|im_end|>``.
+"""
 
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 import streamlit as st
@@ -25,6 +31,7 @@ from core.sampling import (
     token_text,
 )
 from core.sampling.persist import list_saved, load_trajectory, replay, save_trajectory
+from core.tokenization.gguf_tokenizer import ChatTemplateError, render_chat
 from core.viz.sampling import (
     branch_tree_figure,
     display_token,
@@ -44,6 +51,8 @@ from ui.shell import MODEL_KEY, choices
 ensure_app_shell()
 
 DEFAULT_PROMPT = "The quick brown fox"
+DEFAULT_QUESTION = "What is the capital of France?"
+CHAT, PLAIN = "Chat", "Plain text"
 RUN_N_MAX = 200
 ERRORS = (SamplingError, SamplingConfigError, FloatingPointError, ValueError)
 
@@ -98,10 +107,17 @@ for key, default in (
     ("smp_flash", None),
     ("smp_compare", None),
     ("smp_cache_cmp", None),
+    ("smp_mode", CHAT),
+    ("smp_system", ""),
+    ("smp_user", DEFAULT_QUESTION),
 ):
     st.session_state.setdefault(key, default)
 if "smp_temperature" not in st.session_state:
     _init_widgets()
+# Keep the values of the widgets one mode hides (Streamlit forgets a widget not drawn).
+for key in ("smp_prompt", "smp_mode", "smp_system", "smp_user"):
+    if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -128,6 +144,7 @@ except Exception as exc:  # any load failure (missing file, bad checkpoint) beco
     st.error(f"Could not load model {model_id!r}: {exc}")
     st.stop()
 model, tokenizer = loaded.model, loaded.tokenizer
+chat_template: str | None = getattr(loaded, "chat_template", None)
 st.caption(
     f"Model: {escape_markdown(loaded.entry.label)}. Text is encoded with the model's own "
     f"tokenizer ({escape_markdown(tokenizer.name)}, {tokenizer.n_vocab:,} tokens); the "
@@ -152,8 +169,20 @@ NUMBERS = (
 
 settings_col, main_col = st.columns([1, 2.4], gap="large")
 with settings_col.container(border=True):
-    st.text_area("Prompt", key="smp_prompt", height=90,
-                 help="Empty = start a new document from <|endoftext|>.")  # fmt: skip
+    if chat_template is not None:
+        st.segmented_control(
+            "Mode", [CHAT, PLAIN], key="smp_mode",
+            help="Chat: your messages go through the model's chat template and the model "
+            "writes the assistant's reply. Plain text: the model continues your text.",
+        )  # fmt: skip
+    chat_mode = chat_template is not None and st.session_state.smp_mode != PLAIN
+    if chat_mode:
+        st.text_area("System message", key="smp_system", height=68,
+                     help="Empty = the template's default system message.")  # fmt: skip
+        st.text_area("User message", key="smp_user", height=68)
+    else:
+        st.text_area("Prompt", key="smp_prompt", height=90,
+                     help="Empty = start a new document from <|endoftext|>.")  # fmt: skip
     cols = st.columns(2)
     for i, (kind, label, lo, hi, step, key, help_text) in enumerate(NUMBERS):
         widget = cols[i % 2].slider if kind == "slider" else cols[i % 2].number_input
@@ -178,15 +207,24 @@ with settings_col.container(border=True):
 
 config = _config_from_widgets()
 prompt = st.session_state.smp_prompt
+if chat_mode:
+    messages = [{"role": "user", "content": st.session_state.smp_user}]
+    if st.session_state.smp_system.strip():
+        messages.insert(0, {"role": "system", "content": st.session_state.smp_system})
+    try:  # the template is the model file's: rendered in Jinja's sandbox
+        prompt = render_chat(chat_template, messages)
+    except ChatTemplateError as exc:
+        main_col.error(str(exc))
+        st.stop()
 st.session_state.smp_form = {
-    "prompt": prompt,
+    "prompt": st.session_state.smp_prompt,
     "config": config.to_dict(),
     "cache": st.session_state.smp_cache,
     "n": st.session_state.smp_n,
 }
 st.query_params.from_dict(
     {
-        "prompt": prompt,
+        "prompt": st.session_state.smp_prompt,
         **config.to_query(),
         "cache": "1" if st.session_state.smp_cache else "0",
         "n": str(st.session_state.smp_n),
@@ -235,6 +273,11 @@ def _rewind_to(at: int) -> None:
 def _activate() -> None:
     st.session_state.smp_tree.activate(st.session_state.smp_branch)
     st.session_state.smp_pick = None
+
+
+def _marker(text: str) -> str:
+    """A special token's text for Markdown: ``<|name|>`` as is, anything else escaped."""
+    return text if re.fullmatch(r"<\|\w+\|>", text) else escape_markdown(text)
 
 
 def _fmt_p(p: float) -> str:
@@ -386,7 +429,8 @@ def trajectory_view() -> None:
             st.caption("Press **Next token** or **Run N** to start generating.")
     if sampler.finished:
         st.success(
-            "The model ended the text with <|endoftext|>. Rewind or branch to go on.",
+            f"The model ended the text with {_marker(sampler.eos_text)}. "
+            "Rewind or branch to go on.",
             icon=":material/flag:",
         )
 
@@ -486,6 +530,7 @@ def _open(Session, run_id: int) -> None:
         st.session_state[MODEL_KEY] = target
     result = replay(_load(target).model, _load(target).tokenizer, saved)
     _set_widgets(saved.prompt, saved.config)
+    st.session_state.smp_mode = PLAIN  # the saved prompt as the model read it, markers included
     st.session_state.smp_cache = saved.use_cache
     st.session_state.smp_tree = BranchTree(result.sampler)
     st.session_state.smp_signature = (target, saved.prompt, _config_from_widgets().to_json())
