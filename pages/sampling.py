@@ -58,7 +58,7 @@ ERRORS = (SamplingError, SamplingConfigError, FloatingPointError, ValueError)
 
 st.title("Sampling")
 st.caption(
-    "A GPT writes one token at a time. Step through it, see the model's top candidates and "
+    "A language model writes one token at a time. Step through it, see the model's top candidates and "
     "what each processor (temperature, top-k, top-p, min-p, penalties) did to them, click a "
     "token to inspect that step, branch with another candidate, and compare settings."
 )
