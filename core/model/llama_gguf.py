@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -204,11 +205,16 @@ def _write_cache(
         target.parent.mkdir(parents=True, exist_ok=True)
         for old in target.parent.glob(f"{stem}-*.safetensors"):
             old.unlink(missing_ok=True)  # caches of earlier versions of the file
-        tmp = target.with_suffix(f".tmp{os.getpid()}")
+        fd, tmp_name = tempfile.mkstemp(suffix=".part", dir=target.parent)  # one per writer
+        os.close(fd)
+        tmp = Path(tmp_name)
         tensors = {
             k: v for k, v in state.items() if not (config.tie_embeddings and k == "head.weight")
         }
-        save_file(tensors, tmp, metadata={"config": json.dumps(config.to_dict())})
-        os.replace(tmp, target)
-    except OSError:
+        try:
+            save_file(tensors, tmp, metadata={"config": json.dumps(config.to_dict())})
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except (OSError, SafetensorError):
         pass  # no cache (read-only or full disk): the next load dequantizes again
