@@ -44,7 +44,7 @@ from core.model import (
 from core.model.gguf import GGUFError, open_gguf
 from core.model.gpt2_import import read_gpt2_config
 from core.model.llama import Llama, LlamaConfig
-from core.model.llama_gguf import load_llama_gguf
+from core.model.llama_gguf import read_llama_gguf
 from core.models.catalog import SMOLLM2
 from core.models.download import is_installed
 from core.store import (
@@ -294,9 +294,12 @@ def load_model(
     )
 
 
-def _smollm2_encoding(path: Path) -> tuple[tiktoken.Encoding, str | None]:
-    metadata = open_gguf(path).metadata
-    return gguf_encoding(metadata, "smollm2"), metadata.get("tokenizer.chat_template")
+def _smollm2_cache() -> Path:
+    return glassbox_home() / "cache" / "llama"
+
+
+def _smollm2_encoding(path: Path) -> tiktoken.Encoding:
+    return gguf_encoding(open_gguf(path).metadata, "smollm2")
 
 
 def _load_smollm2(device: torch.device | None) -> LoadedModel:
@@ -307,8 +310,9 @@ def _load_smollm2(device: torch.device | None) -> LoadedModel:
             "`python -m core.models get smollm2`"
         )
     try:
-        model = load_llama_gguf(path, cache_dir=glassbox_home() / "cache" / "llama")
-        encoding, template = _smollm2_encoding(path)
+        model, metadata = read_llama_gguf(path, cache_dir=_smollm2_cache())
+        encoding = gguf_encoding(metadata, "smollm2")
+        template = metadata.get("tokenizer.chat_template")
     except (GGUFError, TokenizerError) as exc:
         raise CheckpointError(f"{SMOLLM2.file_name} cannot be used: {exc}") from exc
     check_vocab_fits(model.config, encoding.n_vocab, encoding.name)
@@ -404,7 +408,7 @@ def load_tokenizer(
     if tokenizer_id == SMOLLM2_ID:
         path = SMOLLM2.path(models_dir())
         try:
-            return _smollm2_encoding(path)[0]
+            return _smollm2_encoding(path)
         except GGUFError as exc:
             raise TokenizerError(
                 f"SmolLM2's tokenizer needs its model file: {exc}; get it with "

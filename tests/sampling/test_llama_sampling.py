@@ -23,9 +23,9 @@ def chat_encoding() -> tiktoken.Encoding:
     )
 
 
-def tiny_llama(seed: int = 0) -> Llama:
+def tiny_llama(seed: int = 0, context_length: int = 24) -> Llama:
     config = LlamaConfig(
-        vocab_size=259, context_length=24, n_layer=2, n_head=4, n_kv_head=2, n_embd=32,
+        vocab_size=259, context_length=context_length, n_layer=2, n_head=4, n_kv_head=2, n_embd=32,
         ffn_hidden=48, eos_token_id=IM_END,
     )  # fmt: skip
     with torch.random.fork_rng():
