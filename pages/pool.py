@@ -39,9 +39,9 @@ from core.viz.pool import (
 from core.viz.pool_live import gantt_figure, live_series_figure, live_tiles, queue_figure
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
+from ui.jobs import Report, run_job
 from ui.text import md
 from ui.urlstate import Choice, Float, Int, Items, Param, parse_query, warn, write_url
-from ui.work import check_alive
 
 ensure_app_shell()
 
@@ -384,16 +384,14 @@ def result_view(title: str, result: SimResult, cfg: SimConfig, run_id: int | Non
 
 
 def batch_run(s: Setup) -> None:
-    """Simulate to the end in slices: a progress bar, and a stop if the tab has closed."""
+    """Simulate to the end on the shared worker pool, in slices that report progress (and
+    stop when nobody waits any more)."""
     cfg = s.config.replace(record_events=False)
-    bar = st.progress(0.0, text=f"Simulating about {s.requests:,} requests…")
 
-    def between(done: float) -> None:
-        check_alive()
-        bar.progress(done, text=f"Simulating about {s.requests:,} requests… {done:.0%}")
+    def work(report: Report) -> SimResult:
+        return run_in_steps(cfg, trace=s.trace, between=lambda done: report(done, f"{done:.0%}"))
 
-    result = run_in_steps(cfg, trace=s.trace, between=between)
-    bar.empty()
+    result = run_job(f"Simulating about {s.requests:,} requests", work)
     tags = ["batch", "dashboard"]
     run_id = save("save the run", lambda ses: save_result(ses, cfg, result, tags=tags))
     S.pl_batch = (cfg, result, run_id)
@@ -434,23 +432,28 @@ def compare_section(s: Setup | None) -> None:
 
 
 def run_compare(s: Setup, pols: list[str]) -> None:
-    bar = st.progress(0.0, text="Simulating…")
-    results: dict[str, SimResult] = {}
-    for i, p in enumerate(pols):
-        cfg = s.config.replace(policy=PolicyName(p), record_events=False)
-        try:
-            results[p] = run(cfg, trace=s.trace) if s.trace else _cached_run(cfg.to_json())
-        except PoolError as exc:
-            st.error(f"{p}: {md(exc, 1000)}")
-            return
-        bar.progress((i + 1) / len(pols), text=f"{p} done")
+    def work(report: Report) -> dict[str, SimResult]:
+        results: dict[str, SimResult] = {}
+        for i, p in enumerate(pols):
+            report(i / len(pols), f"{p}")
+            cfg = s.config.replace(policy=PolicyName(p), record_events=False)
+            try:
+                results[p] = run(cfg, trace=s.trace) if s.trace else _cached_run(cfg.to_json())
+            except PoolError as exc:
+                raise PoolError(f"{p}: {exc}") from None
+        return results
+
+    try:
+        results = run_job("Simulating the policies", work)
+    except PoolError as exc:
+        st.error(md(exc, 1000))
+        return
 
     def write(p: str) -> Callable[[Any], int]:
         cfg = s.config.replace(policy=PolicyName(p))
         return lambda ses: save_result(ses, cfg, results[p], tags=["compare", "dashboard"])
 
     ids = [save(f"save the {p} run", write(p)) for p in pols]
-    bar.empty()
     S.pl_compare = (s.config, results, ids)
 
 
@@ -534,14 +537,14 @@ def run_sweep(s: Setup) -> None:
     except PoolError as exc:
         st.error(md(exc, 1000))
         return
-    bar = st.progress(0.0, text=f"0 of {len(configs)} points")
 
-    def progress(done: int, total: int, point: Any) -> None:
-        check_alive()
-        bar.progress(done / total, text=f"{done} of {total} points")
+    def work(report: Report) -> list[Any]:
+        def progress(done: int, total: int, point: Any) -> None:
+            report(done / total, f"{done} of {total} points")
 
-    points = run_many(configs, processes=ps.processes_for(wall), progress=progress)
-    bar.empty()
+        return run_many(configs, processes=ps.processes_for(wall), progress=progress)
+
+    points = run_job(f"Sweeping {len(configs)} points", work)
     curves, marks = ps.sweep_curves(axis, configs, points)
     if axis == "rate":
         tags = ["sweep", "dashboard"]
@@ -558,14 +561,14 @@ def run_needed(s: Setup, target_rps: float) -> None:
     except PoolError as exc:
         st.error(md(exc, 1000))
         return
-    bar = st.progress(0.0, text=f"Bisecting the pool size (about {wall:,.0f} s)…")
 
-    def progress(i: int, p: str) -> None:
-        check_alive()
-        bar.progress(i / len(pols), text=f"{p} done")
+    def work(report: Report) -> tuple[dict[str, int | None], str]:
+        def progress(i: int, p: str) -> None:
+            report(i / len(pols), f"{p} done")
 
-    S.pl_needed = ps.gpus_needed_per_policy(s.config, pols, target_rps, progress)
-    bar.empty()
+        return ps.gpus_needed_per_policy(s.config, pols, target_rps, progress)
+
+    S.pl_needed = run_job(f"Bisecting the pool size (about {wall:,.0f} s)", work)
 
 
 # ---------------------------------------------------------------- the page

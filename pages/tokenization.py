@@ -50,6 +50,7 @@ from core.viz.tokens import (
 )
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
+from ui.jobs import Report, run_job
 from ui.shell import choices
 from ui.text import md
 from ui.urlstate import Choice, Flag, Items, Param, Text, read_url, warn, write_url
@@ -370,13 +371,12 @@ def train(corpus_name: str, corpus: str) -> None:
         return
     if not st.button("Train tokenizer", type="primary", icon=":material/model_training:"):
         return
-    bar = st.progress(0.0, text="Splitting the corpus into words…")
 
-    def progress(done: int, total: int) -> None:
-        bar.progress(done / total if total else 1.0, text=f"Merge {done:,} of {total:,}")
+    def work(report: Report) -> BPETokenizer:
+        def progress(done: int, total: int) -> None:
+            report(done / total if total else 1.0, f"merge {done:,} of {total:,}")
 
-    try:
-        tok = train_bpe(
+        return train_bpe(
             corpus,
             int(vocab),
             pattern,
@@ -385,11 +385,12 @@ def train(corpus_name: str, corpus: str) -> None:
             allow_smaller_vocab=smaller,
             name=f"bpe-{pattern}-{int(vocab)}-{corpus_name[:40]}",
         )
+
+    try:
+        tok = run_job("Training the tokenizer", work)
     except TokenizerError as exc:
-        bar.empty()
         st.error(md(exc, 1000))
         return
-    bar.empty()
     st.session_state.tok_bpe = tok
     st.session_state.tok_bpe_corpus = corpus_name
     sha = hashlib.sha256(corpus.encode("utf-8")).hexdigest()

@@ -2,8 +2,9 @@
 
 ``app_url`` starts the app once per test session on a free port with its own
 ``GLASSBOX_HOME`` (SQLite there; ``app_db_url`` lets a test seed it). ``page`` is a fresh
-browser page that records console errors and failed responses; every test fails if any
-appeared, except the two harmless 404s Streamlit's frontend makes when a page is opened by
+browser page that records console errors, failed responses, any dialog (alert, confirm,
+prompt: only injected script would open one) and any request to ``example.invalid`` (where
+the hostile-input tests point their links and images); every test fails if any appeared, except the two harmless 404s Streamlit's frontend makes when a page is opened by
 its own URL (``<page>/_stcore/health`` and ``<page>/_stcore/host-config``).
 
 Without /usr/bin/chromium these tests skip with a message (a developer laptop); with
@@ -16,6 +17,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -100,6 +102,16 @@ def page(browser, app_url):
         if response.status >= 400 and not _HARMLESS_404.search(path):
             problems.append(f"HTTP {response.status} for {response.url}")
 
+    def on_dialog(dialog):  # alert/confirm/prompt: only injected script would open one
+        problems.append(f"dialog opened: {dialog.type} {dialog.message!r}")
+        dialog.dismiss()
+
+    def on_request(request):  # the hostile-input tests point links and images here
+        if (urlsplit(request.url).hostname or "").endswith("example.invalid"):
+            problems.append(f"request to a hostile address: {request.url}")
+
+    page.on("dialog", on_dialog)
+    page.on("request", on_request)
     page.on("console", on_console)
     page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
     page.on("response", on_response)

@@ -1,0 +1,182 @@
+"""Benchmark: N concurrent browser sessions on one server, each doing a page's heavy action.
+
+``streamlit run app.py`` on a free port with its own ``GLASSBOX_HOME`` (SQLite), driven by
+Playwright in Debian's headless Chromium: N pages at once (one browser context each),
+round-robin over four actions — the mix of issue 22's probe:
+
+* **sample**: Sampling, Run N = 5 tokens, then save the trajectory;
+* **compare**: Tokenization, Compare view of a paragraph in three encodings;
+* **pool**: GPU pool, a batch run of 8 models on 4 GPUs for 120 s (saved automatically);
+* **bpe**: Tokenization, BPE lab, train 1,024 ids on the built-in corpus, then save.
+
+For each action: *load* is the wall time from opening the page to its script having finished,
+*action* from the click to the result (and the save) being on screen. Prints p50/p95 per
+action, errors, and the server's resident memory at the end (the model is loaded once).
+
+Usage: ``python -m bench.bench_load [--sessions 4,10,20]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from bench.common import machine, print_table
+from ui.server import start_streamlit, stop_streamlit
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
+TEXT = quote("Glassbox makes a GPT visible: tokens, sampling, and a GPU pool. " * 4)
+TIMEOUT_MS = 600_000
+ACTIONS = ("sample", "compare", "pool", "bpe")
+
+
+async def _ready(page) -> None:
+    await page.wait_for_selector('[data-testid="stMain"]', state="attached")
+    await page.wait_for_function(
+        """() => { const w = document.querySelector('[data-testid="stStatusWidget"]');
+                   return !w || !/Running|Connecting/i.test(w.innerText); }"""
+    )
+
+
+async def _sample(page) -> None:
+    await page.get_by_role("button", name="Run N").click()
+    await page.get_by_text("5 tokens in").first.wait_for()
+    await page.get_by_text("Save or open a trajectory").click()
+    await page.get_by_role("button", name="Save this trajectory as a run").click()
+    await page.get_by_text("Saved as run #").first.wait_for()
+
+
+async def _compare(page) -> None:
+    await page.get_by_text("A red bar marks").first.wait_for()
+
+
+async def _pool(page) -> None:
+    await page.get_by_role("button", name="Run in batch mode").click()
+    await page.get_by_text("Batch result").first.wait_for()
+    await page.get_by_text("Saved as run #").first.wait_for()
+
+
+async def _bpe(page) -> None:
+    await page.get_by_role("button", name="Train tokenizer").click()
+    await page.get_by_text("Learned").first.wait_for()
+    await page.get_by_role("button", name="Save as a run").click()
+    await page.get_by_text("Saved as run").first.wait_for()
+
+
+PATHS = {
+    "sample": ("sampling?n=5", _sample),
+    "compare": (f"tokenization?view=Compare&cmp=gpt2,cl100k_base,o200k_base&text={TEXT}", _compare),
+    "pool": ("pool?preset=paper-40x0.1&models=8&duration=120&gpus=4", _pool),
+    "bpe": ("tokenization?view=BPE%20lab", _bpe),
+}
+
+
+async def _session(browser, url: str, action: str, out: dict) -> None:
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    path, act = PATHS[action]
+    try:
+        start = time.perf_counter()
+        await page.goto(f"{url}/{path}")
+        await _ready(page)
+        loaded = time.perf_counter()
+        await act(page)
+        done = time.perf_counter()
+        if await page.locator('[data-testid="stException"]').count():
+            raise RuntimeError("Streamlit exception on the page")
+        out.setdefault(action, []).append((loaded - start, done - loaded))
+    except Exception as exc:  # a failed session is counted, not fatal to the benchmark
+        out.setdefault("errors", []).append(f"{action}: {type(exc).__name__}: {exc}"[:300])
+    finally:
+        await context.close()
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _p(values: list[float], q: float) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+async def _run(url: str, n: int) -> dict:
+    from playwright.async_api import async_playwright
+
+    out: dict = {}
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        warm = await browser.new_context()  # load the model and caches once, untimed
+        page = await warm.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        await page.goto(f"{url}/sampling")
+        await _ready(page)
+        await warm.close()
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(_session(browser, url, ACTIONS[i % len(ACTIONS)], out) for i in range(n))
+        )
+        out["wall"] = time.perf_counter() - start
+        await browser.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sessions", default="4,10,20", help="comma-separated N (default: %(default)s)"
+    )
+    args = parser.parse_args()
+    rows = []
+    print(machine())
+    for n in [int(x) for x in args.sessions.split(",")]:
+        with tempfile.TemporaryDirectory() as home:
+            env = {"GLASSBOX_HOME": home, "GLASSBOX_DATABASE_URL": f"sqlite:///{home}/glassbox.db"}
+            proc, url = start_streamlit("app.py", env, Path(home) / "streamlit.log")
+            try:
+                out = asyncio.run(_run(url, n))
+                rss = _rss_mb(proc.pid)
+            finally:
+                stop_streamlit(proc)
+        errors = out.get("errors", [])
+        for e in errors:
+            print("error:", e)
+        for action in ACTIONS:
+            times = out.get(action, [])
+            if not times:
+                continue
+            loads, acts = [t[0] for t in times], [t[1] for t in times]
+            rows.append([n, action, len(times), f"{_p(loads, 50):.1f}", f"{_p(loads, 95):.1f}",
+                         f"{_p(acts, 50):.1f}", f"{_p(acts, 95):.1f}", len(errors),
+                         f"{out['wall']:.0f}", f"{rss:.0f}"])  # fmt: skip
+    print_table(
+        "Concurrent browser sessions (seconds)",
+        [
+            "N",
+            "action",
+            "done",
+            "load p50",
+            "load p95",
+            "action p50",
+            "action p95",
+            "errors",
+            "wall",
+            "server MB",
+        ],  # fmt: skip
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""ui/jobs.py: heavy actions run on a bounded shared pool, report progress, stop when cancelled."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ui import jobs
+from ui.work import SessionGone
+
+
+def test_a_job_returns_its_result_and_its_errors():
+    seen: list[float] = []
+
+    def work(report):
+        for k in range(3):
+            report(k / 2, f"step {k}")
+            seen.append(k / 2)
+        return "done"
+
+    assert jobs.run_job("Working", work) == "done"
+    assert seen == [0.0, 0.5, 1.0]
+    with pytest.raises(ValueError, match="bad input"):
+        jobs.run_job("Working", lambda report: (_ for _ in ()).throw(ValueError("bad input")))
+
+
+def test_at_most_max_workers_jobs_run_at_once_and_the_rest_wait_in_line():
+    gate = threading.Event()
+    started = [threading.Event() for _ in range(jobs.MAX_WORKERS + 1)]
+
+    def blocked(i: int):
+        def work(report):
+            started[i].set()
+            assert gate.wait(30)
+            return i
+
+        return work
+
+    submitted = [jobs.submit(blocked(i)) for i in range(len(started))]
+    try:
+        assert all(started[i].wait(30) for i in range(jobs.MAX_WORKERS))
+        waiting, _ = submitted[-1]
+        assert not waiting.started  # every worker is busy: the last job waits its turn
+    finally:
+        gate.set()
+    assert [future.result(timeout=30) for _, future in submitted] == list(range(len(started)))
+
+
+def test_a_job_whose_session_has_gone_is_cancelled_at_its_next_report(monkeypatch):
+    monkeypatch.setattr(jobs, "session_alive", lambda: False)
+    stopped = threading.Event()
+
+    def work(report):
+        try:
+            while True:
+                report(0.5)
+        except jobs.Cancelled:
+            stopped.set()
+            raise
+
+    with pytest.raises(SessionGone):
+        jobs.run_job("Working", work)
+    assert stopped.wait(30)  # the worker was freed, not left computing for nobody
+
+
+def test_a_job_cancelled_before_it_starts_never_runs():
+    gate = threading.Event()
+    ran = threading.Event()
+    busy = [jobs.submit(lambda report: gate.wait(30)) for _ in range(jobs.MAX_WORKERS)]
+    job, future = jobs.submit(lambda report: ran.set())
+    job.cancel.set()
+    gate.set()
+    for _, f in busy:
+        f.result(timeout=30)
+    with pytest.raises(jobs.Cancelled):
+        future.result(timeout=30)
+    assert not ran.is_set()

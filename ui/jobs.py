@@ -1,0 +1,98 @@
+"""Heavy page actions on a small worker pool shared by the server, so page reruns never starve.
+
+Streamlit runs each session's script on its own thread. When twenty sessions each start a
+simulation or a BPE training on their script thread, twenty CPU-bound threads share the GIL
+and two cores, and every other page rerun — drawing a chart, changing a widget — waits
+behind them. Here heavy actions go to one ``ThreadPoolExecutor`` of ``MAX_WORKERS`` threads
+(created once per server by ``st.cache_resource``): at most that many run at a time, the
+rest wait in line, and the waiting script threads sleep in ``Future.result`` (no GIL), so
+light reruns keep their share of the CPU.
+
+    result = run_job("Simulating 4,800 requests", lambda report: simulate(..., report))
+
+``report(fraction, note)`` is how the work shows progress; it raises :class:`Cancelled` once
+the job is cancelled — when its browser session has gone (``ui.work``), or when the script
+waiting for it is stopped or rerun (the user clicked something else) — so the worker is
+freed for the next job within one report.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import streamlit as st
+
+from ui.work import SessionGone, session_alive
+
+T = TypeVar("T")
+MAX_WORKERS = 2  # one per core of the machine this was measured on (docs/benchmarks.md)
+POLL_S = 0.25  # how often a waiting page updates its bar and checks its session
+Report = Callable[..., None]  # report(fraction in [0, 1], note="")
+
+
+class Cancelled(Exception):
+    """Raised inside a job's work by ``report`` once nobody waits for the result."""
+
+
+@st.cache_resource(show_spinner=False)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="glassbox-job")
+
+
+@dataclass
+class Job:
+    """One submitted action: its future, its cancel flag and its last reported progress."""
+
+    cancel: threading.Event = field(default_factory=threading.Event)
+    fraction: float = 0.0
+    note: str = ""
+    started: bool = False
+
+    def report(self, fraction: float, note: str = "") -> None:
+        if self.cancel.is_set():
+            raise Cancelled("nobody is waiting for this job any more")
+        self.fraction, self.note = min(max(float(fraction), 0.0), 1.0), note
+
+
+def submit(work: Callable[[Report], T]) -> tuple[Job, Future[T]]:
+    """Queue ``work(report)`` on the shared pool; a job cancelled before it starts never runs."""
+    job = Job()
+
+    def body() -> T:
+        if job.cancel.is_set():
+            raise Cancelled("cancelled while waiting for a worker")
+        job.started = True
+        return work(job.report)
+
+    return job, _pool().submit(body)
+
+
+def run_job(label: str, work: Callable[[Report], T]) -> T:
+    """Run ``work(report)`` on the pool and wait for it with a progress bar; its result.
+
+    Exceptions of the work come back here. If the session goes away while waiting, the job
+    is cancelled and :class:`ui.work.SessionGone` ends the script quietly; any other way the
+    wait ends early (Streamlit stopping or rerunning the script) cancels the job too.
+    """
+    job, future = submit(work)
+    bar = st.progress(0.0, text=f"{label}: waiting for a free worker…")
+    try:
+        while True:
+            try:
+                return future.result(timeout=POLL_S)
+            except TimeoutError:
+                pass
+            if not session_alive():
+                raise SessionGone("the browser session that started this job has closed")
+            text = f"{label}… {job.note}" if job.started else f"{label}: waiting for a worker…"
+            bar.progress(job.fraction, text=text)
+    except BaseException:
+        job.cancel.set()
+        future.cancel()
+        raise
+    finally:
+        bar.empty()
