@@ -24,12 +24,13 @@ from typing import NamedTuple
 
 import torch
 
+from core.corpus import builtin_documents
 from core.device import describe_device
+from core.helpformat import HelpFormatter
 from core.model import file_sha256
 from core.registry import BUILTIN_CHECKPOINT, load_model
 from core.training.builtin import CORPORA
 from core.training.cli import load_documents
-from core.training.corpus import builtin_documents
 from core.training.data import encode_documents, eval_windows
 
 
@@ -116,10 +117,12 @@ def head_scores(loaded, windows: int) -> list[HeadScore]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--load-repeats", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--windows", type=int, default=8)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_builtin", description=__doc__, formatter_class=HelpFormatter
+    )
+    parser.add_argument("--load-repeats", type=int, default=5, help="timed loads after the first")
+    parser.add_argument("--steps", type=int, default=200, help="decoding steps timed")
+    parser.add_argument("--windows", type=int, default=8, help="validation windows for the heads")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (load and step only)")
     parser.add_argument("--no-heads", action="store_true", help="skip the attention-head table")
     args = parser.parse_args(argv)

@@ -26,6 +26,7 @@ import time
 import torch
 
 from core.device import default_device, describe_device
+from core.helpformat import HelpFormatter
 from core.model import GPT, gpt2_config
 from core.model.graphs import GraphDecoder
 from core.model.kernels import native_kernels
@@ -147,9 +148,14 @@ def decode_rate(model: GPT, prompt: torch.Tensor, new_tokens: int, mode: str) ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES))
-    parser.add_argument("--new-tokens", type=int, default=200)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_decode", description=__doc__, formatter_class=HelpFormatter
+    )
+    parser.add_argument(
+        "--dtypes", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES),
+        help="weight dtypes to decode with",
+    )  # fmt: skip
+    parser.add_argument("--new-tokens", type=int, default=200, help="tokens per decode run")
     parser.add_argument("--repeats", type=int, default=5, help="decode runs per dtype")
     parser.add_argument("--no-uncached", action="store_true", help="skip the slow uncached run")
     parser.add_argument(

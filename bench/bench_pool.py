@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
+from core.helpformat import HelpFormatter
 from core.pool import PolicyName, PoolConfig, SimConfig, Simulation, WorkloadConfig
 from core.pool.runner import goodput_from_points, sweep
 
@@ -49,9 +50,13 @@ def bench_policy(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_pool", description=__doc__, formatter_class=HelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per policy")
+    parser.add_argument(
+        "--processes", type=int, default=os.cpu_count() or 1, help="sweep worker processes"
+    )
     args = parser.parse_args()
 
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

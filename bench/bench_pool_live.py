@@ -23,12 +23,13 @@ import subprocess
 import tempfile
 import time
 
-import numpy as np
-
 from bench.common import print_table
+from core.helpformat import HelpFormatter
 from core.pool import Simulation
+from core.pool.live import LiveHistory
 from core.pool.presets import preset
-from core.viz.pool_live import LiveHistory, gantt_figure, live_series_figure, queue_figure
+from core.pool.workload import measured_rates
+from core.viz.pool_live import gantt_figure, live_series_figure, queue_figure
 from ui.server import start_streamlit, stop_streamlit
 
 CHROMIUM = "/usr/bin/chromium"
@@ -99,15 +100,14 @@ def server_ms(name: str, speed: float, frames: int = 40) -> float:
     sim = Simulation(preset(name).replace(record_events=True))
     events, snap = sim.advance(until=0.0)
     hist = LiveHistory()
-    t = sim.trace
-    rates = (np.bincount(t.model, minlength=t.num_models) / max(t.duration_s, 1e-9)).tolist()
-    hist.record(snap, events, 0.0, rates)
+    rates = measured_rates(sim.trace)
+    hist.record(snap, events, rates)
     labels = [f"GPU {g.index} · {g.role}" for g in snap.gpus]
     index = {n: i for i, n in enumerate(sim.trace.model_names)}
     out = []
     for _ in range(frames):
         t0 = time.perf_counter()
-        snap = hist.follow(sim, speed * FRAME_S, rates, lambda s: float(sum(s.ledger.done)))
+        snap = hist.follow(sim, speed * FRAME_S, rates)
         for fig in (
             gantt_figure(hist.segments, labels, index, snap.time),
             queue_figure(snap.models),
@@ -119,7 +119,9 @@ def server_ms(name: str, speed: float, frames: int = 40) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.bench_pool_live", description=__doc__, formatter_class=HelpFormatter
+    )
     p.add_argument("--seconds", type=float, default=10.0, help="frame-rate window per scenario")
     p.add_argument(
         "--scenarios",

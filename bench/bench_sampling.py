@@ -9,11 +9,12 @@
 
     python -m bench.bench_sampling                      # both parts
     python -m bench.bench_sampling --skip-browser --steps 200 --threads 1
-    OMP_WAIT_POLICY=PASSIVE python -m bench.bench_sampling   # what a busy machine needs
+    OMP_WAIT_POLICY=ACTIVE python -m bench.bench_sampling    # OpenMP's spinning threads
 
 On a busy machine (more runnable processes than cores) OpenMP's spinning worker threads
-steal the cores that the next small operation needs: with the default policy the step
-latency was 60x higher here; ``OMP_WAIT_POLICY=PASSIVE`` (set before torch is imported) or
+steal the cores that the next small operation needs: with OpenMP's default policy the step
+latency was 60x higher here; ``OMP_WAIT_POLICY=PASSIVE`` (set before torch is imported, as
+``bench/__init__.py`` and ``core/__init__.py`` do unless the variable is set) or
 ``--threads 1`` avoids it. ``--model-id run:3`` benchmarks another model of the registry.
 """
 
@@ -35,6 +36,7 @@ import torch
 
 from bench.common import print_table
 from core import registry
+from core.helpformat import HelpFormatter
 from core.sampling import Sampler, SamplingConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,11 +158,13 @@ def browser_round_trip(clicks: int) -> list[list[object]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_sampling", description=__doc__, formatter_class=HelpFormatter
+    )
     parser.add_argument("--model-id", default=None, help="registry id (default: the default)")
     parser.add_argument("--steps", type=int, default=100, help="core steps per mode")
     parser.add_argument("--clicks", type=int, default=20, help="Next-token clicks timed")
-    parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--skip-browser", action="store_true", help="time the core part only")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (core part)")
     args = parser.parse_args(argv)
     torch.set_grad_enabled(False)

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from bench.common import median, print_table, timed
+from core.helpformat import HelpFormatter
 from core.store import (
     Base,
     RunQuery,
@@ -94,7 +95,9 @@ def bench(label: str, url: str) -> list[list[object]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_store", description=__doc__, formatter_class=HelpFormatter
+    )
     parser.add_argument("--postgres", help="PostgreSQL SQLAlchemy URL (its tables are wiped)")
     args = parser.parse_args()
     rows = []

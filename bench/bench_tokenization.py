@@ -33,8 +33,9 @@ import urllib.request
 from pathlib import Path
 
 from bench.common import median, print_table, timed
+from core.corpus import builtin_corpus
+from core.helpformat import HelpFormatter
 from core.tokenization import get_encoding, pattern_of, train_bpe
-from core.training.corpus import builtin_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -264,7 +265,11 @@ def browser_table(sizes: tuple[int, ...] = (100_000, 1_000_000)) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_tokenization",
+        description=__doc__,
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="short naive budget, no 10 MB run")
     parser.add_argument("--browser", action="store_true", help="also time the page in Chromium")
     args = parser.parse_args(argv)

@@ -23,6 +23,7 @@ import time
 import torch
 
 from core.device import default_device, describe_device
+from core.helpformat import HelpFormatter
 from core.model import GPT, GPTConfig, gpt2_config
 from core.training import TrainConfig, Trainer, TrainingCallbacks
 from core.training.data import TokenData
@@ -100,13 +101,16 @@ def train_rate(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"]
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_train", description=__doc__, formatter_class=HelpFormatter
     )
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
+        help="precisions to train in",
+    )  # fmt: skip
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per precision")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--batch-size", type=int, default=16, help="windows per step")
     parser.add_argument(
         "--shape", choices=sorted(SHAPES), default="builtin", help="gpt2 = GPT-2 124M (for GPUs)"
     )

@@ -9,9 +9,10 @@
    FCFS/SRTF and the artifact-style ServerlessLLM that binds on arrival) and Aegaeon's
    default (plus prefetch) for token-level, and print our attainment next to the artifact's.
 
-    python bench/validate_aegaeon.py [--data ../shared/data/aegaeon] [--processes 2]
+    python -m bench.validate_aegaeon [--data core/pool/data/aegaeon] [--processes 2]
 
-The product never reads this folder; only this script and tests/pool/test_pool_artifact.py do.
+The data is vendored in core/pool/data/aegaeon/ (Apache-2.0, with its NOTICE); the
+simulator itself never reads it, only this script and tests/pool/test_pool_artifact.py do.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.helpformat import HelpFormatter  # noqa: E402
 from core.pool import PolicyName, PoolConfig, SimConfig, SwitchConfig, read_trace_csv  # noqa: E402
+from core.pool.artifact import ARTIFACT_DIR  # noqa: E402
 from core.pool.latency import fit_latency, latency_model, read_profiles  # noqa: E402
 from core.pool.runner import run_many  # noqa: E402
 
@@ -88,9 +91,13 @@ def replay_table(data: Path, processes: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "aegaeon")
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.validate_aegaeon", description=__doc__, formatter_class=HelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=ARTIFACT_DIR, help="artifact data folder")
+    parser.add_argument(
+        "--processes", type=int, default=os.cpu_count() or 1, help="replay worker processes"
+    )
     args = parser.parse_args()
     if not args.data.is_dir():
         sys.exit(f"artifact data not found at {args.data}")

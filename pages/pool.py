@@ -1,7 +1,7 @@
 """GPU pool: many LLMs sharing a few GPUs (Aegaeon, SOSP'25), live, compared and swept.
 
 The page reads the setup knobs, checks them with ``core.pool.setup``, and shows one of three
-views: **Live** (a ``core.viz.pool_live.LiveRun`` stepped by an ``st.fragment``), **Compare**
+views: **Live** (a ``core.pool.live.LiveRun`` stepped by an ``st.fragment``), **Compare**
 (policies on the same seeded workload) and **Sweep** (attainment against load, the paper's
 headline figure, and the GPUs each policy needs). Figures come from ``core.viz.pool`` and
 ``core.viz.pool_live``; every run is saved to the run store; the setup lives in the URL.
@@ -19,6 +19,7 @@ import streamlit as st
 
 from core.pool import PolicyName, PoolError, SimConfig, SimResult, Simulation, Trace
 from core.pool import setup as ps
+from core.pool.live import LiveRun
 from core.pool.persist import save_result, save_sweep
 from core.pool.presets import PRESETS, preset
 from core.pool.runner import run, run_in_steps, run_many
@@ -35,7 +36,7 @@ from core.viz.pool import (
     sweep_figure,
     switches_figure,
 )
-from core.viz.pool_live import LiveRun, gantt_figure, live_series_figure, live_tiles, queue_figure
+from core.viz.pool_live import gantt_figure, live_series_figure, live_tiles, queue_figure
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
 from ui.jobs import Report, run_job

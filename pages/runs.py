@@ -25,13 +25,17 @@ from core.store import (
     import_json,
     key_metrics,
     list_runs,
+    mark_interrupted,
     metrics_table,
+    reading,
+    run_problems,
     series_names,
     update_run,
 )
 from core.viz.runs import series_overlay
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
+from ui.shell import refresh_store_lists
 from ui.text import md
 from ui.urlstate import Choice, Int, Items, Text, read_url, warn, write_url
 
@@ -85,7 +89,7 @@ if st.session_state.runs_flash:
 params = st.query_params
 
 # --- filters (kept in the URL so a filtered view can be shared) -------------------------
-with guard("read the run list") as read, Session.begin() as s:
+with guard("read the run list") as read, reading(Session) as s:
     tags = all_tags(s)
 if not read.ok:
     st.stop()
@@ -132,7 +136,7 @@ query = RunQuery(
     offset=st.session_state.runs_page * page_size,
     limit=page_size,
 )
-with guard("read the run list") as read, Session.begin() as s:
+with guard("read the run list") as read, reading(Session) as s:
     page = list_runs(s, query)
     rows = [
         {
@@ -143,6 +147,8 @@ with guard("read the run list") as read, Session.begin() as s:
             "created": r.created_at.replace(tzinfo=r.created_at.tzinfo or UTC),
             "tags": ", ".join(r.tag_names),
             "key metrics": key_metrics(r.summary),
+            # A damaged row is listed with what is wrong, so it can be found and deleted.
+            "problems": "; ".join(run_problems(r.kind, r.config, r.summary)),
         }
         for r in page.runs
     ]
@@ -158,7 +164,12 @@ with st.expander("Import runs from a JSON export", icon=":material/upload:"):
         if outcome.ok:
             skipped = f", {len(result.skipped)} already present" if result.skipped else ""
             st.session_state.runs_flash = f"Imported {len(result.created)} run(s){skipped}."
+            st.session_state.runs_import_warnings = result.warnings
+            refresh_store_lists()
             st.rerun()
+    if st.session_state.get("runs_import_warnings"):
+        st.warning("Some artifact paths of the last import were not kept:")
+        st.text("\n".join(st.session_state.runs_import_warnings))  # plain text: names are data
 
 if page.total == 0:
     if any(view[k] != PARAMS[k].default for k in view):
@@ -187,7 +198,8 @@ table = st.dataframe(
         "id": st.column_config.NumberColumn("id", width="small", format="%d"),
         "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "name": st.column_config.TextColumn("name", width="medium"),
-        "key metrics": st.column_config.TextColumn("key metrics", width="large"),
+        "key metrics": st.column_config.TextColumn("key metrics", width="medium"),
+        "problems": st.column_config.TextColumn("problems", width="medium"),
     },
 )
 p1, p2, _ = st.columns([2, 2, 5])
@@ -215,13 +227,14 @@ else:
     st.caption("Select rows (tick the boxes at the left of the table) to manage or compare runs.")
     st.stop()
 
-with guard("load the selected runs") as read, Session.begin() as s:
+with guard("load the selected runs") as read, reading(Session) as s:
     selected = get_runs(s, selected_ids)
     labels = [f"#{r.id} {r.name}" for r in selected]
     configs = [r.config for r in selected]
     summaries = [r.summary for r in selected]
     single = selected[0] if len(selected) == 1 else None
     single_tags = single.tag_names if single else []
+    single_broken = bool(single and run_problems(single.kind, single.config, single.summary))
     kinds_selected = {r.kind for r in selected}
     series_available = series_names(s, selected_ids) if len(selected) <= MAX_COMPARE else []
 if not read.ok:
@@ -230,12 +243,15 @@ if not selected:
     st.info("The selected runs no longer exist (deleted in another tab?).")
     st.session_state.runs_pinned = []
     st.stop()
+gone = [i for i in selected_ids if i not in {r.id for r in selected}]
+if gone:  # ids are never reused, so a link names these runs or none
+    st.info(f"Run(s) {', '.join(map(str, gone))} no longer exist (deleted); showing the others.")
 selected_ids = [r.id for r in selected]
 
 # --- actions on the selection -----------------------------------------------------------
 st.subheader(f"{len(selected)} selected")
 a1, a2, a3 = st.columns(3)
-with guard("export the runs") as outcome, Session.begin() as s:
+with guard("export the runs") as outcome, reading(Session) as s:
     json_export = export_json(s, selected_ids)
     csv_export = export_csv(s, selected_ids)
 if outcome.ok:
@@ -265,12 +281,29 @@ if st.session_state.runs_confirm_delete:
             st.session_state.runs_confirm_delete = False
             if outcome.ok:
                 st.session_state.runs_flash = f"Deleted {n} run(s)."
+                refresh_store_lists()  # the sidebar menus must not offer deleted runs
                 st.rerun()
         if c2.button("Cancel"):
             st.session_state.runs_confirm_delete = False
             st.rerun()
 
 if single is not None:
+    if single_broken:
+        st.warning(
+            "This run's stored data is damaged (see the problems column): the other pages "
+            "skip or label it. Delete it, or export it, fix the file and import it again.",
+            icon=":material/report:",
+        )
+    if single.status == RunStatus.RUNNING.value and st.button(
+        "Mark interrupted",
+        icon=":material/stop_circle:",
+        help="For a run whose process was killed: it will never finish by itself.",
+    ):
+        with guard("mark the run interrupted") as outcome, Session.begin() as s:
+            mark_interrupted(s, single.id)
+        if outcome.ok:
+            st.session_state.runs_flash = f"Marked run #{single.id} interrupted."
+            st.rerun()
     with st.form(f"edit_{single.id}"):
         st.markdown(f"**Run #{single.id}** · {md(single.kind)} · {md(single.status)}")
         name = st.text_input("Name", value=single.name, max_chars=200)
@@ -355,7 +388,7 @@ with tab_curves:
         chosen = st.multiselect(
             "Series", series_available, default=series_available[: min(3, len(series_available))]
         )
-        with guard("read the time series") as outcome, Session.begin() as s:
+        with guard("read the time series") as outcome, reading(Session) as s:
             points = [
                 (label, get_points(s, rid, chosen))
                 for label, rid in zip(labels, selected_ids, strict=True)
@@ -366,7 +399,7 @@ with tab_curves:
 if kinds_selected == {"sampling"} and len(selected_ids) == 2:
     st.markdown("**Trajectories, aligned token by token**")
     try:
-        with guard("read the trajectories") as outcome, Session.begin() as s:
+        with guard("read the trajectories") as outcome, reading(Session) as s:
             trajectories = [load_trajectory(s, rid) for rid in selected_ids]
     except SamplingError as exc:
         st.error(str(exc))

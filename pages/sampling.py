@@ -1,6 +1,12 @@
-"""Sampling: watch a GPT write one token at a time, see every decision, branch and compare."""
+"""Sampling: watch a model write one token at a time, see every decision, branch and compare.
+
+A chat model (SmolLM2) also has a chat mode: system and user messages go through the model's
+chat template and the assistant's reply is generated step by step until ``<|im_end|>``.
+"""
 
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 import streamlit as st
@@ -25,9 +31,11 @@ from core.sampling import (
     token_text,
 )
 from core.sampling.persist import list_saved, load_trajectory, replay, save_trajectory
+from core.store import DatabaseUnavailable, reading
+from core.tokenization.display import display_token
+from core.tokenization.gguf_tokenizer import ChatTemplateError, render_chat
 from core.viz.sampling import (
     branch_tree_figure,
-    display_token,
     entropy_overlay_figure,
     escape_markdown,
     latency_figure,
@@ -46,6 +54,8 @@ from ui.urlstate import Flag, Int, Text, query_of, read_url, replace_url, warn
 ensure_app_shell()
 
 DEFAULT_PROMPT = "The quick brown fox"
+DEFAULT_QUESTION = "What is the capital of France?"
+CHAT, PLAIN = "Chat", "Plain text"
 RUN_N_MAX = 200
 URL_PROMPT_CHARS = 2000  # longer prompts are not put in the link (as on Tokenization)
 # The page's own URL entries; the sampling settings travel as SamplingConfig.to_query().
@@ -54,11 +64,17 @@ PARAMS = {
     "cache": Flag(True),
     "n": Int(20, 1, RUN_N_MAX),
 }
-ERRORS = (SamplingError, SamplingConfigError, FloatingPointError, ValueError)
+ERRORS = (
+    SamplingError,
+    SamplingConfigError,
+    FloatingPointError,
+    ValueError,
+    DatabaseUnavailable,
+)
 
 st.title("Sampling")
 st.caption(
-    "A GPT writes one token at a time. Step through it, see the model's top candidates and "
+    "A language model writes one token at a time. Step through it, see the model's top candidates and "
     "what each processor (temperature, top-k, top-p, min-p, penalties) did to them, click a "
     "token to inspect that step, branch with another candidate, and compare settings."
 )
@@ -109,15 +125,27 @@ for key, default in (
     ("smp_compare", None),
     ("smp_cache_cmp", None),
     ("smp_url_problems", []),
+    ("smp_mode", CHAT),
+    ("smp_system", ""),
+    ("smp_user", DEFAULT_QUESTION),
 ):
     st.session_state.setdefault(key, default)
 if "smp_temperature" not in st.session_state:
     _init_widgets()
+# Keep the values of the widgets one mode hides (Streamlit forgets a widget not drawn).
+for key in ("smp_prompt", "smp_mode", "smp_system", "smp_user"):
+    if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
 
 
+# Keyed by the run's uid as well as its id: a deleted run's id must not serve its model.
 @st.cache_resource(show_spinner="Loading the model…")
-def _load(model_id: str):  # -> registry.LoadedModel, shared read-only by all sessions
+def _load_cached(model_id: str, uid: str):  # -> registry.LoadedModel, shared read-only
     return registry.load_model(model_id)
+
+
+def _load(model_id: str):
+    return _load_cached(model_id, registry.store_key(model_id))
 
 
 def _action(fn, *args) -> None:
@@ -131,7 +159,9 @@ def _action(fn, *args) -> None:
 # ---------------------------------------------------------------- model and settings
 model_id = choices().model_id
 if model_id is None:
-    st.info("No model is available yet: train one on the Training page or add a checkpoint.")
+    st.info(
+        "No model is available yet: train one with `python -m core.training` or add a checkpoint."
+    )
     st.stop()
 try:
     loaded = _load(model_id)
@@ -139,6 +169,7 @@ except Exception as exc:  # any load failure (missing file, bad checkpoint) beco
     st.error(f"Could not load model {md(repr(model_id))}: {md(exc, 1000)}")
     st.stop()
 model, tokenizer = loaded.model, loaded.tokenizer
+chat_template: str | None = getattr(loaded, "chat_template", None)
 st.caption(
     f"Model: {md(loaded.entry.label)}. Text is encoded with the model's own "
     f"tokenizer ({md(tokenizer.name)}, {tokenizer.n_vocab:,} tokens); the "
@@ -163,8 +194,20 @@ NUMBERS = (
 
 settings_col, main_col = st.columns([1, 2.4], gap="large")
 with settings_col.container(border=True):
-    st.text_area("Prompt", key="smp_prompt", height=90,
-                 help="Empty = start a new document from <|endoftext|>.")  # fmt: skip
+    if chat_template is not None:
+        st.segmented_control(
+            "Mode", [CHAT, PLAIN], key="smp_mode",
+            help="Chat: your messages go through the model's chat template and the model "
+            "writes the assistant's reply. Plain text: the model continues your text.",
+        )  # fmt: skip
+    chat_mode = chat_template is not None and st.session_state.smp_mode != PLAIN
+    if chat_mode:
+        st.text_area("System message", key="smp_system", height=68,
+                     help="Empty = the template's default system message.")  # fmt: skip
+        st.text_area("User message", key="smp_user", height=68)
+    else:
+        st.text_area("Prompt", key="smp_prompt", height=90,
+                     help="Empty = start a new document from <|endoftext|>.")  # fmt: skip
     cols = st.columns(2)
     for i, (kind, label, lo, hi, step, key, help_text) in enumerate(NUMBERS):
         widget = cols[i % 2].slider if kind == "slider" else cols[i % 2].number_input
@@ -189,14 +232,28 @@ with settings_col.container(border=True):
 
 config = _config_from_widgets()
 prompt = st.session_state.smp_prompt
+if chat_mode:
+    messages = [{"role": "user", "content": st.session_state.smp_user}]
+    if st.session_state.smp_system.strip():
+        messages.insert(0, {"role": "system", "content": st.session_state.smp_system})
+    try:  # the template is the model file's: rendered in Jinja's sandbox
+        prompt = render_chat(chat_template, messages)
+    except ChatTemplateError as exc:
+        main_col.error(str(exc))
+        st.stop()
 st.session_state.smp_form = {
-    "prompt": prompt,
+    "prompt": st.session_state.smp_prompt,
     "config": config.to_dict(),
     "cache": st.session_state.smp_cache,
     "n": st.session_state.smp_n,
 }
-url_values = {"prompt": prompt, "cache": st.session_state.smp_cache, "n": st.session_state.smp_n}
-long_prompt = len(prompt) > URL_PROMPT_CHARS
+raw_prompt = st.session_state.smp_prompt  # the link keeps the plain prompt, not the chat render
+url_values = {
+    "prompt": raw_prompt,
+    "cache": st.session_state.smp_cache,
+    "n": st.session_state.smp_n,
+}
+long_prompt = len(raw_prompt) > URL_PROMPT_CHARS
 if long_prompt:
     del url_values["prompt"]
 replace_url(config.to_query() | query_of(PARAMS, url_values))
@@ -205,7 +262,7 @@ with settings_col:
     st.session_state.smp_url_problems = []
     if long_prompt:
         st.caption(
-            f"The prompt is {len(prompt):,} characters long: links keep prompts of at most "
+            f"The prompt is {len(raw_prompt):,} characters long: links keep prompts of at most "
             f"{URL_PROMPT_CHARS:,}, so this page's link does not include it."
         )
 
@@ -251,6 +308,11 @@ def _rewind_to(at: int) -> None:
 def _activate() -> None:
     st.session_state.smp_tree.activate(st.session_state.smp_branch)
     st.session_state.smp_pick = None
+
+
+def _marker(text: str) -> str:
+    """A special token's text for Markdown: ``<|name|>`` as is, anything else escaped."""
+    return text if re.fullmatch(r"<\|\w+\|>", text) else escape_markdown(text)
 
 
 def _fmt_p(p: float) -> str:
@@ -402,7 +464,8 @@ def trajectory_view() -> None:
             st.caption("Press **Next token** or **Run N** to start generating.")
     if sampler.finished:
         st.success(
-            "The model ended the text with <|endoftext|>. Rewind or branch to go on.",
+            f"The model ended the text with {_marker(sampler.eos_text)}. "
+            "Rewind or branch to go on.",
             icon=":material/flag:",
         )
 
@@ -489,7 +552,7 @@ def _save(Session) -> None:
 
 
 def _open(Session, run_id: int) -> None:
-    with guard("open the trajectory") as outcome, Session.begin() as session:
+    with guard("open the trajectory") as outcome, reading(Session) as session:
         saved = load_trajectory(session, run_id)
     if not outcome.ok:
         return
@@ -502,6 +565,7 @@ def _open(Session, run_id: int) -> None:
         st.session_state[MODEL_KEY] = target
     result = replay(_load(target).model, _load(target).tokenizer, saved)
     _set_widgets(saved.prompt, saved.config)
+    st.session_state.smp_mode = PLAIN  # the saved prompt as the model read it, markers included
     st.session_state.smp_cache = saved.use_cache
     st.session_state.smp_tree = BranchTree(result.sampler)
     st.session_state.smp_signature = (target, saved.prompt, _config_from_widgets().to_json())
@@ -527,7 +591,7 @@ with st.expander("Save or open a trajectory", expanded=False):
             icon=":material/save:",
         )
         saved_runs = []
-        with guard("list saved trajectories"), Session() as session:
+        with guard("list saved trajectories"), reading(Session) as session:
             saved_runs = list_saved(session)
         if saved_runs:
             names = {r.run_id: f"#{r.run_id} {r.name} ({r.tokens} tokens)" for r in saved_runs}

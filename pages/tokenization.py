@@ -15,6 +15,8 @@ import tiktoken
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import registry
+from core.corpus import CorpusError, builtin_corpus, decode_text
+from core.store import DatabaseUnavailable
 from core.tokenization import (
     ENCODING_LABELS,
     ENCODING_NAMES,
@@ -38,7 +40,6 @@ from core.tokenization.tables import (
     truncation_message,
     window_rows,
 )
-from core.training.corpus import CorpusError, builtin_corpus, decode_text
 from core.viz.tokens import (
     HOVER_CSS,
     compare_html,
@@ -75,13 +76,19 @@ def tokenizer_options() -> dict[str, str]:
     """Registry tokenizers (encodings, built-in BPE, saved runs): id -> label."""
     try:
         return {t.id: t.label for t in registry.list_tokenizers(session_factory(quiet=True))}
-    except SQLAlchemyError:  # the store went away: the encodings still work
+    except (SQLAlchemyError, DatabaseUnavailable):  # the store went away: encodings still work
         return dict(ENCODING_LABELS)
 
 
+# Keyed by the run's uid as well as its id: a deleted run's id must not serve its tokenizer.
 @st.cache_resource(show_spinner="Loading tokenizer…", ttl=600, max_entries=16)
-def registry_encoding(tokenizer_id: str) -> tiktoken.Encoding:
+def _registry_encoding(tokenizer_id: str, uid: str) -> tiktoken.Encoding:
     return registry.load_tokenizer(tokenizer_id, session_factory(quiet=True))
+
+
+def registry_encoding(tokenizer_id: str) -> tiktoken.Encoding:
+    uid = registry.store_key(tokenizer_id, session_factory(quiet=True))
+    return _registry_encoding(tokenizer_id, uid)
 
 
 def current_encoding(option: str) -> tiktoken.Encoding:

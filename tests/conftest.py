@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 
+# Before anything imports torch: OpenMP's busy-waiting threads slow every small product on
+# a shared machine (core/__init__.py sets the same for the command lines).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import pytest
 from sqlalchemy import text
 

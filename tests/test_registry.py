@@ -161,3 +161,49 @@ def test_model_card_states_the_checkpoint_and_tokenizer_sha256():
     assert file_sha256(registry.BUILTIN_CHECKPOINT) in card
     assert file_sha256(registry.BUILTIN_TOKENIZER) in card
     assert registry.BUILTIN_CHECKPOINT.stat().st_size < 25_000_000
+
+
+def test_smollm2_absent_is_not_listed_and_says_how_to_get_it(no_builtin):
+    assert registry.SMOLLM2_ID not in {m.id for m in registry.list_models()}
+    assert registry.SMOLLM2_ID not in {t.id for t in registry.list_tokenizers()}
+    with pytest.raises(CheckpointError, match="python -m core.models get smollm2"):
+        registry.load_model(registry.SMOLLM2_ID)
+    with pytest.raises(TokenizerError, match="python -m core.models get smollm2"):
+        registry.load_tokenizer(registry.SMOLLM2_ID)
+
+
+def test_smollm2_present_is_listed_and_loads(no_builtin, monkeypatch):
+    """A tiny Llama GGUF stands in for the real file (same name, its size in the catalogue)."""
+    import dataclasses
+
+    from core.model.llama import Llama
+    from tests.model.tiny_llama import tiny_hf_llama, write_gguf
+
+    models = registry.models_dir()
+    models.mkdir(parents=True)
+    path = models / registry.SMOLLM2.file_name
+    write_gguf(tiny_hf_llama(vocab_size=259), path, tokenizer=True)
+    fake = dataclasses.replace(registry.SMOLLM2, size=path.stat().st_size)
+    monkeypatch.setattr(registry, "SMOLLM2", fake)
+    assert registry.SMOLLM2_ID in {m.id for m in registry.list_models()}
+    assert registry.SMOLLM2_ID in {t.id for t in registry.list_tokenizers()}
+    loaded = registry.load_model(registry.SMOLLM2_ID, device=torch.device("cpu"))
+    assert isinstance(loaded.model, Llama) and not loaded.model.training
+    assert loaded.config.eos_token_id == 2 and loaded.tokenizer.n_vocab == 259
+    assert loaded.chat_template.startswith("{% for message in messages %}")
+    assert "3 key/value heads" not in loaded.entry.description  # the tiny one has 2
+    assert "4 query heads sharing 2 key/value heads" in loaded.entry.description
+    assert list((registry.glassbox_home() / "cache" / "llama").glob("*.safetensors"))
+    ids = loaded.tokenizer.encode("<|im_start|>user\n", allowed_special="all")
+    assert ids[0] == 1 and loaded.model(torch.tensor([ids])).shape == (1, len(ids), 259)
+
+
+def test_smollm2_corrupt_file_is_a_clear_error(no_builtin, monkeypatch):
+    import dataclasses
+
+    models = registry.models_dir()
+    models.mkdir(parents=True)
+    (models / registry.SMOLLM2.file_name).write_bytes(b"GGUF" + b"\x00" * 100)
+    monkeypatch.setattr(registry, "SMOLLM2", dataclasses.replace(registry.SMOLLM2, size=104))
+    with pytest.raises(CheckpointError, match="cannot be used: .* not a readable GGUF"):
+        registry.load_model(registry.SMOLLM2_ID)

@@ -23,6 +23,7 @@ from core.store import (
     database_url,
     open_database,
     redact,
+    sweep_interrupted,
 )
 
 
@@ -30,7 +31,15 @@ from core.store import (
 def _open(url: str) -> sessionmaker[Session]:
     # Cached per URL for the whole server: the engine's pool is shared and thread-safe.
     # A failure raises and is not cached, so the next rerun tries again.
-    return open_database(url)
+    factory = open_database(url)
+    # Once per server start: runs left "running" by a process killed with -9 are marked
+    # interrupted (a failure here must not keep the store closed).
+    try:
+        with factory.begin() as session:
+            sweep_interrupted(session)
+    except SQLAlchemyError:
+        pass
+    return factory
 
 
 @dataclass

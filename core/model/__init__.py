@@ -1,4 +1,4 @@
-"""The GPT model: config, modules, KV cache, capture, checkpoints, GPT-2 import.
+"""The models: GPT and Llama, config, KV cache, capture, checkpoints, GPT-2 and GGUF import.
 
 Follows "Build a Large Language Model (From Scratch)", ch. 3-5::
 
@@ -7,6 +7,9 @@ Follows "Build a Large Language Model (From Scratch)", ch. 3-5::
     cache = model.new_kv_cache()
     logits = model(ids, kv_cache=cache)        # (B, T_new, vocab); the cache advances
     out = model(ids, capture=True)             # ModelOutput(logits, attentions, hidden_states)
+
+    from core.model import load_llama_gguf       # a Llama (SmolLM2) from a GGUF file
+    llama = load_llama_gguf(path, cache_dir=home / "cache")  # same interface as GPT
 """
 
 from core.model.checkpoint import (
@@ -19,9 +22,12 @@ from core.model.checkpoint import (
 )
 from core.model.config import ConfigError, GPTConfig, gpt2_config
 from core.model.generate import crop_to_context, generate, sample_next
+from core.model.gguf import GGUFError
 from core.model.gpt import GPT, InputError, ModelOutput
 from core.model.gpt2_import import load_gpt2
 from core.model.kv_cache import CacheFullError, KVCache
+from core.model.llama import Llama, LlamaConfig
+from core.model.llama_gguf import load_llama_gguf
 
 __all__ = [
     "GPT",
@@ -29,9 +35,12 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "ConfigError",
+    "GGUFError",
     "GPTConfig",
     "InputError",
     "KVCache",
+    "Llama",
+    "LlamaConfig",
     "ModelOutput",
     "check_vocab_fits",
     "crop_to_context",
@@ -40,6 +49,7 @@ __all__ = [
     "gpt2_config",
     "load_checkpoint",
     "load_gpt2",
+    "load_llama_gguf",
     "sample_next",
     "save_checkpoint",
 ]

@@ -6,7 +6,7 @@ Examples::
     python -m core.pool run --preset paper-40x0.1 --policy request_fcfs
     python -m core.pool run --preset paper-80x0.1 --policy serverlessllm --json
     python -m core.pool run --trace my.csv --gpus 8 --save
-    python -m core.pool sweep --preset paper-40x0.1 --rates 0.05:0.7:12 \
+    python -m core.pool sweep --preset paper-40x0.1 --rates 0.05:0.7:12 \\
         --policies aegaeon,request_fcfs,serverlessllm,static_multiplex --save
     python -m core.pool goodput --preset paper-40x0.1 --policy aegaeon
 
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.helpformat import HelpFormatter
 from core.pool.config import ConfigError, PolicyName, PoolError, SimConfig
 from core.pool.presets import PRESETS, preset
 from core.pool.results import SimResult
@@ -175,7 +176,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core.pool", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m core.pool", description=__doc__, formatter_class=HelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, fn, text in (
         ("run", cmd_run, "simulate one configuration"),
@@ -183,7 +186,10 @@ def make_parser() -> argparse.ArgumentParser:
         ("goodput", cmd_goodput, "highest rate with attainment ≥ target"),
         ("presets", cmd_presets, "list the named scenarios"),
     ):
-        p = sub.add_parser(name, help=text)
+        p = sub.add_parser(
+            name, help=text, description=text[0].upper() + text[1:] + ".",
+            formatter_class=HelpFormatter,
+        )  # fmt: skip
         p.set_defaults(fn=fn)
         if name == "presets":
             continue
@@ -198,7 +204,9 @@ def make_parser() -> argparse.ArgumentParser:
         p.add_argument("--name", help="run name in the store")
         p.add_argument("--processes", type=int, default=None, help="worker processes")
         if name in ("run", "goodput"):
-            p.add_argument("--policy", choices=[x.value for x in PolicyName])
+            p.add_argument(
+                "--policy", choices=[x.value for x in PolicyName], help="scheduling policy"
+            )
         if name == "run":
             p.add_argument("--trace", help="replay a CSV trace (Glassbox or artifact format)")
             p.add_argument("--until", type=float, help="only requests before this time (s)")
@@ -212,7 +220,7 @@ def make_parser() -> argparse.ArgumentParser:
                 + " (default: the config's)",
             )
         if name == "goodput":
-            p.add_argument("--target", type=float, default=0.9)
+            p.add_argument("--target", type=float, default=0.9, help="attainment to keep")
         if name in ("run", "sweep"):
             p.add_argument("--save", action="store_true", help="store in the run store")
     return parser

@@ -23,6 +23,7 @@ from core.pool.config import SimConfig
 from core.pool.latency import latency_model
 from core.pool.ledger import Ledger
 from core.pool.policies import GPUView, SimContext, policy_class
+from core.pool.results import RunState, SimResult, summarize
 from core.pool.validation import validate_config, validate_trace
 from core.pool.workload import Trace, generate_trace
 
@@ -205,13 +206,27 @@ class Simulation:
             failed=led.failed,
         )
 
-    def run(self):  # -> SimResult (import kept local: results imports this module's types)
+    def run(self) -> SimResult:
         """Simulate to the end and summarise."""
         self.advance(None)
         return self.result()
 
-    def result(self):
-        """A ``SimResult`` of everything simulated so far."""
-        from core.pool.results import summarize
+    def state(self) -> RunState:
+        """What the summary reads: the run's config, trace, ledger, GPUs and counters."""
+        return RunState(
+            config=self.config,
+            trace=self.trace,
+            ledger=self.ledger,
+            gpus=tuple(self.policy.gpus),
+            gpus_used=self.policy.gpus_used(),
+            arrived=self._next_arrival,
+            now=self.now,
+            last_event_time=self.last_event_time,
+            done=self.done,
+            wall_s=self.wall_s,
+            events=self.events_processed,
+        )
 
-        return summarize(self)
+    def result(self) -> SimResult:
+        """A ``SimResult`` of everything simulated so far."""
+        return summarize(self.state())

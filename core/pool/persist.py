@@ -1,8 +1,9 @@
 """Saving simulator runs and sweeps to the run store (kind ``pool`` / ``pool_sweep``).
 
-The caller owns the database session (DESIGN convention 8): open it with
+The caller owns the database session (as everywhere in ``core``): open it with
 ``with Session.begin() as s:`` and pass ``s``. A run stores its whole ``SimConfig`` as the
-config, ``SimResult.summary()`` as the summary (non-finite values dropped), and its series
+config, ``SimResult.summary()`` as the summary (non-finite values stored as null, the
+store's one rule), and its series
 as points: ``attainment_over_time``, ``active_models_over_time``, ``ttft_cdf``, ``tbt_cdf``.
 A sweep stores one ``attainment_<policy>`` series per policy (x = per-model rate) and each
 policy's goodput in the summary.
@@ -10,8 +11,7 @@ policy's goodput in the summary.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,11 +19,7 @@ from sqlalchemy.orm import Session
 from core.pool.config import SimConfig
 from core.pool.results import SimResult
 from core.pool.runner import SweepPoint, goodput_from_points
-from core.store import RunKind, RunStatus, add_points, create_run, finish_run
-
-
-def _finite(summary: dict[str, float]) -> dict[str, float]:
-    return {k: v for k, v in summary.items() if isinstance(v, int | float) and math.isfinite(v)}
+from core.store import RunKind, RunStatus, record_run
 
 
 def save_result(
@@ -33,25 +29,24 @@ def save_result(
     name: str | None = None,
     tags: Sequence[str] = (),
     notes: str = "",
+    extra_series: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> int:
-    """Store one simulation; returns the run id."""
+    """Store one simulation (plus any ``extra_series``, e.g. live views); returns the run id."""
     wl = config.workload
     name = name or (
         f"{config.policy.value}: {wl.num_models} models × {wl.rate_per_model:g} req/s, "
         f"{config.pool.num_gpus} {config.pool.gpu}"
     )
-    run = create_run(session, kind=RunKind.POOL, name=name, config=config.to_dict(),
-                     tags=list(tags), notes=notes)  # fmt: skip
-    series: dict[str, list[tuple[float, float]]] = {
+    series: dict[str, Sequence[tuple[float, float]]] = {
         "attainment_over_time": result.attainment_over_time,
         "active_models_over_time": result.active_models_over_time,
         "ttft_cdf": [(p, v) for v, p in result.ttft_cdf],
         "tbt_cdf": [(p, v) for v, p in result.tbt_cdf],
+        **(extra_series or {}),
     }
-    for key, pts in series.items():
-        if pts:
-            add_points(session, run.id, key, pts)
-    finish_run(session, run.id, status=RunStatus.FINISHED, summary=_finite(result.summary()))
+    run = record_run(session, kind=RunKind.POOL, name=name, config=config.to_dict(),
+                     series=series, summary=result.summary(), tags=list(tags), notes=notes,
+                     status=RunStatus.FINISHED)  # fmt: skip
     return run.id
 
 
@@ -84,18 +79,21 @@ def save_sweep(
     name = name or f"sweep: {', '.join(policies)} on {wl.num_models} models, {len(rates)} rates"
     cfg: dict[str, Any] = {"base": config.to_dict(), "rates": rates, "policies": policies,
                            "target": target}  # fmt: skip
-    run = create_run(session, kind=RunKind.POOL_SWEEP, name=name, config=cfg, tags=list(tags))
+    series: dict[str, list[tuple[float, float]]] = {}
     for pol in policies:
         pts = sorted((p for p in points if p.policy.value == pol), key=lambda p: p.rate_per_model)
-        add_points(
-            session,
-            run.id,
-            f"attainment_{pol}",
-            [(p.rate_per_model, p.result.attainment) for p in pts],
-        )
-        add_points(session, run.id, f"strict_attainment_{pol}",
-                   [(p.rate_per_model, p.result.strict_attainment) for p in pts])  # fmt: skip
-    finish_run(
-        session, run.id, status=RunStatus.FINISHED, summary=_finite(sweep_summary(points, target))
+        series[f"attainment_{pol}"] = [(p.rate_per_model, p.result.attainment) for p in pts]
+        series[f"strict_attainment_{pol}"] = [
+            (p.rate_per_model, p.result.strict_attainment) for p in pts
+        ]
+    run = record_run(
+        session,
+        kind=RunKind.POOL_SWEEP,
+        name=name,
+        config=cfg,
+        series=series,
+        summary=sweep_summary(points, target),
+        tags=list(tags),
+        status=RunStatus.FINISHED,
     )
     return run.id

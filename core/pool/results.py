@@ -11,13 +11,16 @@ sojourn); and active models over time against Theorem 3.1's E[m] = Σ_i (1 − e
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from core.pool.engine import Simulation
+from core.pool.config import SimConfig
+from core.pool.gpu import GPU
+from core.pool.ledger import Ledger
+from core.pool.workload import Trace
 
 
 @dataclass
@@ -75,6 +78,23 @@ class SimResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class RunState:
+    """What ``summarize`` reads of a simulation (``Simulation.state()`` builds it)."""
+
+    config: SimConfig
+    trace: Trace
+    ledger: Ledger
+    gpus: Sequence[GPU]  # the policy's GPUs, with their phase totals and switches
+    gpus_used: int  # GPUs the policy occupied
+    arrived: int  # requests that have arrived (the first ``arrived`` of the trace)
+    now: float  # simulated time reached
+    last_event_time: float  # time of the last event processed
+    done: bool  # nothing left to simulate
+    wall_s: float  # wall-clock seconds spent simulating
+    events: int  # events processed
+
+
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: np.ndarray) -> np.ndarray:
     """Quantiles (qs in [0, 1]) of a weighted sample; nan when empty."""
     if values.size == 0 or weights.sum() <= 0:
@@ -94,9 +114,10 @@ def step_integral(times: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.n
     return cum[k] + values[k] * (at - times[k])
 
 
-def summarize(sim: Simulation) -> SimResult:
+def summarize(sim: RunState) -> SimResult:
+    """The metrics of a run so far (all of them once ``sim.done``)."""
     led, trace, cfg = sim.ledger, sim.trace, sim.config
-    n = sim._next_arrival  # requests that have arrived
+    n = sim.arrived
     if n == 0:
         return _empty(sim)
     arrival = trace.arrival_s[:n]
@@ -129,7 +150,7 @@ def summarize(sim: Simulation) -> SimResult:
         else []
     )
 
-    gpus = sim.policy.gpus
+    gpus = sim.gpus
     phases = np.array([g.totals(end) for g in gpus]).reshape(
         -1, 4
     )  # (G, 4) idle/prefill/decode/switch
@@ -159,7 +180,7 @@ def summarize(sim: Simulation) -> SimResult:
         policy=cfg.policy.value,
         num_requests=len(trace),
         finished=int(finished.sum()),
-        gpus_used=sim.policy.gpus_used(),
+        gpus_used=sim.gpus_used,
         end_time_s=end,
         attainment=float(att.mean()) if n else math.nan,
         attainment_time_weighted=float(on.sum() / spans.sum()) if spans.sum() > 0 else math.nan,
@@ -183,7 +204,7 @@ def summarize(sim: Simulation) -> SimResult:
         expected_active_models=expected,
         wall_s=sim.wall_s,
         requests_per_wall_s=n / sim.wall_s if sim.wall_s > 0 else math.inf,
-        events=sim.events_processed,
+        events=sim.events,
         failed=int(np.sum(~np.isnan(failed_at))),
         ttft_cdf=ttft_cdf,
         tbt_cdf=tbt_cdf,
@@ -197,12 +218,12 @@ def summarize(sim: Simulation) -> SimResult:
     )  # fmt: skip
 
 
-def _empty(sim: Simulation) -> SimResult:
+def _empty(sim: RunState) -> SimResult:
     """The result of a simulation in which no request has arrived yet."""
     nan = math.nan
     return SimResult(
         policy=sim.config.policy.value, num_requests=len(sim.trace), finished=0,
-        gpus_used=sim.policy.gpus_used(), end_time_s=sim.now, attainment=nan,
+        gpus_used=sim.gpus_used, end_time_s=sim.now, attainment=nan,
         attainment_time_weighted=nan, strict_attainment=nan, ttft_p50_s=nan, ttft_p90_s=nan,
         ttft_p99_s=nan, tbt_p50_s=nan, tbt_p90_s=nan, tbt_p99_s=nan, tbt_mean_s=nan,
         busy_fraction=0.0, prefill_fraction=0.0, decode_fraction=0.0, switching_fraction=0.0,
@@ -210,5 +231,5 @@ def _empty(sim: Simulation) -> SimResult:
         peak_concurrent_models_per_gpu=0,
         mean_in_system=0.0, arrival_rate_rps=0.0, mean_sojourn_s=nan, mean_active_models=0.0,
         expected_active_models=nan, wall_s=sim.wall_s, requests_per_wall_s=0.0,
-        events=sim.events_processed,
+        events=sim.events,
     )  # fmt: skip

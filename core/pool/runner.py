@@ -171,20 +171,32 @@ def sweep(
     return run_many(configs, processes, progress)
 
 
-def goodput_from_points(points: Sequence[SweepPoint], target: float = 0.9) -> float:
-    """Highest swept per-model rate whose attainment ≥ target, with every lower rate also
-    passing; linearly interpolated to the crossing with the next rate. 0 if none passes."""
-    pts = sorted(points, key=lambda p: p.rate_per_model)
+def crossing(xs: Sequence[float], ys: Sequence[float], target: float = 0.9) -> float:
+    """Highest x whose y ≥ ``target`` with every lower x passing too, linearly interpolated
+    to the crossing with the next point; 0 if the lowest x fails.
+    ``crossing([1, 2, 3], [1, .95, .85])`` -> 2.5.
+
+    A NaN y (nothing measured there, e.g. no request finished) fails, and the line is not
+    drawn towards it: the answer is then the last passing x itself.
+    """
+    pts = sorted(zip(xs, ys, strict=True))
     best = 0.0
-    for i, p in enumerate(pts):
-        if p.result.attainment < target:
-            if i > 0:
-                a, b = pts[i - 1], p
-                da, db = a.result.attainment - target, b.result.attainment - target
-                best = a.rate_per_model + (b.rate_per_model - a.rate_per_model) * da / (da - db)
+    for i, (x, y) in enumerate(pts):
+        if not y >= target:  # NaN fails
+            if i > 0 and not math.isnan(y):
+                xa, ya = pts[i - 1]
+                best = xa + (x - xa) * (ya - target) / (ya - y)
             return best
-        best = p.rate_per_model
+        best = x
     return best
+
+
+def goodput_from_points(points: Sequence[SweepPoint], target: float = 0.9) -> float:
+    """``crossing`` of a rate sweep: the per-model rate at which attainment falls below
+    ``target`` (the paper's goodput), from the points already simulated."""
+    return crossing(
+        [p.rate_per_model for p in points], [p.result.attainment for p in points], target
+    )
 
 
 def goodput(

@@ -36,13 +36,11 @@ from core.pool.config import (
 from core.pool.persist import save_result
 from core.pool.presets import preset
 from core.pool.results import SimResult
-from core.pool.runner import SweepPoint, estimate_cost, gpus_needed
+from core.pool.runner import SweepPoint, crossing, estimate_cost, gpus_needed
 from core.pool.trace_io import read_trace_csv
 from core.pool.validation import validate_trace
-from core.pool.workload import Trace, model_rates
-from core.store import RunKind, RunStatus, add_points, create_run, finish_run
-from core.viz.pool import crossing
-from core.viz.pool_live import measured_rates
+from core.pool.workload import Trace, measured_rates, model_rates
+from core.store import RunKind, RunStatus, record_run
 
 LIVE_MAX_REQUESTS = 20_000  # larger runs go to batch mode
 MAX_MODELS = 1_000  # market size a page simulates (the figures draw one bar per model)
@@ -423,11 +421,6 @@ def gpus_needed_per_policy(
 
 
 # ---------------------------------------------------------------- saving
-def finite(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The points whose y is a finite number (the store keeps no NaN)."""
-    return [(x, y) for x, y in points if y is not None and math.isfinite(y)]
-
-
 def save_live_run(
     session: Session,
     config: SimConfig,
@@ -435,11 +428,9 @@ def save_live_run(
     series: Mapping[str, Sequence[tuple[float, float]]],
 ) -> int:
     """Save a finished live run with its live series over simulated time; its run id."""
-    run_id = save_result(session, config, result, tags=["live", "dashboard"])
-    for key in ("slo_attainment", "queued", "tokens_per_s", "active_models"):
-        pts = finite(series.get(key, []))
-        if pts:
-            add_points(session, run_id, key, pts)
+    keys = ("slo_attainment", "queued", "tokens_per_s", "active_models")
+    extra = {key: series[key] for key in keys if series.get(key)}
+    run_id = save_result(session, config, result, tags=["live", "dashboard"], extra_series=extra)
     return run_id
 
 
@@ -451,19 +442,14 @@ def save_models_sweep(
 ) -> int:
     """Save a sweep over the number of models (``save_sweep`` covers rate sweeps)."""
     cfg = {"base": base.to_dict(), "axis": "num_models", "policies": list(curves)}
-    run = create_run(
+    run = record_run(
         session,
         kind=RunKind.POOL_SWEEP,
         config=cfg,
+        series={f"attainment_{p}": pts for p, pts in curves.items()},
+        summary={f"max_models_at_90pct_{p}": float(g) for p, g in marks.items()},
         tags=["sweep", "dashboard"],
         name=f"sweep: {', '.join(curves)} over number of models",
-    )
-    for p, pts in curves.items():
-        add_points(session, run.id, f"attainment_{p}", finite(pts))
-    finish_run(
-        session,
-        run.id,
         status=RunStatus.FINISHED,
-        summary={f"max_models_at_90pct_{p}": float(g) for p, g in marks.items()},
     )
     return run.id

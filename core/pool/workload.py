@@ -106,6 +106,12 @@ def model_rates(wl: WorkloadConfig) -> np.ndarray:
     return total * weights / weights.sum()
 
 
+def measured_rates(trace: Trace) -> list[float]:
+    """Each model's arrival rate in a trace (req/s over its duration), for E[m]."""
+    window = max(trace.duration_s, 1e-9)
+    return (np.bincount(trace.model, minlength=trace.num_models) / window).tolist()
+
+
 def rate_shape(wl: WorkloadConfig, t: np.ndarray) -> np.ndarray:
     """Multiplier of the base rate at times ``t`` (diurnal swing × bursts)."""
     f = 1.0 + wl.diurnal_amplitude * np.sin(2 * np.pi * t / wl.diurnal_period_s)

@@ -15,27 +15,40 @@ import argparse
 import sys
 
 from core import registry
+from core.helpformat import HelpFormatter
 from core.sampling.config import DEFAULT_ORDER, SamplingConfig, SamplingConfigError
 from core.sampling.persist import load_trajectory, replay, save_trajectory
 from core.sampling.sampler import Sampler, SamplingError
 from core.store import DatabaseUnavailable, open_database
-from core.viz.sampling import display_token
+from core.tokenization.display import display_token
+from core.tokenization.gguf_tokenizer import render_chat
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m core.sampling", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m core.sampling", description=__doc__, formatter_class=HelpFormatter
+    )
     p.add_argument("prompt", nargs="?", default="", help="empty = start from <|endoftext|>")
     p.add_argument("--model-id", default=None, help="registry id (default: the built-in model)")
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--top-p", type=float, default=None)
-    p.add_argument("--min-p", type=float, default=None)
-    p.add_argument("--repetition-penalty", type=float, default=1.0)
-    p.add_argument("--presence-penalty", type=float, default=0.0)
+    p.add_argument("--steps", type=int, default=20, help="tokens to sample")
+    p.add_argument("--temperature", type=float, default=1.0, help="divides the logits")
+    p.add_argument("--top-k", type=int, default=None, help="keep the k most likely tokens")
+    p.add_argument("--top-p", type=float, default=None, help="keep the smallest set with mass p")
+    p.add_argument("--min-p", type=float, default=None, help="drop tokens below p × the best")
+    p.add_argument(
+        "--repetition-penalty", type=float, default=1.0, help="divides seen tokens' logits"
+    )
+    p.add_argument(
+        "--presence-penalty", type=float, default=0.0, help="subtracted from seen tokens' logits"
+    )
     p.add_argument("--order", default=",".join(DEFAULT_ORDER), help="processors, in order")
-    p.add_argument("--greedy", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--greedy", action="store_true", help="always take the most likely token")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the draws")
+    p.add_argument(
+        "--chat", action="store_true",
+        help="the prompt is a user message, put through the model's chat template (SmolLM2)",
+    )  # fmt: skip
+    p.add_argument("--system", default="", help="with --chat: a system message")
     p.add_argument("--no-cache", action="store_true", help="recompute the prefix every step")
     p.add_argument("--save", action="store_true", help="save the trajectory as a run")
     p.add_argument("--replay", type=int, default=None, metavar="RUN_ID", help="replay a run")
@@ -77,7 +90,15 @@ def main(argv: list[str] | None = None) -> int:
             repetition_penalty=args.repetition_penalty, presence_penalty=args.presence_penalty,
             greedy=args.greedy, seed=args.seed, order=tuple(args.order.split(",")),
         )  # fmt: skip
-        sampler = Sampler(loaded.model, loaded.tokenizer, args.prompt, config,
+        prompt = args.prompt
+        if args.chat:
+            template = getattr(loaded, "chat_template", None)
+            if template is None:
+                print(f"error: model {model_id!r} has no chat template", file=sys.stderr)
+                return 2
+            system = [{"role": "system", "content": args.system}] if args.system else []
+            prompt = render_chat(template, [*system, {"role": "user", "content": prompt}])
+        sampler = Sampler(loaded.model, loaded.tokenizer, prompt, config,
                           use_cache=not args.no_cache)  # fmt: skip
         for notice in sampler.notices:
             print(f"note: {notice}", file=sys.stderr)

@@ -12,7 +12,7 @@ A saved trajectory is a run of kind ``"sampling"``:
 Replay rebuilds the trajectory from the prompt, the settings and the seed: sampled steps are
 sampled again (the same generator draws), forced steps are forced again. It checks every
 token against the saved one, so "same seed + same settings => same tokens" is verified on
-each reopen. The caller owns the database session (DESIGN.md rule 8).
+each reopen. The caller owns the database session (``with Session.begin() as s:``).
 """
 
 from __future__ import annotations
@@ -32,17 +32,16 @@ from core.sampling.config import SamplingConfig
 from core.sampling.records import StepRecord, cumulative_logprob
 from core.sampling.sampler import Sampler, SamplingError, token_text
 from core.store import (
+    ArtifactSpec,
     RunKind,
     RunQuery,
     RunStatus,
-    add_artifact,
-    add_points,
-    create_run,
-    finish_run,
     get_artifacts,
     get_run,
     list_runs,
+    record_run,
 )
+from core.store.schema import as_dict, whole
 
 ARTIFACT_KIND = "sampling_trajectory"
 FORMAT_VERSION = 1
@@ -110,7 +109,15 @@ def save_trajectory(
     if name is None:
         snippet = sampler.prompt.strip().replace("\n", " ")[:40] or "<|endoftext|>"
         name = f"{model_id or 'model'}: {snippet!r} T={cfg.temperature} seed={cfg.seed}"
-    run = create_run(
+    payload = {
+        "format": FORMAT_VERSION,
+        "prompt": sampler.prompt,
+        "prompt_ids": sampler.prompt_ids,
+        "text": sampler.text,
+        "records": [r.to_dict() for r in records],
+    }
+    cum = cumulative_logprob(records)
+    run = record_run(
         session,
         kind=RunKind.SAMPLING,
         name=name,
@@ -121,31 +128,24 @@ def save_trajectory(
             "top_n": sampler.top_n,
             "sampling": cfg.to_dict(),
         },
+        series={
+            "entropy": [(r.index, r.entropy) for r in records],
+            "cum_logprob": [(r.index, c) for r, c in zip(records, cum, strict=True)],
+            "step_latency_ms": [(r.index, r.latency_ms) for r in records],
+        },
+        artifacts=[
+            ArtifactSpec(
+                name="trajectory",
+                kind=ARTIFACT_KIND,
+                meta={"format": FORMAT_VERSION, "steps": len(records)},
+                content=json.dumps(payload).encode("utf-8"),
+            )
+        ],
+        summary=trajectory_summary(records),
         tags=tags,
         notes=notes,
+        status=RunStatus.FINISHED,
     )
-    payload = {
-        "format": FORMAT_VERSION,
-        "prompt": sampler.prompt,
-        "prompt_ids": sampler.prompt_ids,
-        "text": sampler.text,
-        "records": [r.to_dict() for r in records],
-    }
-    add_artifact(
-        session,
-        run.id,
-        name="trajectory",
-        kind=ARTIFACT_KIND,
-        meta={"format": FORMAT_VERSION, "steps": len(records)},
-        content=json.dumps(payload).encode("utf-8"),
-    )
-    add_points(session, run.id, "entropy", [(r.index, r.entropy) for r in records])
-    cum = cumulative_logprob(records)
-    add_points(
-        session, run.id, "cum_logprob", [(r.index, c) for r, c in zip(records, cum, strict=True)]
-    )
-    add_points(session, run.id, "step_latency_ms", [(r.index, r.latency_ms) for r in records])
-    finish_run(session, run.id, status=RunStatus.FINISHED, summary=trajectory_summary(records))
     return run.id
 
 
@@ -188,8 +188,12 @@ def load_trajectory(session: Session, run_id: int) -> SavedTrajectory:
 def list_saved(session: Session, limit: int = 50) -> list[SavedRunInfo]:
     """The newest saved trajectories, newest first."""
     page = list_runs(session, RunQuery(kinds=(RunKind.SAMPLING.value,), limit=limit))
+    # A damaged summary ({"tokens": "five"}) reads as 0 tokens; opening the run says why.
     return [
-        SavedRunInfo(r.id, r.name, r.created_at, int(r.summary.get("tokens", 0))) for r in page.runs
+        SavedRunInfo(
+            r.id, r.name, r.created_at, max(0, whole(as_dict(r.summary).get("tokens")) or 0)
+        )
+        for r in page.runs
     ]
 
 

@@ -95,10 +95,6 @@ class StepRecord:
         return None
 
 
-def records_from_dicts(items: list[Mapping[str, Any]]) -> list[StepRecord]:
-    return [StepRecord.from_dict(d) for d in items]
-
-
 def cumulative_logprob(records: list[StepRecord]) -> list[float]:
     """Running sum of the raw log-probabilities (the continuation's log-likelihood)."""
     total = 0.0

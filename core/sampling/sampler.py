@@ -2,8 +2,8 @@
 
 The book's ch. 5.3 ``generate`` loop (Raschka) runs to completion; here the loop is turned
 inside out so a user can watch, force, rewind and branch. A `Sampler` owns everything that
-belongs to one trajectory and nothing shared: its own `KVCache` (DESIGN.md rule 5), its own
-seeded ``torch.Generator`` and its list of `StepRecord`. The model is only read, so any
+belongs to one trajectory and nothing shared: its own `KVCache` (the model holds only
+weights), its own seeded ``torch.Generator`` and its list of `StepRecord`. The model is only read, so any
 number of samplers (browser sessions, branches) can share one loaded model.
 
 Reproducibility: a sampled step draws exactly one uniform number from the generator,
@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Set
 
 import tiktoken
 import torch
 
 from core.model import GPT, KVCache, crop_to_context
+from core.model.llama import Llama
 from core.sampling.config import SamplingConfig
 from core.sampling.processors import (
     PipelineOutput,
@@ -59,16 +61,20 @@ def encode_prompt(
     prompt: str,
     context_length: int,
     start_token: int | None = None,
+    allowed_special: Set[str] | None = None,
 ) -> tuple[list[int], list[str]]:
     """Token ids of ``prompt`` for a model, with notices about what was changed.
 
     A model trained with a start token (``GPTConfig.start_token``) gets it first, as in every
     window it was trained on. Without one, an empty prompt becomes ``[<|endoftext|>]`` (the
     token GPT-2 saw between documents). A prompt longer than the context keeps its last
-    tokens (the start token stays in front).
+    tokens (the start token stays in front). ``allowed_special`` are the special tokens read
+    as such when they appear in the prompt (default: ``<|endoftext|>`` alone).
     """
     notices: list[str] = []
     special = {EOT} & set(tokenizer.special_tokens_set)
+    if allowed_special is not None:
+        special = set(allowed_special) & set(tokenizer.special_tokens_set)
     ids = tokenizer.encode(prompt, allowed_special=special, disallowed_special=())
     room = context_length - (start_token is not None)
     if not ids and start_token is None:
@@ -101,7 +107,7 @@ class Sampler:
 
     def __init__(
         self,
-        model: GPT,
+        model: GPT | Llama,
         tokenizer: tiktoken.Encoding,
         prompt: str,
         config: SamplingConfig,
@@ -119,13 +125,26 @@ class Sampler:
         self.config, self.notices = config.resolve(self.vocab_size)
         self.pipeline = build_pipeline(self.config)
         self.start_token = model.config.start_token  # fed first, before the prompt's tokens
+        # A model that names its own end token (an instruction-tuned Llama from a GGUF file,
+        # SmolLM2: <|im_end|>) stops there and reads every special token of its tokenizer in
+        # a prompt: its chat template's markers (<|im_start|>, ...). A GPT reads and stops at
+        # <|endoftext|> only.
+        model_eos: int | None = getattr(model.config, "eos_token_id", None)
         self.prompt_ids, prompt_notices = encode_prompt(
-            tokenizer, prompt, self.context_length, self.start_token
+            tokenizer,
+            prompt,
+            self.context_length,
+            self.start_token,
+            allowed_special=None if model_eos is None else tokenizer.special_tokens_set,
         )
         self.notices += prompt_notices
         self.top_n = top_n
         self.eos_id: int | None = (
-            tokenizer.eot_token if EOT in tokenizer.special_tokens_set else None
+            model_eos
+            if model_eos is not None
+            else tokenizer.eot_token
+            if EOT in tokenizer.special_tokens_set
+            else None
         )
         self.records: list[StepRecord] = []
         self._tokens: list[int] = list(self.prompt_ids)  # prompt + continuation
@@ -150,6 +169,11 @@ class Sampler:
     def release_cache(self) -> None:
         """Free the cache's memory (an inactive branch); the next step rebuilds it."""
         self._cache = None
+
+    @property
+    def eos_text(self) -> str:
+        """The end token's text (``<|endoftext|>``, SmolLM2's ``<|im_end|>``)."""
+        return EOT if self.eos_id is None else token_text(self.tokenizer, self.eos_id)
 
     @property
     def token_ids(self) -> list[int]:
@@ -295,7 +319,7 @@ class Sampler:
         """Generate one token with the configured processors and record why."""
         if self.finished:
             raise GenerationFinished(
-                f"The model ended the text with <|endoftext|> at step {len(self.records)}. "
+                f"The model ended the text with {self.eos_text} at step {len(self.records)}. "
                 "Rewind or branch from an earlier step to continue, or turn off "
                 "'stop at end-of-text'."
             )

@@ -4,7 +4,7 @@ Public API (the caller owns the session; see repository.py for an example)::
 
     Session = open_database()          # connect + migrate; sessionmaker
     with Session.begin() as s:
-        run = create_run(s, kind=RunKind.POOL, name="40 models", config=cfg)
+        run = record_run(s, kind=RunKind.POOL, name="40 models", config=cfg, summary=metrics)
 """
 
 from core.store.compare import config_diff, key_metrics, metric_direction, metrics_table
@@ -14,6 +14,7 @@ from core.store.db import (
     glassbox_home,
     make_engine,
     open_database,
+    reading,
     redact,
     upgrade_database,
 )
@@ -27,6 +28,8 @@ from core.store.exchange import (
     parse_export,
 )
 from core.store.models import Artifact, Base, Run, RunKind, RunPoint, RunStatus, RunTag
+from core.store.owner import current_owner, mark_interrupted, owner_alive, sweep_interrupted
+from core.store.record import ArtifactSpec, record_run
 from core.store.repository import (
     InvalidRunData,
     RunNotFound,
@@ -38,6 +41,7 @@ from core.store.repository import (
     create_run,
     delete_runs,
     finish_run,
+    finite,
     get_artifacts,
     get_points,
     get_run,
@@ -49,9 +53,11 @@ from core.store.repository import (
     to_jsonable,
     update_run,
 )
+from core.store.schema import run_problems
 
 __all__ = [
     "Artifact",
+    "ArtifactSpec",
     "Base",
     "DatabaseUnavailable",
     "ImportFormatError",
@@ -70,11 +76,13 @@ __all__ = [
     "all_tags",
     "config_diff",
     "create_run",
+    "current_owner",
     "database_url",
     "delete_runs",
     "export_csv",
     "export_json",
     "finish_run",
+    "finite",
     "flatten",
     "get_artifacts",
     "get_points",
@@ -85,14 +93,20 @@ __all__ = [
     "key_metrics",
     "kind_counts",
     "list_runs",
+    "mark_interrupted",
     "make_engine",
     "metric_direction",
     "metrics_table",
     "open_database",
+    "owner_alive",
     "parse_export",
+    "reading",
+    "record_run",
     "redact",
+    "run_problems",
     "require_run",
     "series_names",
+    "sweep_interrupted",
     "to_jsonable",
     "update_run",
     "upgrade_database",

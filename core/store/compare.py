@@ -9,11 +9,11 @@ using the metric's direction guessed from its name (``val_loss`` lower is better
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from core.store.exchange import flatten
+from core.store.repository import finite
 
 Direction = Literal["min", "max"]
 
@@ -67,7 +67,7 @@ class DiffRow:
 
 def config_diff(configs: list[dict[str, Any]], *, only_different: bool = True) -> list[DiffRow]:
     """Rows of the flattened configs, sorted by key; by default only keys that differ."""
-    flat = [flatten(c or {}) for c in configs]
+    flat = [flatten(c if isinstance(c, dict) else {}) for c in configs]
     keys = sorted({k for f in flat for k in f})
     rows = []
     for key in keys:
@@ -88,17 +88,17 @@ class MetricRow:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
+    # The store's one filter: a summary of "many", NaN or 10**400 is no number here.
+    return finite(value)
 
 
 def metrics_table(summaries: list[dict[str, Any]]) -> list[MetricRow]:
     """Numeric summary metrics side by side, with the best value per metric marked."""
-    names = sorted({k for s in summaries for k, v in (s or {}).items() if _number(v) is not None})
+    summaries = [s if isinstance(s, dict) else {} for s in summaries]
+    names = sorted({k for s in summaries for k, v in s.items() if _number(v) is not None})
     rows = []
     for name in names:
-        values = [_number((s or {}).get(name)) for s in summaries]
+        values = [_number(s.get(name)) for s in summaries]
         direction = metric_direction(name)
         known = [v for v in values if v is not None]
         best: list[int] = []
@@ -112,7 +112,8 @@ def metrics_table(summaries: list[dict[str, Any]]) -> list[MetricRow]:
 def key_metrics(summary: dict[str, Any], limit: int = 3) -> str:
     """A short text of a run's first few numeric metrics for the run table."""
     parts = []
-    for name in sorted(summary or {}):
+    summary = summary if isinstance(summary, dict) else {}
+    for name in sorted(summary, key=str):
         value = _number(summary[name])
         if value is None:
             continue

@@ -4,13 +4,17 @@ SQLite in ``$GLASSBOX_HOME`` (default ``~/.glassbox/glassbox.db``) unless
 ``GLASSBOX_DATABASE_URL`` names any SQLAlchemy URL (PostgreSQL through psycopg 3:
 ``postgresql+psycopg://user@host:5432/glassbox``). SQLite runs in WAL mode with a busy
 timeout and ``BEGIN IMMEDIATE`` transactions (the SQLAlchemy "pysqlite serializable"
-recipe), so concurrent browser sessions wait for each other instead of failing with
-"database is locked". The schema is brought to the newest Alembic revision on open.
+recipe) for writes, so concurrent browser sessions wait for each other instead of failing
+with "database is locked"; sessions opened with :func:`reading` begin a plain (deferred)
+transaction instead, so in WAL mode a page that only reads never waits for a writer. The
+schema is brought to the newest Alembic revision on open.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +64,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "glassbox_read_only"  # execution option set by reading()
+
+
 def _sqlite_begin(conn: Any) -> None:
+    if conn.get_execution_options().get(READ_ONLY):
+        # A reader sees a snapshot in WAL mode without any lock that a writer holds.
+        conn.exec_driver_sql("BEGIN")
+        return
     # Take the write lock up front: writers queue on busy_timeout instead of deadlocking.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reads only (``with reading(Session) as s:``), closed at the end.
+
+    On SQLite it does not take the write lock, so listing runs never waits for a training
+    run's or another tab's write. Nothing is committed: use ``Session.begin()`` for
+    anything that writes. Objects read stay usable after the block, as after ``begin()``.
+    """
+    with factory() as session:
+        session.connection(execution_options={READ_ONLY: True})
+        yield session
 
 
 def make_engine(url: str | None = None) -> Engine:
@@ -111,8 +135,26 @@ def upgrade_database(engine: Engine) -> None:
     from alembic import command
 
     try:
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "head")
+        with engine.connect() as connection:
+            sqlite = engine.dialect.name == "sqlite"
+            if sqlite:
+                # SQLite rebuilds a table to alter it (batch mode); with foreign keys on,
+                # dropping the old "runs" would cascade-delete every point, tag and
+                # artifact. The pragma only works outside a transaction, hence the raw call.
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with connection.begin():
+                    command.upgrade(alembic_config(connection), "head")
+                    if sqlite:
+                        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise DatabaseUnavailable(
+                                f"the upgrade left {len(broken)} rows without their run; "
+                                "nothing was changed"
+                            )
+            finally:
+                if sqlite:
+                    connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
     except SQLAlchemyError as exc:
         raise DatabaseUnavailable(
             f"cannot open the run store at {redact(str(engine.url))}: "

@@ -19,26 +19,36 @@ import base64
 import csv
 import io
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.store.db import glassbox_home
 from core.store.models import Artifact, Run, RunKind, RunStatus, RunTag
 from core.store.repository import (
+    InvalidRunData,
     add_points,
+    clean_name,
     clean_tags,
+    finite,
     get_artifacts,
     get_points,
     get_runs,
     to_jsonable,
 )
+from core.store.schema import MAX_DEPTH, MAX_NOTES, field_problems, value_problems
 
 FORMAT = "glassbox-runs"
 VERSION = 1
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
+MAX_TAGS = 100
+UID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
+SHA256_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class ImportFormatError(ValueError):
@@ -103,6 +113,20 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: a string starting like a formula gets a ``'``.
+
+    ``=HYPERLINK("http://x")`` -> ``'=HYPERLINK("http://x")``; numbers stay numbers
+    (OWASP "CSV injection").
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def export_csv(session: Session, run_ids: list[int]) -> str:
     """One row per run: identity columns, then ``config.*`` and ``summary.*`` columns."""
     runs = get_runs(session, run_ids)
@@ -129,8 +153,8 @@ def export_csv(session: Session, run_ids: list[int]) -> str:
         columns.extend(k for k in row if k not in columns)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
+    writer.writerow({c: csv_cell(c) for c in columns})
+    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     return buffer.getvalue()
 
 
@@ -138,6 +162,7 @@ def export_csv(session: Session, run_ids: list[int]) -> str:
 class ImportResult:
     created: list[int]  # new run ids
     skipped: list[str]  # uids already present
+    warnings: list[str] = field(default_factory=list)  # what was imported differently
 
 
 def _fail(where: str, what: str) -> ImportFormatError:
@@ -145,11 +170,114 @@ def _fail(where: str, what: str) -> ImportFormatError:
 
 
 def _parse_time(value: Any, where: str) -> datetime:
+    """An ISO date-time as the same instant in UTC (no offset: read as UTC already).
+
+    The store keeps UTC on both databases (SQLite has no offsets), so ``10:00+05:00`` is
+    stored and exported as ``05:00+00:00``: the same instant, and export → import → export
+    gives the same text.
+    """
+    if not isinstance(value, str):
+        raise _fail(where, f"{value!r:.40} is not an ISO date-time")
     try:
-        moment = datetime.fromisoformat(str(value))
+        moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _fail(where, f"{value!r} is not an ISO date-time") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        raise _fail(where, f"{value!r:.40} is not an ISO date-time") from exc
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _inside_home(path: str) -> bool:
+    """Whether ``path`` names a place under ``$GLASSBOX_HOME`` (after resolving links)."""
+    try:
+        candidate = Path(path)
+        if not candidate.is_absolute():
+            return False
+        return candidate.resolve().is_relative_to(glassbox_home().resolve())
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def _check_run(run: Any, where: str) -> None:
+    """Every rule a run must pass before anything is written (raises ImportFormatError)."""
+    if not isinstance(run, dict):
+        raise _fail(where, "must be an object")
+    problems = value_problems(run, "", levels_above=1)
+    if problems:
+        raise _fail(where, "; ".join(problems[:3]))
+    uid = run.get("uid")
+    if not isinstance(uid, str) or not UID_PATTERN.fullmatch(uid):
+        raise _fail(where, f"'uid' must be 1 to 32 letters, digits, '-' or '_' (got {uid!r:.40})")
+    for key, kind in (("name", str), ("config", dict), ("summary", dict)):
+        if not isinstance(run.get(key), kind):
+            raise _fail(where, f"{key!r} must be a {kind.__name__}")
+    try:
+        clean_name(run["name"])
+        tags = run.get("tags") or []
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise InvalidRunData("'tags' must be a list of texts")
+        if len(tags) > MAX_TAGS:
+            raise InvalidRunData(f"{len(tags)} tags (at most {MAX_TAGS})")
+        clean_tags(tags)
+    except InvalidRunData as exc:
+        raise _fail(where, str(exc)) from exc
+    notes = run.get("notes")
+    if notes is not None and (not isinstance(notes, str) or len(notes) > MAX_NOTES):
+        raise _fail(where, f"'notes' must be a text of at most {MAX_NOTES:,} characters")
+    if run.get("kind") not in {k.value for k in RunKind}:
+        raise _fail(where, f"unknown kind {run.get('kind')!r:.40}")
+    if run.get("status") not in {s.value for s in RunStatus}:
+        raise _fail(where, f"unknown status {run.get('status')!r:.40}")
+    fields = field_problems(run["kind"], run["config"], run["summary"])
+    if fields:
+        raise _fail(where, "; ".join(fields[:3]))
+    _parse_time(run.get("created_at"), where)
+    _parse_time(run.get("updated_at"), where)
+    points = run.get("points") or {}
+    if not isinstance(points, dict):
+        raise _fail(where, "'points' must be an object of series: {\"loss\": [[x, y], ...]}")
+    for name, pts in points.items():
+        if not 1 <= len(name) <= 64:
+            raise _fail(where, f"series name {name[:20]!r} must have 1 to 64 characters")
+        if not isinstance(pts, list):
+            raise _fail(where, f"series {name!r} must be a list of [x, y] pairs")
+        for p in pts:
+            if (
+                not isinstance(p, list)
+                or len(p) != 2
+                or finite(p[0]) is None
+                or (p[1] is not None and finite(p[1]) is None)
+            ):
+                raise _fail(
+                    where,
+                    f"series {name!r}: {p!r:.40} is not an [x, y] pair of numbers "
+                    "(x a finite number, y a finite number or null)",
+                )
+    artifacts = run.get("artifacts") or []
+    if not isinstance(artifacts, list):
+        raise _fail(where, "'artifacts' must be a list")
+    for art in artifacts:
+        _check_artifact(art, where)
+
+
+def _check_artifact(art: Any, where: str) -> None:
+    if not isinstance(art, dict) or not isinstance(art.get("name"), str):
+        raise _fail(where, "each artifact needs a name")
+    name = art["name"]
+    if not 1 <= len(name) <= 200:
+        raise _fail(where, "artifact names have 1 to 200 characters")
+    for key, longest in (("kind", 32), ("path", 4096), ("sha256", 64)):
+        value = art.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > longest):
+            raise _fail(where, f"artifact {name!r:.40}: {key!r} must be a text (≤ {longest})")
+    sha = art.get("sha256")
+    if sha is not None and not SHA256_PATTERN.fullmatch(sha):
+        raise _fail(where, f"artifact {name!r:.40}: 'sha256' must be 64 hexadecimal digits")
+    if art.get("meta") is not None and not isinstance(art["meta"], dict):
+        raise _fail(where, f"artifact {name!r:.40}: 'meta' must be an object")
+    if art.get("content_b64") is not None:
+        try:
+            base64.b64decode(art["content_b64"], validate=True)
+        except (ValueError, TypeError) as exc:
+            raise _fail(where, f"artifact {name!r:.40} content is not base64") from exc
 
 
 def parse_export(data: bytes | str) -> list[dict[str, Any]]:
@@ -165,6 +293,10 @@ def parse_export(data: bytes | str) -> list[dict[str, Any]]:
         doc = json.loads(data)
     except json.JSONDecodeError as exc:
         raise ImportFormatError(f"the file is not JSON ({exc.msg}, line {exc.lineno})") from exc
+    except RecursionError as exc:
+        raise ImportFormatError(
+            f"the file nests lists or objects too deeply (a run allows {MAX_DEPTH} levels)"
+        ) from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ImportFormatError(
             f'the file is JSON but not a Glassbox export (no "format": "{FORMAT}")'
@@ -175,32 +307,7 @@ def parse_export(data: bytes | str) -> list[dict[str, Any]]:
     if not isinstance(runs, list):
         raise _fail("runs", "must be a list")
     for i, run in enumerate(runs):
-        where = f"run {i + 1}"
-        if not isinstance(run, dict):
-            raise _fail(where, "must be an object")
-        for key, kind in (("uid", str), ("name", str), ("config", dict), ("summary", dict)):
-            if not isinstance(run.get(key), kind):
-                raise _fail(where, f"{key!r} must be a {kind.__name__}")
-        if run.get("kind") not in {k.value for k in RunKind}:
-            raise _fail(where, f"unknown kind {run.get('kind')!r}")
-        if run.get("status") not in {s.value for s in RunStatus}:
-            raise _fail(where, f"unknown status {run.get('status')!r}")
-        _parse_time(run.get("created_at"), where)
-        _parse_time(run.get("updated_at"), where)
-        for name, pts in (run.get("points") or {}).items():
-            if not isinstance(pts, list) or any(
-                not isinstance(p, list) or len(p) != 2 or not isinstance(p[0], int | float)
-                for p in pts
-            ):
-                raise _fail(where, f"series {name!r} must be a list of [x, y] pairs")
-        for art in run.get("artifacts") or []:
-            if not isinstance(art, dict) or not isinstance(art.get("name"), str):
-                raise _fail(where, "each artifact needs a name")
-            if art.get("content_b64") is not None:
-                try:
-                    base64.b64decode(art["content_b64"], validate=True)
-                except ValueError as exc:
-                    raise _fail(where, f"artifact {art['name']!r} content is not base64") from exc
+        _check_run(run, f"run {i + 1}")
     return runs
 
 
@@ -233,12 +340,20 @@ def import_json(session: Session, data: bytes | str) -> ImportResult:
             add_points(session, run.id, name, [(p[0], p[1]) for p in pts])
         for art in item.get("artifacts") or []:
             content = art.get("content_b64")
+            path = art.get("path")
+            if path is not None and not _inside_home(path):
+                result.warnings.append(
+                    f"run {item['name']!r:.60}: artifact {art['name']!r:.60} points at a file "
+                    f"outside $GLASSBOX_HOME ({glassbox_home()}); it was imported without its "
+                    "path (copy the file under $GLASSBOX_HOME and re-import to use it)"
+                )
+                path = None
             session.add(
                 Artifact(
                     run_id=run.id,
                     name=art["name"],
                     kind=art.get("kind") or "file",
-                    path=art.get("path"),
+                    path=path,
                     sha256=art.get("sha256"),
                     meta=to_jsonable(art.get("meta") or {}),
                     content=None if content is None else base64.b64decode(content),

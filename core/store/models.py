@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -64,6 +65,28 @@ class RunStatus(enum.StrEnum):
     INTERRUPTED = "interrupted"
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware moment, stored as UTC on every database.
+
+    SQLite keeps no offset: without this, ``10:00+05:00`` would be stored as ``10:00`` and
+    read back as ``10:00+00:00`` (five hours off). Values are converted to UTC on the way
+    in, and naive values read back (SQLite) are marked UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def utcnow() -> datetime:
     """Timezone-aware current time in UTC (stored as such on both databases)."""
     return datetime.now(UTC)
@@ -89,10 +112,10 @@ class Run(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     summary: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    # "host:pid:start" of the process that runs it while status is running (see owner.py).
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     tags: Mapped[list[RunTag]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
@@ -104,6 +127,8 @@ class Run(Base):
     __table_args__ = (
         Index("ix_runs_created_at_id", "created_at", "id"),
         Index("ix_runs_kind_created_at", "kind", "created_at"),
+        # Never reuse the id of a deleted run (SQLite's default does): ids key caches and links.
+        {"sqlite_autoincrement": True},
     )
 
     @property
@@ -151,6 +176,6 @@ class Artifact(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     meta: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     content: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     run: Mapped[Run] = relationship(back_populates="artifacts")

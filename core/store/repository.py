@@ -5,7 +5,7 @@
         add_points(s, run.id, "train_loss", [(0, 8.3), (10, 6.1)])
         finish_run(s, run.id, summary={"val_loss": 2.1})
 
-Nothing here opens or commits a session (DESIGN convention 8), so a page can group a
+Nothing here opens or commits a session (the caller owns it), so a page can group a
 rename, a tag change and a note edit into one transaction.
 """
 
@@ -36,6 +36,25 @@ class InvalidRunData(ValueError):
     """A name, tag or value the store cannot accept; the message says which and why."""
 
 
+def finite(value: Any) -> float | None:
+    """The store's one finite-value filter: a finite float, or None (NaN, inf, not a number).
+
+    ``finite(2) -> 2.0``, ``finite(float("nan")) -> None``, ``finite("x") -> None``,
+    ``finite(10**400) -> None`` (too large for a float). Points and summaries go through it.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()  # numpy / torch scalar
+    if not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def to_jsonable(value: Any) -> Any:
     """Plain JSON data from configs and metrics: dataclasses, tuples, paths, numpy scalars.
 
@@ -52,14 +71,14 @@ def to_jsonable(value: Any) -> Any:
         return str(value)
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
         value = value.item()  # numpy / torch scalar
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, float):
+        return finite(value)
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
 
 
-def _clean_name(name: str) -> str:
+def clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
         raise InvalidRunData("a run needs a name (it was empty)")
@@ -92,11 +111,13 @@ def create_run(
     summary: dict[str, Any] | None = None,
     tags: Iterable[str] = (),
     notes: str = "",
+    owner: str | None = None,
 ) -> Run:
-    """Insert a run and flush it so that ``run.id`` is set."""
+    """Insert a run and flush it so that ``run.id`` is set (``owner``: see owner.py)."""
     run = Run(
+        owner=owner,
         kind=str(RunKind(kind)),
-        name=_clean_name(name),
+        name=clean_name(name),
         status=str(RunStatus(status)),
         config=to_jsonable(config or {}),
         summary=to_jsonable(summary or {}),
@@ -138,7 +159,7 @@ def update_run(
     """Change the given fields; ``summary`` is merged into the existing one."""
     run = require_run(session, run_id)
     if name is not None:
-        run.name = _clean_name(name)
+        run.name = clean_name(name)
     if notes is not None:
         run.notes = notes
     if tags is not None:
@@ -149,7 +170,8 @@ def update_run(
     if status is not None:
         run.status = str(RunStatus(status))
     if summary:
-        run.summary = {**run.summary, **to_jsonable(summary)}
+        base = run.summary if isinstance(run.summary, dict) else {}  # a damaged row
+        run.summary = {**base, **to_jsonable(summary)}
     run.updated_at = utcnow()
     session.flush()
     return run
@@ -188,8 +210,10 @@ def add_points(
         raise InvalidRunData("a series needs a name of 1 to 64 characters")
     rows = []
     for x, y in points:
-        y = None if y is None or not math.isfinite(float(y)) else float(y)
-        rows.append({"run_id": run_id, "series": series, "x": float(x), "y": y})
+        x_value = finite(x)
+        if x_value is None:
+            raise InvalidRunData(f"series {series!r}: x must be a finite number, not {x!r}")
+        rows.append({"run_id": run_id, "series": series, "x": x_value, "y": finite(y)})
     if rows:
         session.execute(insert(RunPoint), rows)
     return len(rows)

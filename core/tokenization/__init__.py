@@ -5,10 +5,15 @@ enc = get_encoding("gpt2")                 # tiktoken.Encoding, built without ne
 tok = train_bpe(text, vocab_size=4096)     # merge history + tok.encoding()
 spec = tokenizer_spec(tok, path)           # identity stored in checkpoints
 enc = load_tokenizer(spec)                 # back to a tiktoken.Encoding, sha256-checked
+
+The sliding-window dataset (``SlidingWindowDataset``, ``WindowConfig``, ``window_starts``)
+needs torch, so it is imported on first use: the command line and the tokenizer pages
+start without loading torch.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from core.tokenization.bpe import PATTERNS, merge_pair, pretokenize, train_bpe
-from core.tokenization.dataset import SlidingWindowDataset, WindowConfig, window_starts
 from core.tokenization.encodings import (
     ENCODING_LABELS,
     ENCODING_NAMES,
@@ -25,6 +30,21 @@ from core.tokenization.store import (
     save_tokenizer_run,
 )
 from core.tokenization.tokenizer import BPETokenizer, Merge
+
+if TYPE_CHECKING:
+    from core.tokenization.dataset import SlidingWindowDataset, WindowConfig, window_starts
+
+_LAZY = frozenset({"SlidingWindowDataset", "WindowConfig", "window_starts"})
+
+
+def __getattr__(name: str) -> Any:
+    """The torch-backed dataset names, imported when first asked for."""
+    if name in _LAZY:
+        from core.tokenization import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ENCODING_LABELS",

@@ -18,31 +18,46 @@ from pathlib import Path
 
 import tiktoken
 
+from core.corpus import CorpusError, builtin_corpus, read_text_file
+from core.helpformat import HelpFormatter
 from core.tokenization.bpe import PATTERNS, train_bpe
 from core.tokenization.encodings import ENCODING_NAMES, get_encoding
 from core.tokenization.errors import TokenizerError
 from core.tokenization.tokenizer import BPETokenizer
 
-# An entry point, imported by nothing: like a page it may use the layer above (corpora).
-from core.training.corpus import CorpusError, builtin_corpus, read_text_file
-
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core.tokenization", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m core.tokenization", description=__doc__, formatter_class=HelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="learn a byte-level BPE tokenizer from a corpus")
+    train = sub.add_parser(
+        "train",
+        help="learn a byte-level BPE tokenizer from a corpus",
+        description="Learn a byte-level BPE tokenizer from a corpus.",
+        formatter_class=HelpFormatter,
+    )
     train.add_argument("corpus", help="'builtin' (the Python reference manual) or a .txt path")
     train.add_argument("--vocab-size", type=int, default=4096, help="ids incl. special tokens")
-    train.add_argument("--pattern", choices=list(PATTERNS), default="gpt4")
-    train.add_argument("--min-frequency", type=int, default=2)
+    train.add_argument(
+        "--pattern", choices=list(PATTERNS), default="gpt4", help="pre-tokenization regex"
+    )
+    train.add_argument(
+        "--min-frequency", type=int, default=2, help="stop when the best pair occurs less often"
+    )
     train.add_argument("--name", default=None, help="tokenizer name (default bpe-<pattern>-<n>)")
     train.add_argument("--out", type=Path, default=None, help="write the tokenizer JSON here")
     train.add_argument("--store", action="store_true", help="also save it as a run")
     train.add_argument(
         "--allow-smaller", action="store_true", help="stop early if the corpus runs out"
     )
-    encode = sub.add_parser("encode", help="print the ids and tokens of a text")
-    encode.add_argument("text", nargs="?", default=None)
+    encode = sub.add_parser(
+        "encode",
+        help="print the ids and tokens of a text",
+        description="Print the ids and tokens of a text.",
+        formatter_class=HelpFormatter,
+    )
+    encode.add_argument("text", nargs="?", default=None, help="the text (or use --file)")
     encode.add_argument("--file", type=Path, default=None, help="read the text from a file")
     encode.add_argument("--tokenizer", default="gpt2", help="encoding, .json file or run:<id>")
     encode.add_argument("--allow-special", action="store_true", help="<|endoftext|> as one id")

@@ -4,7 +4,7 @@ A run records the training settings (config), the compression reached (summary),
 compression curve chars/token vs vocab size (points of series ``chars_per_token``), and
 the tokenizer's JSON as an inline artifact of kind ``tokenizer`` with its sha256, so the
 run alone is enough to rebuild the tokenizer on another machine sharing the database.
-The caller owns the session (DESIGN.md, convention 8).
+The caller owns the session: pass one opened with ``with Session.begin() as s:``.
 """
 
 from __future__ import annotations
@@ -15,17 +15,16 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from core.store import (
+    ArtifactSpec,
     RunKind,
     RunQuery,
     RunStatus,
-    add_artifact,
-    add_points,
-    create_run,
-    finish_run,
     get_artifacts,
     get_run,
     list_runs,
+    record_run,
 )
+from core.store.schema import as_dict, whole
 from core.tokenization.errors import TokenizerError
 from core.tokenization.tokenizer import BPETokenizer
 
@@ -41,7 +40,7 @@ class TokenizerRunInfo:
 
     run_id: int  # id of the run in the store
     name: str  # the tokenizer's name
-    n_vocab: int  # ids including special tokens
+    n_vocab: int | None  # ids including special tokens; None when the stored value is damaged
     pattern: str  # pre-tokenization pattern name
     label: str  # "bpe-gpt4-4096 (run 12, 4,096 tokens)"
 
@@ -67,7 +66,8 @@ def save_tokenizer_run(
 ) -> int:
     """Store ``tok`` as a finished run of kind "tokenizer"; returns the run id."""
     text = tok.to_json().encode("utf-8")
-    run = create_run(
+    ratios = tok.chars_per_token()
+    run = record_run(
         session,
         kind=RunKind.TOKENIZER,
         name=tok.name,
@@ -79,29 +79,28 @@ def save_tokenizer_run(
             "corpus": corpus_name,
             "corpus_chars": tok.training.get("corpus_chars"),
         },
-        tags=list(tags),
-        notes=notes,
-    )
-    add_points(session, run.id, CURVE_SERIES, compression_curve(tok))
-    add_artifact(
-        session,
-        run.id,
-        name=ARTIFACT_NAME,
-        kind=ARTIFACT_KIND,
-        sha256=hashlib.sha256(text).hexdigest(),
-        meta={"n_vocab": tok.n_vocab, "n_merges": len(tok.merges), "format": "glassbox-bpe"},
-        content=text,
-    )
-    ratios = tok.chars_per_token()
-    finish_run(
-        session,
-        run.id,
-        status=RunStatus.FINISHED,
+        series={CURVE_SERIES: compression_curve(tok)},
+        artifacts=[
+            ArtifactSpec(
+                name=ARTIFACT_NAME,
+                kind=ARTIFACT_KIND,
+                sha256=hashlib.sha256(text).hexdigest(),
+                meta={
+                    "n_vocab": tok.n_vocab,
+                    "n_merges": len(tok.merges),
+                    "format": "glassbox-bpe",
+                },
+                content=text,
+            )
+        ],
         summary={
             "n_vocab": tok.n_vocab,
             "chars_per_token": round(ratios[-1], 4) if ratios else 0.0,
             "train_time_s": tok.training.get("seconds", 0.0),
         },
+        tags=list(tags),
+        notes=notes,
+        status=RunStatus.FINISHED,
     )
     return run.id
 
@@ -127,14 +126,20 @@ def list_tokenizer_runs(session: Session, limit: int = 100) -> list[TokenizerRun
     )
     out = []
     for run in list_runs(session, query).runs:
-        n_vocab = int(run.summary.get("n_vocab", run.config.get("vocab_size", 0)) or 0)
+        # A damaged row (imported by an older version, edited by hand) must not break every
+        # menu: read each value defensively and say "size unknown" instead.
+        summary, config = as_dict(run.summary), as_dict(run.config)
+        n_vocab = whole(summary.get("n_vocab"))
+        if n_vocab is None or n_vocab <= 0:
+            n_vocab = whole(config.get("vocab_size"))
+        size = f"{n_vocab:,} tokens" if n_vocab is not None and n_vocab > 0 else "size unknown"
         out.append(
             TokenizerRunInfo(
                 run_id=run.id,
                 name=run.name,
                 n_vocab=n_vocab,
-                pattern=str(run.config.get("pattern", "")),
-                label=f"{run.name} (run {run.id}, {n_vocab:,} tokens)",
+                pattern=str(config.get("pattern", "")),
+                label=f"{run.name} (run {run.id}, {size})",
             )
         )
     return out

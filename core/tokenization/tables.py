@@ -2,7 +2,7 @@
 
 Each function turns tokenizer objects into plain ``list[dict]`` rows (a DataFrame each on
 the page) or into the explanatory text the page prints, so the page file only lays out
-widgets. Bytes are shown with ``core.viz.tokens.token_label`` (UTF-8 where valid,
+widgets. Bytes are shown with ``core.tokenization.display.token_label`` (UTF-8 where valid,
 ``\\xe4`` escapes otherwise, whitespace visible).
 """
 
@@ -14,8 +14,8 @@ import tiktoken
 
 from core.tokenization.analysis import Tokenized, TokenSpan
 from core.tokenization.dataset import SlidingWindowDataset
+from core.tokenization.display import token_label
 from core.tokenization.tokenizer import BPETokenizer
-from core.viz.tokens import token_label
 
 
 def bytes_rows(text: str, spans: list[TokenSpan]) -> list[dict[str, object]]:

@@ -16,8 +16,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from core.corpus import builtin_corpus
 from core.tokenization import BPETokenizer, train_bpe
-from core.training.corpus import builtin_corpus
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "builtin"
 TOKENIZER_FILE = ASSETS / "tokenizer.json"

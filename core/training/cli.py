@@ -2,7 +2,7 @@
 
 Follows the book's ch. 5.2 training recipe (see ``loop.py``). Example, the built-in model::
 
-    python -m core.training --corpus builtin --tokenizer assets/builtin/tokenizer.json \
+    python -m core.training --corpus builtin --tokenizer assets/builtin/tokenizer.json \\
         --n-layer 4 --n-head 8 --n-embd 256 --context-length 256 --steps 3000
 
 ``--tokenizer`` takes an encoding name (gpt2, cl100k_base, o200k_base), a trained tokenizer's
@@ -27,20 +27,52 @@ from typing import Any
 import tiktoken
 import torch
 
+from core.corpus import named_corpora, read_text_file
 from core.device import default_device, describe_device
+from core.helpformat import HelpFormatter
 from core.model import GPT, GPTConfig, load_checkpoint
-from core.store import DatabaseUnavailable, RunKind, create_run, glassbox_home, open_database
+from core.store import (
+    DatabaseUnavailable,
+    RunKind,
+    RunStatus,
+    glassbox_home,
+    open_database,
+    record_run,
+)
 from core.tokenization import BPETokenizer, get_encoding, load_tokenizer_run, tokenizer_spec
 from core.tokenization.encodings import ENCODING_NAMES
 from core.training.config import PRECISIONS, TrainConfig
-from core.training.corpus import named_corpora, read_text_file
 from core.training.data import EOT_TEXT, prepare_data
 from core.training.loop import LAST, Trainer
 from core.training.recorder import ConsoleLogger, StoreRecorder
 
+# One help line per TrainConfig field (its flag is the field's name with dashes).
+TRAIN_HELP = {
+    "steps": "optimizer steps in total",
+    "batch_size": "windows per step",
+    "lr": "peak learning rate, reached after the warmup",
+    "min_lr": "learning rate at the end of the cosine decay",
+    "warmup_steps": "linear ramp from ~0 to --lr",
+    "weight_decay": "AdamW decay, on matrices only",
+    "beta1": "Adam first-moment decay",
+    "beta2": "Adam second-moment decay",
+    "grad_clip": "max global gradient norm (0: no clipping)",
+    "val_fraction": "tail of the token stream held out for validation",
+    "eval_every": "steps between validation-loss evaluations",
+    "eval_windows": "validation windows per evaluation",
+    "sample_every": "steps between sample texts (0: never)",
+    "sample_prompt": "prompt of the sample texts",
+    "sample_tokens": "new tokens per sample text",
+    "checkpoint_every": "steps between checkpoints (also saved at the end)",
+    "precision": "fp32, or bf16 autocast for matrix products",
+    "seed": "seeds initialisation, batch order and samples",
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m core.training", description="Train a GPT.")
+    p = argparse.ArgumentParser(
+        prog="python -m core.training", description=__doc__, formatter_class=HelpFormatter
+    )
     p.add_argument(
         "--corpus",
         action="append",
@@ -49,13 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tokenizer", default="gpt2", help="encoding name, tokenizer .json, or run:<id>"
     )
-    p.add_argument("--n-layer", type=int, default=4)
-    p.add_argument("--n-head", type=int, default=8)
-    p.add_argument("--n-embd", type=int, default=256)
-    p.add_argument("--context-length", type=int, default=256)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--attn-dropout", type=float, default=None, help="default: --dropout")
-    p.add_argument("--qkv-bias", action="store_true")
+    p.add_argument("--n-layer", type=int, default=4, help="transformer blocks")
+    p.add_argument("--n-head", type=int, default=8, help="attention heads per block")
+    p.add_argument("--n-embd", type=int, default=256, help="width of the residual stream")
+    p.add_argument("--context-length", type=int, default=256, help="tokens per window")
+    p.add_argument("--dropout", type=float, default=0.1, help="dropout of embeddings and blocks")
+    p.add_argument(
+        "--attn-dropout", type=float, default=None, help="on attention weights (default: --dropout)"
+    )
+    p.add_argument("--qkv-bias", action="store_true", help="biases on the query/key/value maps")
     p.add_argument("--untied", action="store_true", help="separate output head")
     p.add_argument(
         "--start-token",
@@ -69,7 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + field.name.replace("_", "-")
         kind = {"int": int, "float": float, "str": str}[str(field.type)]
         extra: dict[str, Any] = {"choices": PRECISIONS} if field.name == "precision" else {}
-        p.add_argument(flag, type=kind, default=getattr(defaults, field.name), **extra)
+        p.add_argument(
+            flag, type=kind, default=getattr(defaults, field.name), help=TRAIN_HELP[field.name],
+            **extra,
+        )  # fmt: skip
     p.add_argument("--out", type=Path, help="folder for checkpoints")
     p.add_argument("--resume", type=Path, help="continue the run whose checkpoints are in DIR")
     p.add_argument("--name", default="", help="run name in the store")
@@ -77,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-store", action="store_true", help="do not save the run to the store")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
-    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--log-every", type=int, default=10, help="steps between progress lines")
     return p
 
 
@@ -154,9 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         named = named_corpora()
         corpus = [named[s][0] if s in named else str(Path(s).resolve()) for s in sources]
         with session_factory.begin() as session:
-            run = create_run(
+            run = record_run(
                 session,
                 kind=RunKind.TRAINING,
+                status=RunStatus.RUNNING,  # StoreRecorder streams the points and finishes it
                 name=args.name
                 or f"gpt {args.n_layer}x{args.n_embd} on {', '.join(Path(c).name for c in corpus)}",
                 config={

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import tiktoken
 import torch
 
-from core.training.corpus import CorpusError
+from core.corpus import CorpusError
 
 EOT_TEXT = "<|endoftext|>"
 

@@ -10,7 +10,6 @@ page can follow the run while it trains.
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -18,7 +17,7 @@ from typing import TextIO
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.model import file_sha256
-from core.store import RunStatus, add_artifact, add_points, finish_run
+from core.store import RunStatus, add_artifact, add_points, finish_run, finite
 from core.training.loop import StepInfo, TrainingCallbacks, TrainResult
 
 
@@ -50,10 +49,6 @@ class ConsoleLogger(TrainingCallbacks):
             f"val {result.val_loss:.4f} (best {result.best_val_loss:.4f} @ {result.best_step}), "
             f"{result.wall_time_s:.0f} s, {result.tokens_per_s:,.0f} tok/s {result.message}"
         )
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 class StoreRecorder(TrainingCallbacks):
@@ -114,9 +109,9 @@ class StoreRecorder(TrainingCallbacks):
                 self.run_id,
                 status=RunStatus(result.status),
                 summary={
-                    "val_loss": _finite(result.best_val_loss),
-                    "final_val_loss": _finite(result.val_loss),
-                    "train_loss": _finite(result.train_loss),
+                    "val_loss": finite(result.best_val_loss),
+                    "final_val_loss": finite(result.val_loss),
+                    "train_loss": finite(result.train_loss),
                     "steps": result.steps,
                     "tokens_seen": result.tokens_seen,
                     "tokens_per_s": round(result.tokens_per_s, 1),

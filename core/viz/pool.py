@@ -4,10 +4,10 @@ The palette every pool figure shares (a colour per model and per policy, the 90%
 line, phase colours). Before a run: ``market_figure`` (who calls which model). Results:
 ``attainment_time_figure``, ``cdf_figure``, ``gpu_split_figure``, ``per_gpu_figure``,
 ``switches_figure``. Sweeps: ``sweep_figure`` (attainment vs load with the 90% line and
-goodput marks, the paper's headline figure; ``crossing`` finds the goodput) and
-``gpus_needed_figure``. The live view's state and figures are in ``core.viz.pool_live``.
+goodput marks, the paper's headline figure; ``core.pool.crossing`` finds the goodput)
+and ``gpus_needed_figure``. The live view's state and figures are in ``core.viz.pool_live``.
 Colours are mid-tone so they read on light and dark themes; every axis says its unit; every
-mark has hover text. This module never imports ``core.pool`` (it duck-types results)."""
+mark has hover text."""
 
 from __future__ import annotations
 
@@ -331,21 +331,6 @@ def per_gpu_figure(per_gpu: Sequence[Mapping[str, float]]) -> go.Figure:
     )
 
 
-def crossing(xs: Sequence[float], ys: Sequence[float], target: float = 0.9) -> float:
-    """Highest x with y ≥ target (every lower x passing too), interpolated to the crossing
-    with the next point; 0 if the first point fails. ``[1,2,3],[1,.95,.85]`` -> 2.5."""
-    pts = sorted(zip(xs, ys, strict=True))
-    best = 0.0
-    for i, (x, y) in enumerate(pts):
-        if not y >= target:
-            if i > 0:
-                (xa, ya) = pts[i - 1]
-                best = xa + (x - xa) * (ya - target) / (ya - y)
-            return best
-        best = x
-    return best
-
-
 def sweep_figure(
     curves: Mapping[str, Sequence[tuple[float, float]]],
     marks: Mapping[str, float],
@@ -413,6 +398,3 @@ def gpus_needed_figure(needed: Mapping[str, int | None], load_text: str) -> go.F
     fig.update_xaxes(title_text="policy")
     fig.update_yaxes(title_text=f"GPUs needed ({load_text})", rangemode="tozero")
     return _layout(fig, 320)
-
-
-# Names that moved to core.viz.pool_live; bench/bench_pool_live.py still imports them here.

@@ -7,8 +7,8 @@
   Runs page);
 - `latency_figure`: per-step latency with and without the KV cache;
 - `branch_tree_figure`: the main trajectory and its branches as a small tree;
-- `token_label` / `display_token`: a token's text made visible (spaces, newlines) and
-  coloured by probability for ``st.pills`` (Streamlit's named colours read in both themes).
+- `token_label`: a token's text made visible (``core.tokenization.display.display_token``)
+  and coloured by probability for ``st.pills`` (Streamlit's named colours read in both themes).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-if TYPE_CHECKING:  # viz sits below core.sampling: types only, no runtime import
+from core.tokenization.display import display_token
+
+if TYPE_CHECKING:  # annotations only: drawing needs none of the sampler's code at run time
     from core.sampling.branches import TreeNode
     from core.sampling.records import StepRecord
 
@@ -37,12 +39,6 @@ PROB_BUCKETS = [
     (1.01, "blue", "≥ 80%"),
 ]
 _MD_SPECIAL = set("\\`*_{}[]()#+-.!|~<>:$&")
-
-
-def display_token(text: str) -> str:
-    """Make whitespace visible: ``" the"`` -> ``"·the"``, ``"\\n"`` -> ``"↵"``."""
-    shown = text.replace(" ", "·").replace("\n", "↵").replace("\t", "⇥").replace("\r", "␍")
-    return shown or "∅"
 
 
 def _plotly_text(text: str) -> str:

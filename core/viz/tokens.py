@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 
 from core.tokenization.analysis import TokenCounts, TokenSpan, describe_char, span_text
+from core.tokenization.display import show_whitespace, token_label
 from core.viz.runs import run_colour
 
 # Translucent backgrounds (Okabe–Ito hues at 35%): distinct neighbours, theme-neutral text.
@@ -33,7 +34,6 @@ TOKEN_BACKGROUNDS = (
 SPECIAL_BACKGROUND = "rgba(120,120,120,0.45)"
 DIFF_MARK = "inset 2px 0 0 #d62728"
 HIGHLIGHT = "box-shadow:inset 0 -3px 0 #d62728;font-weight:700;"  # tokens of the current merge  # red bar at a boundary not all encodings share
-VISIBLE_WHITESPACE = {" ": "·", "\t": "→", "\r": "␍", "\n": "↵\n"}
 MONO = "font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace"
 # Hovering a token outlines it (its id and bytes appear as the tooltip). Streamlit keeps a
 # <style> only in an st.html call of its own, so pages draw this once, separately.
@@ -46,18 +46,6 @@ HOVER_CSS = (
     "background:#262730;color:#fff;font:11px/1.4 sans-serif;padding:1px 5px;"
     "border-radius:3px;white-space:nowrap;pointer-events:none}</style>"
 )
-
-
-def show_whitespace(text: str, visible: bool) -> str:
-    """Make spaces, tabs and line breaks visible (one glyph each; newlines still break)."""
-    if not visible:
-        return text
-    return "".join(VISIBLE_WHITESPACE.get(ch, ch) for ch in text)
-
-
-def token_label(data: bytes) -> str:
-    """A token's bytes as readable text: UTF-8 where valid, ``\\xe4`` escapes otherwise."""
-    return show_whitespace(data.decode("utf-8", errors="backslashreplace"), True)
 
 
 def _tooltip(text: str, span: TokenSpan) -> str:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.pool import PolicyName, Simulation
+from core.pool import PolicyName, crossing
 from core.pool.presets import preset
 from core.pool.runner import run
 from core.store import get_points, list_runs, open_database
 from core.store.repository import RunQuery
-from core.viz.pool import crossing, sweep_figure
-from core.viz.pool_live import LiveHistory, gantt_figure
 from tests.app.rendered import live_markup, plain
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "pool.py")
@@ -242,42 +238,6 @@ def test_uploaded_trace_replaces_the_workload_and_bad_csv_is_explained():
     assert any("30 requests to 3 models" in i.value for i in at.info)
     at.file_uploader(key="pl_upload").set_value(("bad.csv", b"a,b\n1,2\n", "text/csv")).run()
     assert any("unrecognised header" in w.value for w in at.warning)
-
-
-# ---------------------------------------------------------------- pure helpers of core/viz/pool.py
-def test_crossing_interpolates_to_the_target():
-    assert crossing([1, 2, 3], [1.0, 0.95, 0.85]) == pytest.approx(2.5)
-    assert crossing([1, 2], [0.5, 0.4]) == 0.0
-    assert crossing([1, 2], [1.0, 0.95]) == 2.0
-
-
-def test_live_history_merges_samples_into_segments():
-    sim = Simulation(_small_config())
-    hist = LiveHistory()
-    rates = [0.1] * 8
-    for t in np.arange(0.5, 20.5, 0.5):
-        events, snap = sim.advance(until=float(t))
-        hist.record(snap, events, 0.0, rates)
-    gpus = {s[0] for s in hist.segments}
-    assert gpus == {0, 1, 2, 3}
-    for g in gpus:  # each GPU's segments tile [0, 20] without gaps or overlaps
-        segs = sorted((s for s in hist.segments if s[0] == g), key=lambda s: s[3])
-        assert segs[0][3] == 0.0 and segs[-1][4] == 20.0
-        assert all(a[4] == b[3] for a, b in zip(segs, segs[1:], strict=False))
-    assert hist.counts["arrival"] == snap.arrived
-    assert [p[0] for p in hist.series["queued"]] == list(np.arange(0.5, 20.5, 0.5))
-    fig = gantt_figure(hist.segments, [f"GPU {i}" for i in range(4)], {}, snap.time)
-    assert fig.layout.xaxis.title.text == "simulated time (s)"
-    assert sum(len(t.x) for t in fig.data if t.x != (None,)) == len(
-        [s for s in hist.segments if s[4] > max(0.0, snap.time - 60) and s[4] > s[3]]
-    )
-
-
-def test_sweep_figure_marks_each_goodput():
-    fig = sweep_figure({"aegaeon": [(0.1, 1.0), (0.2, 0.8)]}, {"aegaeon": 0.15}, "rate")
-    marks = [t for t in fig.data if t.name == "aegaeon goodput"]
-    assert marks[0].x == (0.15,) and marks[0].y == (0.9,)
-    assert not math.isnan(fig.layout.yaxis.range[1])
 
 
 def test_sweep_over_number_of_models_is_saved_with_its_axis():

@@ -173,3 +173,17 @@ def test_two_sampling_runs_are_aligned_token_by_token():
     aligned = at.dataframe[-1].value
     assert list(aligned["step"]) == [1, 2, 3, 4, 5, 6]
     assert "same" in aligned.columns
+
+
+def test_compare_link_to_a_deleted_run_says_it_is_gone():
+    from core.store import delete_runs, record_run
+
+    ids = _seed()
+    with open_database().begin() as s:
+        delete_runs(s, [ids[1]])
+        newer = record_run(s, kind="pool", name="newer").id
+    assert newer not in ids  # the deleted id is not given to the new run
+    at = _run({"compare": ",".join(map(str, ids))})
+    assert not at.exception
+    assert any(f"Run(s) {ids[1]} no longer exist" in i.value for i in at.info)
+    assert any(s.value == "1 selected" for s in at.subheader)

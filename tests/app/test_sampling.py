@@ -10,12 +10,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from core import registry
 from core.viz.sampling import escape_markdown
 from tests.app.rendered import live_markup, plain
 from tests.sampling.helpers import EOT_ID, byte_encoding, eos_model, tiny_gpt
 from ui.text import md
-
-registry = pytest.importorskip("core.registry")
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "sampling.py")
 

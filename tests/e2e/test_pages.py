@@ -13,7 +13,7 @@ from tests.e2e.conftest import (
 )
 from ui.nav import HOME, PAGES
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
 
 
 @pytest.mark.parametrize("spec", [HOME, *PAGES], ids=lambda s: s.url_path or "home")

@@ -12,7 +12,7 @@ import pytest
 from core.store import add_points, create_run, export_json, finish_run, import_json, open_database
 from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page, wait_for_app
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
 
 
 def _url_path() -> str:

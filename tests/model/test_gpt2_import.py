@@ -156,3 +156,31 @@ def test_corrupt_weights_file(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"\x00\x01garbage")
     with pytest.raises(CheckpointError, match="cannot be read"):
         load_gpt2(tmp_path)
+
+
+def test_matches_transformers_gpt2(tmp_path):
+    """A tiny random ``transformers.GPT2LMHeadModel`` saved with save_pretrained loads equal."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    hf_config = GPT2Config(
+        vocab_size=VOCAB, n_positions=CTX, n_embd=D, n_layer=N_LAYER, n_head=N_HEAD
+    )
+    reference = GPT2LMHeadModel(hf_config).eval()
+    with torch.no_grad():  # away from the init values, so a swapped tensor would show
+        for p in reference.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    reference.save_pretrained(tmp_path / "tiny-gpt2", safe_serialization=True)
+    ours = load_gpt2(tmp_path / "tiny-gpt2").eval()
+    ids = torch.tensor([[3, 14, 15, 9, 2, 6, 53, 5]])
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids), reference(ids).logits, atol=1e-4, rtol=0)
+        expected = reference.generate(ids, max_new_tokens=10, do_sample=False, pad_token_id=0)
+    out = ids[0].tolist()
+    cache = ours.new_kv_cache()
+    fed = ids
+    with torch.no_grad():
+        for _ in range(10):
+            out.append(int(ours(fed, kv_cache=cache, last_only=True)[0, -1].argmax()))
+            fed = torch.tensor([out[-1:]])
+    assert out == expected[0].tolist()

@@ -97,8 +97,13 @@ def test_bad_configs_fail_before_running(cfg: SimConfig, message: str) -> None:
 
 
 def test_model_fits_a_larger_gpu() -> None:
+    """72B in FP8 (72.7 GB) runs on 141-GB H200s; in BF16 (145.4 GB) it fits no single GPU."""
     cfg = wl(model_mix=(("qwen2.5-72b-fp8", 1.0),), num_models=2)
-    Simulation(cfg.replace(pool=PoolConfig(gpu="H200", num_gpus=2))).run()
+    res = Simulation(cfg.replace(pool=PoolConfig(gpu="H200", num_gpus=2))).run()
+    assert (res.num_requests, res.finished, res.failed, res.gpus_used) == (3, 3, 0, 2)
+    bf16 = wl(model_mix=(("qwen2.5-72b", 1.0),), num_models=2)
+    with pytest.raises(ConfigError, match="needs 145.4 GB of weights .* a H200 has 141 GB"):
+        Simulation(bf16.replace(pool=PoolConfig(gpu="H200", num_gpus=2)))
 
 
 def trace(**kw) -> Trace:

@@ -90,6 +90,9 @@ def test_stepping_equals_one_shot(policy: PolicyName) -> None:
         assert snap.in_system == snap.arrived - snap.finished - snap.failed
         assert snap.tokens == sum(live.ledger.done)
         assert snap.active_models == sum(m.active for m in snap.models)
+        state = live.state()  # what the summary reads, from the public snapshot's numbers
+        assert (state.arrived, state.now, state.done) == (snap.arrived, snap.time, snap.done)
+        assert state.gpus_used == live.policy.gpus_used() and len(state.gpus) == len(snap.gpus)
         for g in snap.gpus:
             assert g.phase in PHASE_NAMES
             for r in g.batch:

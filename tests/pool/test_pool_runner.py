@@ -12,6 +12,7 @@ from core.pool.cli import main, parse_rates
 from core.pool.persist import save_result, save_sweep, sweep_summary
 from core.pool.runner import (
     SweepPoint,
+    crossing,
     estimate_cost,
     goodput,
     goodput_from_points,
@@ -61,9 +62,28 @@ def _fake(rate: float, att: float) -> SweepPoint:
     )
 
 
-def test_goodput_from_points_interpolates_the_crossing() -> None:
-    pts = [_fake(0.1, 1.0), _fake(0.2, 0.95), _fake(0.3, 0.85), _fake(0.4, 0.95)]
+def test_crossing_interpolates_to_the_target() -> None:
+    assert crossing([1, 2, 3], [1.0, 0.95, 0.85]) == pytest.approx(2.5)
+    assert crossing([3, 1, 2], [0.85, 1.0, 0.95]) == pytest.approx(2.5)  # order of points
+    assert crossing([1, 2, 3, 4], [1.0, 0.95, 0.85, 0.95]) == pytest.approx(2.5)  # first fall
+    assert crossing([1, 2], [0.5, 0.4]) == 0.0
+    assert crossing([1, 2], [1.0, 0.95]) == 2.0
+    assert crossing([1, 2], [1.0, 0.8], target=0.5) == 2.0
+    assert crossing([], []) == 0.0
+
+
+def test_crossing_counts_an_unmeasured_point_as_failing() -> None:
+    """NaN attainment (no request finished) fails, and nothing is interpolated towards it."""
+    nan = math.nan
+    assert crossing([1, 2, 3], [1.0, nan, 1.0]) == 1.0
+    assert crossing([1, 2], [nan, 1.0]) == 0.0
+    assert crossing([1, 2, 3], [1.0, 0.95, nan]) == 2.0
+
+
+def test_goodput_from_points_is_the_crossing_of_the_sweep() -> None:
+    pts = [_fake(0.2, 0.95), _fake(0.1, 1.0), _fake(0.3, 0.85), _fake(0.4, math.nan)]
     assert goodput_from_points(pts) == pytest.approx(0.25)
+    assert goodput_from_points(pts[:2] + pts[3:]) == pytest.approx(0.2)  # NaN fails
     assert goodput_from_points([_fake(0.1, 0.5)]) == 0.0
     assert goodput_from_points([_fake(0.1, 0.99)]) == 0.1
 

@@ -6,12 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from core.pool import PoolError
+from core.pool import PoolError, crossing
 from core.pool import setup as ps
 from core.pool.presets import PRESETS, preset
 from core.pool.runner import run, run_many
 from core.store import get_points, get_run, open_database
-from core.viz.pool import crossing
 
 SMALL = {"models": 8, "duration": 60.0, "gpus": 4}
 
@@ -142,14 +141,19 @@ def test_saving_a_live_run_and_a_models_sweep(tmp_path):
         curves = {"dedicated": [(4.0, 1.0), (8.0, float("nan"))]}
         sweep_id = ps.save_models_sweep(ses, s.config, curves, {"dedicated": 4.0})
     with factory.begin() as ses:
-        assert get_points(ses, live_id, "slo_attainment")["slo_attainment"] == [(1.0, 1.0)]
+        # The store's one rule: a non-finite value is kept as a gap (null), not dropped.
+        assert get_points(ses, live_id, "slo_attainment")["slo_attainment"] == [
+            (1.0, 1.0),
+            (2.0, None),
+        ]
         assert get_points(ses, live_id, "queued")["queued"] == [(1.0, 3.0)]
         assert "live" in get_run(ses, live_id).tag_names
         saved = get_run(ses, sweep_id)
         assert saved.config["axis"] == "num_models"
         assert saved.summary == {"max_models_at_90pct_dedicated": 4.0}
         assert get_points(ses, sweep_id, "attainment_dedicated")["attainment_dedicated"] == [
-            (4.0, 1.0)
+            (4.0, 1.0),
+            (8.0, None),
         ]
 
 

@@ -34,3 +34,22 @@ def test_bad_settings_print_a_message(tiny_registry, capsys):
     assert "error: top-p must be in (0, 1]" in capsys.readouterr().err
     assert main(["--replay", "99"]) == 2
     assert "Run 99 does not exist" in capsys.readouterr().err
+
+
+def test_chat_uses_the_models_template(monkeypatch, capsys):
+    from tests.model.tiny_llama import CHATML
+    from tests.sampling.test_llama_sampling import chat_encoding, tiny_llama
+
+    model = tiny_llama(context_length=96)
+    loaded = SimpleNamespace(
+        model=model, tokenizer=chat_encoding(), config=model.config, chat_template=CHATML
+    )
+    monkeypatch.setattr(registry, "load_model", lambda model_id, *a, **k: loaded)
+    assert main(["Hi", "--chat", "--system", "Be brief.", "--model-id", "x", "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>" in out
+
+
+def test_chat_without_a_template_is_an_error(tiny_registry, capsys):
+    assert main(["Hi", "--chat"]) == 2
+    assert "has no chat template" in capsys.readouterr().err

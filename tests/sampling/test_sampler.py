@@ -16,6 +16,7 @@ from core.sampling import (
     StepRecord,
     compare_cache,
 )
+from core.tokenization import get_encoding
 from tests.sampling.helpers import EOT_ID, eos_model, tiny_gpt
 
 CONFIGS = {
@@ -236,9 +237,8 @@ def test_compare_cache_reports_identical_tokens(model, enc):
     assert result.median_cached_ms > 0 and result.speedup > 0
 
 
-def test_real_gpt2_encoding_if_available():
-    tokenization = pytest.importorskip("core.tokenization")
-    enc = tokenization.get_encoding("gpt2")
+def test_real_gpt2_encoding():
+    enc = get_encoding("gpt2")
     model = tiny_gpt(vocab_size=enc.n_vocab, context_length=32)
     on = Sampler(model, enc, "Hello, do you like tea?", SamplingConfig(top_p=0.95, seed=0))
     off = Sampler(

@@ -59,3 +59,29 @@ def test_password_is_hidden_in_errors():
     with pytest.raises(DatabaseUnavailable) as err:
         open_database("postgresql+psycopg://user:s3cret@127.0.0.1:1/db")
     assert "s3cret" not in str(err.value)
+
+
+def test_reads_do_not_take_the_sqlite_write_lock(tmp_path):
+    """A writer holds the lock (uncommitted); reading() still lists runs (issue 22, item 8)."""
+    import sqlite3
+
+    from core.store import list_runs, open_database, reading, record_run
+
+    path = tmp_path / "lock.db"
+    factory = open_database(f"sqlite:///{path}")
+    with factory.begin() as s:
+        record_run(s, kind="pool", name="before")
+    writer = sqlite3.connect(path, isolation_level=None, timeout=0)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO run_tags (run_id, name) VALUES (1, 'pending')")
+    try:
+        other = sqlite3.connect(path, isolation_level=None, timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")  # what every read took before
+        other.close()
+        with reading(factory) as s:
+            page = list_runs(s)
+            assert [(r.name, r.tag_names) for r in page.runs] == [("before", [])]
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

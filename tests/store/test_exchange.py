@@ -16,6 +16,7 @@ from core.store import (
     export_csv,
     export_json,
     finish_run,
+    glassbox_home,
     import_json,
     list_runs,
 )
@@ -36,9 +37,9 @@ def _make_runs(session_factory) -> list[int]:
         add_artifact(
             s, a.id, name="tok", kind="tokenizer", content=bytes(range(256)), meta={"k": 1}
         )
-        add_artifact(
-            s, a.id, name="ckpt", kind="checkpoint", path="/tmp/x.safetensors", sha256="ab" * 32
-        )
+        # Imported artifact paths must lie under $GLASSBOX_HOME (see test_hostile_store.py).
+        ckpt = str(glassbox_home() / "runs" / "x.safetensors")
+        add_artifact(s, a.id, name="ckpt", kind="checkpoint", path=ckpt, sha256="ab" * 32)
         finish_run(s, a.id, summary={"val_loss": 0.5, "tokens_per_s": 4321.5})
         b = create_run(s, kind="pool", name="pool", config={"gpus": 16}, status="failed")
         return [a.id, b.id]

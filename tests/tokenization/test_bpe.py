@@ -7,6 +7,7 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.corpus import builtin_corpus
 from core.tokenization import (
     BPETokenizer,
     BPETrainingError,
@@ -15,7 +16,6 @@ from core.tokenization import (
     pretokenize,
     train_bpe,
 )
-from core.training.corpus import builtin_corpus
 
 MIXED = (
     "def add(x, y):\n    return x + y  # 12345 + 678\n\n"

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from core.corpus import builtin_corpus
 from core.store import get_points, get_run
 from core.tokenization import (
     BPETokenizer,
@@ -18,7 +19,6 @@ from core.tokenization import (
     tokenizer_spec,
     train_bpe,
 )
-from core.training.corpus import builtin_corpus
 
 SAMPLE = "The interpreter reads a line: x = [1, 2, 3] # 你好 🙂 <|endoftext|> done"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.corpus import builtin_documents
 from core.model import GPTConfig
 from core.tokenization import train_bpe
-from core.training.corpus import builtin_documents
 
 
 @pytest.fixture(scope="session")

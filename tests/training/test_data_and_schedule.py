@@ -5,16 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
+from core.corpus import CorpusError, builtin_documents
 from core.tokenization import get_encoding
 from core.training import (
-    CorpusError,
     TrainConfig,
     TrainConfigError,
     lr_at,
     prepare_data,
     random_batch,
 )
-from core.training.corpus import builtin_documents
 from core.training.data import encode_documents, eval_windows
 
 

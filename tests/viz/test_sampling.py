@@ -6,7 +6,6 @@ from core.sampling import BranchTree, Sampler, SamplingConfig
 from core.viz.sampling import (
     _plotly_text,
     branch_tree_figure,
-    display_token,
     entropy_overlay_figure,
     escape_markdown,
     latency_figure,
@@ -19,8 +18,6 @@ from core.viz.sampling import (
 
 
 def test_token_labels_show_whitespace_and_escape_markdown():
-    assert display_token(" the\n") == "·the↵"
-    assert display_token("") == "∅"
     assert escape_markdown("a*b]:[c$") == "a\\*b\\]\\:\\[c\\$"
     assert token_label(" **", 0.9) == ":blue-background[·\\*\\*]"
     assert _plotly_text("<br> &") == "&lt;br&gt;·&amp;"

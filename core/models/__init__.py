@@ -1,0 +1,1 @@
+"""Pretrained models that Glassbox downloads (catalogue) and the command that gets them."""
