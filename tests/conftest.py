@@ -84,3 +84,10 @@ def session_factory(db_url):
     engine = make_engine(db_url)
     yield sessionmaker(engine, expire_on_commit=False)
     engine.dispose()
+
+
+def pytest_collection_modifyitems(items):
+    """Every browser test is in the slow lane, whichever file it is in."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)

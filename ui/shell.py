@@ -121,8 +121,7 @@ def _get_smollm2() -> None:
         st.session_state["gb_fetch_error"] = str(exc)
         return
     bar.empty()
-    _model_options.clear()
-    _tokenizer_options.clear()
+    refresh_store_lists()
     st.session_state["gb_select_model"] = registry.SMOLLM2_ID  # picked before the next picker
     st.rerun()
 

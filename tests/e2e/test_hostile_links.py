@@ -83,7 +83,7 @@ def guarded_app(tmp_path):
 
 
 def test_a_shared_password_guards_a_deep_link_on_a_fresh_server(guarded_app, page):
-    # guarded_app first: pytest then closes the page before it stops that server.
+    # guarded_app first: its server must outlive the page (torn down in reverse order)
     # A fresh server's first request for /runs once ran the page file alone (no app.py):
     # the gate must hold there too.
     open_app_page(page, guarded_app, "runs?compare=1")
