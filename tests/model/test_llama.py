@@ -98,6 +98,11 @@ def test_attention_weights_and_hidden_states_match_transformers(pair):
         ours.norm(out.hidden_states[-1]), ref.hidden_states[-1], atol=1e-5, rtol=0
     )
     torch.testing.assert_close(out.logits, ours(PROMPT), atol=1e-5, rtol=0)
+    # the logit lens reads any layer's hidden state through the final norm and the head
+    torch.testing.assert_close(ours.logit_lens(out.hidden_states[-1]), out.logits)
+    torch.testing.assert_close(
+        ours.token_embedding_matrix(), hf.get_input_embeddings().weight, atol=0, rtol=0
+    )
 
 
 def test_explicit_and_fast_attention_agree_with_a_cache():
