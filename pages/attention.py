@@ -205,19 +205,24 @@ st.text_area(
 )
 if S.get("att_view") is None:  # a segmented control can be clicked off
     S.att_view = "model"
-view_col, find_col = st.columns([4, 1], vertical_alignment="bottom")
-view_col.segmented_control(
+st.segmented_control(
     "View", VIEWS, key="att_view", format_func=VIEW_LABELS.get, label_visibility="collapsed"
 )
-find_col.button(
-    "Find the induction heads",
-    on_click=_action,
-    args=(_find_induction,),
-    icon=":material/search:",
-    help="Runs the standard probe: random tokens repeated twice. An induction head attends "
-    "from the second copy to the token after the first occurrence of the current token.",
-    width="stretch",
-)
+
+
+def _find_button(container=st) -> None:
+    container.button(
+        "Find the induction heads",
+        key=f"att_find_{S.att_view}",
+        on_click=_action,
+        args=(_find_induction,),
+        icon=":material/search:",
+        help="Runs the standard probe: random tokens repeated twice. An induction head "
+        "attends from the second copy to the token after the first occurrence of the "
+        "current token.",
+    )
+
+
 try:
     analysis = _analysis(S.att_text)
 except ERRORS as exc:
@@ -273,7 +278,7 @@ def _sharing_note(head: int) -> None:
 
 # ---------------------------------------------------------------- the five views
 def model_view() -> None:
-    c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
+    c1, c2, c3, c4 = st.columns([1, 1, 1.3, 1.3], vertical_alignment="bottom")
     c1.selectbox("Layers per page", LAYERS_PER_PAGE, key="att_per_page")
     pages = n_pages(lay.n_layer, S.att_per_page)
     S.att_page = min(S.att_page, pages - 1)
@@ -283,6 +288,7 @@ def model_view() -> None:
         key="att_contrast",
         help="Off: one 0..1 scale for every head (heads compare). On: faint patterns show.",
     )
+    _find_button(c4)
     layers = list(page_layers(lay.n_layer, S.att_per_page, S.att_page))
     found = induction_heads(induction, THRESHOLDS) if induction is not None else []
     if analysis.n_tokens < 2:
@@ -372,6 +378,7 @@ def statistics_view() -> None:
             else " Induction scores appear after **Find the induction heads**."
         )
     )
+    _find_button()
     S.att_table_rows = rows
     st.dataframe(
         pd.DataFrame(rows),
@@ -405,7 +412,7 @@ def steps_view() -> None:
     def show(title: str, text: str, m, cols=None, xtitle="", diverging=True) -> None:
         st.markdown(f"**{title}** — {text}")
         st.plotly_chart(
-            matrix_figure(m, tokens, cols, title=title, xtitle=xtitle, diverging=diverging),
+            matrix_figure(m, tokens, cols, title="", xtitle=xtitle, diverging=diverging),
             width="stretch",
         )
 

@@ -203,7 +203,13 @@ def _square(fig: go.Figure, T: int, title: str, xtitle: str, ytitle: str) -> Non
         height=size,
         margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
         xaxis={"title": {"text": xtitle}, "tickangle": -60, "type": "category"},
-        yaxis={"title": {"text": ytitle}, "autorange": "reversed", "type": "category"},
+        yaxis={
+            "title": {"text": ytitle},
+            "autorange": "reversed",
+            "type": "category",
+            "scaleanchor": "x",  # square cells: a map reads the same both ways
+            "constrain": "domain",
+        },
     )
 
 
@@ -330,7 +336,7 @@ def matrix_figure(
     fig.update_layout(
         title={"text": html.escape(title)},
         height=max(200, min(620, 26 * rows + 120)),
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
         xaxis={"title": {"text": xtitle}, "type": "category", "tickangle": -60},
         yaxis={"autorange": "reversed", "type": "category"},
     )

@@ -73,7 +73,7 @@ def test_compare_two_texts():
 
 def test_find_the_induction_heads():
     at = page()
-    at.button[0].click().run()
+    at.button(key="att_find_model").click().run()
     no_exception(at)
     assert "Induction heads" in texts(at)
     assert len(charts(at)) == 2
