@@ -202,7 +202,12 @@ def _square(fig: go.Figure, T: int, title: str, xtitle: str, ytitle: str) -> Non
         title={"text": title},
         height=size,
         margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
-        xaxis={"title": {"text": xtitle}, "tickangle": -60, "type": "category"},
+        xaxis={
+            "title": {"text": xtitle},
+            "tickangle": -60,
+            "type": "category",
+            "constrain": "domain",
+        },
         yaxis={
             "title": {"text": ytitle},
             "autorange": "reversed",
