@@ -56,6 +56,7 @@ from core.viz.attention import (
     combined_figure,
     difference_figure,
     head_heatmap_figure,
+    lines_figure,
     matrix_figure,
     model_view_figure,
     scores_figure,
@@ -71,6 +72,7 @@ ensure_app_shell()
 S = st.session_state
 D = ViewState()
 THRESHOLDS = Thresholds()
+LINES_MAX_TOKENS = 64  # the lines view draws at most this many tokens (19 px per token)
 ERRORS = (AttentionInputError, InputError, ValueError)
 # The link's entries, bounded as their widgets are (layer/head are cut to the model later).
 PARAMS = {
@@ -177,6 +179,13 @@ def _on_grid_select() -> None:
         if isinstance(data, list) and len(data) == 2:
             _open_head(int(data[0]), int(data[1]))
             return
+
+
+def _on_line_select() -> None:
+    points = S.get("att_lines", {}).get("selection", {}).get("points", [])
+    picked = [p["customdata"] for p in points if isinstance(p.get("customdata"), int)]
+    if picked:
+        S.att_queries = sorted(set(picked))[:MAX_QUERIES]
 
 
 def _on_table_select() -> None:
@@ -351,12 +360,39 @@ def head_view() -> None:
         help="Their rows of the map are averaged: where these tokens look, together.",
     )
     weights = analysis.head(layer, head)
-    st.plotly_chart(
-        head_heatmap_figure(
-            weights, analysis.tokens, title=f"Layer {layer}, head {head}", queries=S.att_queries
-        ),
-        width="stretch",
+    style = st.segmented_control(
+        "Show as", ("Heatmap", "Lines"), key="att_style", default="Heatmap"
     )
+    if style == "Lines":
+        others = [h for h in range(lay.n_head) if h != head]
+        more = st.multiselect(
+            "More heads of this layer", others, key="att_more_heads", max_selections=5,
+            format_func=lambda h: f"head {h}",
+        )  # fmt: skip
+        n = min(analysis.n_tokens, LINES_MAX_TOKENS)
+        if analysis.n_tokens > n:
+            st.caption(f"Lines for the first {n} tokens; the heatmap shows all of them.")
+        shown = {h: analysis.head(layer, h)[:n, :n] for h in (head, *more)}
+        st.plotly_chart(
+            lines_figure(shown, analysis.tokens[:n], queries=[q for q in S.att_queries if q < n]),
+            key="att_lines",
+            on_select=_on_line_select,
+            selection_mode="points",
+            config={"displayModeBar": False},
+            width="stretch",
+        )
+        st.caption(
+            "Left: each token as a query; right: the tokens it attends to. Darker, thicker "
+            "lines carry more weight (below 0.02 not drawn). Click a token on the left to "
+            "keep only its lines; clear the query tokens above to see all."
+        )
+    else:
+        st.plotly_chart(
+            head_heatmap_figure(
+                weights, analysis.tokens, title=f"Layer {layer}, head {head}", queries=S.att_queries
+            ),
+            width="stretch",
+        )
     if S.att_queries:
         values = combine_queries(weights, tuple(S.att_queries))
         st.plotly_chart(combined_figure(values, analysis.tokens, S.att_queries), width="stretch")

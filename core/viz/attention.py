@@ -346,3 +346,99 @@ def matrix_figure(
         yaxis={"autorange": "reversed", "type": "category"},
     )
     return fig
+
+
+LINE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+LINE_BUCKETS = (0.02, 0.1, 0.25, 0.5, 0.75, 1.0001)  # weight bands, one trace each
+MAX_LINES = 3000
+
+
+def lines_figure(
+    heads: dict[int, np.ndarray],
+    tokens: Sequence[str],
+    *,
+    queries: Sequence[int] = (),
+    min_weight: float = LINE_BUCKETS[0],
+) -> go.Figure:
+    """BertViz's head view: query tokens left, key tokens right, one line per weight.
+
+    ``heads`` maps a head number to its (T, T) weights (one colour each); a line's opacity
+    and width grow with its weight; weights below ``min_weight`` are not drawn, and at most
+    ``MAX_LINES`` of the largest are. With ``queries``, only those tokens' lines are drawn.
+    Click a token on the left to keep only its lines (the page reads the selection).
+    """
+    T = len(tokens)
+    rows = list(queries) if queries else list(range(T))
+    fig = go.Figure()
+    found = []
+    for colour_index, (head, w) in enumerate(heads.items()):
+        for i in rows:
+            for j in range(i + 1):
+                if w[i, j] >= min_weight:
+                    found.append((float(w[i, j]), colour_index, head, i, j))
+    found.sort(reverse=True)
+    found = found[:MAX_LINES]
+    in_legend: set[int] = set()
+    for colour_index, head in enumerate(heads):
+        colour = LINE_COLOURS[colour_index % len(LINE_COLOURS)]
+        for lo, hi in zip(LINE_BUCKETS, LINE_BUCKETS[1:], strict=False):
+            xs: list[float | None] = []
+            ys: list[float | None] = []
+            for weight, c, _, i, j in found:
+                if c == colour_index and lo <= weight < hi:
+                    xs += [0.0, 1.0, None]
+                    ys += [float(i), float(j), None]
+            if xs:
+                mid = min(1.0, (lo + hi) / 2)
+                fig.add_trace(
+                    go.Scatter(
+                        x=xs,
+                        y=ys,
+                        mode="lines",
+                        line={"color": colour, "width": 0.5 + 3 * mid},
+                        opacity=0.15 + 0.85 * mid,
+                        hoverinfo="skip",
+                        showlegend=lo == LINE_BUCKETS[0]
+                        or not any(tr.name == f"head {head}" for tr in fig.data),
+                        name=f"head {head}",
+                        legendgroup=f"head {head}",
+                    )
+                )
+                in_legend.add(head)
+    labels = [html.escape(t) for t in tokens]
+    fig.add_trace(
+        go.Scatter(
+            x=[0.0] * T,
+            y=list(range(T)),
+            mode="markers+text",
+            text=labels,
+            textposition="middle left",
+            marker={"size": 7, "color": ["#d62728" if i in queries else "#888" for i in range(T)]},
+            customdata=list(range(T)),
+            hovertemplate="query %{y}: %{text}<extra></extra>",
+            showlegend=False,
+            name="queries",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[1.0] * T,
+            y=list(range(T)),
+            mode="markers+text",
+            text=labels,
+            textposition="middle right",
+            marker={"size": 7, "color": "#888"},
+            hovertemplate="key %{y}: %{text}<extra></extra>",
+            showlegend=False,
+            name="keys",
+        )
+    )
+    fig.update_layout(
+        height=max(260, 19 * T + 80),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"visible": False, "range": [-0.7, 1.7], "fixedrange": True},
+        yaxis={"visible": False, "autorange": "reversed", "fixedrange": True},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+        dragmode=False,
+    )
+    return fig

@@ -51,6 +51,9 @@ def test_views_from_the_link():
     assert at.number_input(key="att_layer").value == 2
     assert at.multiselect(key="att_queries").value == [3, 4]
     assert len(charts(at)) == 2  # the head's map and the combined attention of 2 queries
+    at.segmented_control(key="att_style").set_value("Lines").run()
+    no_exception(at)
+    assert '"mode":"lines"' in charts(at)[0].proto.spec.replace(" ", "")
 
 
 def test_number_by_number_matches_the_model():

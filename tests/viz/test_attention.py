@@ -16,6 +16,7 @@ from core.viz.attention import (
     difference_figure,
     grid_image,
     head_heatmap_figure,
+    lines_figure,
     matrix_figure,
     model_view_figure,
     pool_map,
@@ -92,3 +93,18 @@ def test_combined_and_matrix_figures():
     hm = matrix_figure(m, ["a", "b"], title="scores").data[0]
     assert hm.text[0][1] == "−∞" and np.isnan(hm.z[0][1]) and hm.zmax == 2.0
     json.loads(matrix_figure(m, ["a", "b"], title="x").to_json())  # serialisable
+
+
+def test_lines_figure_draws_one_line_per_weight_above_the_floor():
+    w = np.array([[1.0, 0.0, 0.0], [0.6, 0.4, 0.0], [0.01, 0.29, 0.7]])
+    fig = lines_figure({2: w}, ["a", "<b>", "c"])
+    lines = [t for t in fig.data if t.mode == "lines"]
+    drawn = sorted((y0, y1) for t in lines for y0, y1 in zip(t.y[0::3], t.y[1::3], strict=True))
+    assert drawn == [(0, 0), (1, 0), (1, 1), (2, 1), (2, 2)]  # 0.01 is below the floor
+    assert {t.name for t in lines} == {"head 2"} and sum(t.showlegend for t in lines) == 1
+    queries = fig.data[-2]
+    assert list(queries.customdata) == [0, 1, 2] and queries.text[1] == "&lt;b&gt;"
+    only = lines_figure({2: w, 5: w}, ["a", "b", "c"], queries=[2])
+    ys = {y for t in only.data if t.mode == "lines" for y in t.y[0::3]}
+    assert ys == {2.0}
+    assert {t.name for t in only.data if t.mode == "lines"} == {"head 2", "head 5"}
