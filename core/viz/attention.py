@@ -72,7 +72,7 @@ def grid_image(
 
 def png_data_uri(img: np.ndarray) -> str:
     buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="PNG", optimize=True)
+    Image.fromarray(img).save(buf, format="PNG", compress_level=1)  # level 9: 5x slower, 1% smaller
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
