@@ -29,6 +29,7 @@ from core.attention import (
 )
 from core.attention.explain import model_attention_output
 from core.attention.view import (
+    AGAINST,
     LAYERS_PER_PAGE,
     MAX_QUERIES,
     TEXT_MAX_CHARS,
@@ -85,6 +86,8 @@ PARAMS = {
     "per_page": Choice(D.per_page, LAYERS_PER_PAGE),
     "queries": Items(D.queries, Int(0, 0, MAX_TOKENS), max_items=MAX_QUERIES, allow_empty=True),
     "probe": Flag(D.probe),
+    "against": Choice(D.against, AGAINST),
+    "other_model": Text(D.other_model, 200),
 }
 
 st.title("Attention maps")
@@ -149,15 +152,24 @@ except Exception as exc:  # any load failure (missing file, bad checkpoint) beco
 model, tokenizer = loaded.model, loaded.tokenizer
 
 
-def _analysis(text: str):
-    """The analysis of ``text`` with this model, computed once per (model, text) per session."""
-    key = (model_id, registry.store_key(model_id), text)
+def _analysis(text: str, mid: str | None = None):
+    """The analysis of ``text`` by model ``mid`` (default: the sidebar's), computed once per
+    (model, text) per session; at most three are kept (this text, the compared one, the
+    other checkpoint's)."""
+    mid = mid or model_id
+    key = (mid, registry.store_key(mid), text)
     cache = S.att_cache
     if key not in cache:
-        if len(cache) >= 2:  # this text and the compared one: the rest are dropped
+        if len(cache) >= 3:
             cache.pop(next(iter(cache)))
-        cache[key] = analyse(model, tokenizer, text, model_id=model_id)
+        other = loaded if mid == model_id else _load(mid)
+        cache[key] = analyse(other.model, other.tokenizer, text, model_id=mid)
     return cache[key]
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _model_menu() -> dict[str, str]:
+    return {m.id: m.label for m in registry.list_models()}
 
 
 def _action(fn, *args) -> None:
@@ -481,19 +493,44 @@ def steps_view() -> None:
 
 
 def compare_view() -> None:
-    st.text_area(
-        "Second text",
-        key="att_other",
-        height=80,
-        max_chars=TEXT_MAX_CHARS,
-        placeholder="Another text to compare with the first, e.g. one word changed",
+    st.segmented_control(
+        "Compare with",
+        AGAINST,
+        key="att_against",
+        format_func={"text": "Another text", "model": "Another model (checkpoint)"}.get,
     )
-    if not S.att_other.strip():
-        st.info("Type a second text to see how each head's attention changes.")
-        return
-    other = _analysis(S.att_other)
+    if S.att_against == "model":
+        menu = {k: v for k, v in _model_menu().items() if k != model_id}
+        if not menu:
+            st.info(
+                "No other model is available: train one (`python -m core.training`) or add "
+                "a checkpoint to compare the same text in two checkpoints."
+            )
+            return
+        if S.att_other_model not in menu:
+            S.att_other_model = next(iter(menu))
+        st.selectbox("Other model", list(menu), key="att_other_model", format_func=menu.get)
+        try:
+            other = _analysis(S.att_text, S.att_other_model)
+        except Exception as exc:  # a model that fails to load becomes a message
+            st.error(f"Could not load model {md(repr(S.att_other_model))}: {md(exc, 1000)}")
+            return
+        first, second = "this model", "the other model"
+    else:
+        st.text_area(
+            "Second text",
+            key="att_other",
+            height=80,
+            max_chars=TEXT_MAX_CHARS,
+            placeholder="Another text to compare with the first, e.g. one word changed",
+        )
+        if not S.att_other.strip():
+            st.info("Type a second text to see how each head's attention changes.")
+            return
+        other = _analysis(S.att_other)
+        first, second = "the first text", "the second text"
     for notice in other.notices:
-        st.info(f"Second text: {md(notice, 600)}", icon=":material/info:")
+        st.info(f"{second.capitalize()}: {md(notice, 600)}", icon=":material/info:")
     _layer_head_pickers()
     diff = difference(analysis, other, S.att_layer, S.att_head)
     if diff.notice:
@@ -510,11 +547,14 @@ def compare_view() -> None:
         difference_figure(
             diff.values,
             diff.tokens,
-            title=f"Layer {S.att_layer}, head {S.att_head}: second text minus first",
+            title=f"Layer {S.att_layer}, head {S.att_head}: {second} minus {first}",
         ),
         width="stretch",
     )
-    st.caption("Red: the second text puts more weight there; blue: less; white: the same.")
+    st.caption(
+        f"Red: {second} puts more weight there; blue: less; white: the same. "
+        "Labels “a | b” mark positions where the tokens differ."
+    )
 
 
 try:

@@ -62,6 +62,7 @@ VIEW_LABELS = {
     "steps": "Number by number",
     "compare": "Compare two texts",
 }
+AGAINST = ("text", "model")
 LAYERS_PER_PAGE = (4, 6, 8, 10, 12, 16)
 MAX_QUERIES = 16  # query tokens selected at once
 TEXT_MAX_CHARS = 2000  # characters of one text (the link holds it too)
@@ -87,6 +88,8 @@ class ViewState:
     per_page: int = 8  # layers per page of the model view
     queries: tuple[int, ...] = ()  # query positions whose attention is combined
     probe: bool = False  # the induction probe was run: highlight induction heads
+    against: str = "text"  # compare with another text, or the same text in another model
+    other_model: str = ""  # registry id of the other model (a checkpoint of the same shape)
 
     def clamp(self, layout: HeadLayout, n_tokens: int) -> ViewState:
         """The same state made valid for a model and a text (out-of-range values cut)."""
@@ -94,6 +97,7 @@ class ViewState:
         return replace(
             self,
             view=self.view if self.view in VIEWS else "model",
+            against=self.against if self.against in AGAINST else "text",
             layer=min(max(0, self.layer), layout.n_layer - 1),
             head=min(max(0, self.head), layout.n_head - 1),
             per_page=per_page,
@@ -199,10 +203,19 @@ class Difference:
     notice: str | None
 
 
+def _same_shape(a: Analysis, b: Analysis) -> None:
+    if a.layout != b.layout:
+        x, y = a.layout, b.layout
+        raise AttentionInputError(
+            f"The two models have different shapes ({x.n_layer} layers × {x.n_head} heads vs "
+            f"{y.n_layer} × {y.n_head}): maps can only be subtracted head for head between "
+            "checkpoints of the same architecture."
+        )
+
+
 def difference(a: Analysis, b: Analysis, layer: int, head: int) -> Difference:
     """Head (layer, head) of text b minus text a, over the positions both texts have."""
-    if a.layout != b.layout:
-        raise AttentionInputError("the two analyses come from models with different shapes")
+    _same_shape(a, b)
     T = min(a.n_tokens, b.n_tokens)
     values = b.head(layer, head)[:T, :T] - a.head(layer, head)[:T, :T]
     tokens = [
@@ -219,8 +232,7 @@ def difference(a: Analysis, b: Analysis, layer: int, head: int) -> Difference:
 
 def head_differences(a: Analysis, b: Analysis) -> np.ndarray:
     """(L, H) mean absolute difference of every head over the common query rows 1 .. T-1."""
-    if a.layout != b.layout:
-        raise AttentionInputError("the two analyses come from models with different shapes")
+    _same_shape(a, b)
     T = min(a.n_tokens, b.n_tokens)
     if T < 2:
         raise AttentionInputError("both texts need at least two tokens to compare")
@@ -371,6 +383,8 @@ def _state_from(view: dict[str, Any]) -> ViewState:
         per_page=int(view.get("per_page", d.per_page)),
         queries=tuple(int(q) for q in queries[:MAX_QUERIES]) if isinstance(queries, list) else (),
         probe=bool(view.get("probe", d.probe)),
+        against=str(view.get("against", d.against)),
+        other_model=str(view.get("other_model", d.other_model))[:200],
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -118,3 +119,49 @@ def test_save_and_open():
     assert at.session_state.att_text == "one two one two"
     assert (at.session_state.att_layer, at.session_state.att_head) == (3, 2)
     assert "match the saved ones" in texts(at, "caption")
+
+
+@pytest.fixture
+def two_checkpoints(monkeypatch):
+    """The registry offers two tiny GPTs of the same shape (different seeds) and a third
+    of another shape."""
+    import streamlit as st
+
+    from core import registry
+    from tests.sampling.helpers import byte_encoding, tiny_gpt
+
+    models = {"a": tiny_gpt(context_length=64, seed=0), "b": tiny_gpt(context_length=64, seed=1)}
+    models["c"] = tiny_gpt(context_length=64, seed=2)
+    models["c"].config = models["c"].config.__class__(
+        vocab_size=257, context_length=64, n_layer=1, n_head=2, n_embd=32
+    )
+    models["c"].blocks = models["c"].blocks[:1]
+    entries = {
+        k: SimpleNamespace(id=k, label=f"Tiny {k}", source="run", description="") for k in models
+    }
+
+    def load_model(model_id, *args, **kwargs):
+        m = models[model_id]
+        return SimpleNamespace(
+            model=m, tokenizer=byte_encoding(), config=m.config, entry=entries[model_id]
+        )
+
+    monkeypatch.setattr(registry, "load_model", load_model)
+    monkeypatch.setattr(registry, "default_model_id", lambda *a, **k: "a")
+    monkeypatch.setattr(registry, "list_models", lambda *a, **k: list(entries.values()))
+    monkeypatch.setattr(registry, "store_key", lambda model_id, *a, **k: model_id)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def test_compare_two_checkpoints(two_checkpoints):
+    at = no_exception(page({"view": "compare", "against": "model", "text": "abcabc"}))
+    assert at.selectbox(key="att_other_model").value == "b"
+    assert len(charts(at)) == 2
+    assert "the other model minus this model" in charts(at)[1].proto.spec
+    at.selectbox(key="att_other_model").set_value("c").run()
+    no_exception(at)
+    assert "different shapes (2 layers × 2 heads vs 1 × 2)" in texts(at, "error")
