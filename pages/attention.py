@@ -299,13 +299,14 @@ def _sharing_note(head: int) -> None:
 
 # ---------------------------------------------------------------- the five views
 def model_view() -> None:
-    c1, c2, c3, c4 = st.columns([1, 1, 1.3, 1.3], vertical_alignment="bottom")
+    c1, c2 = st.columns(2, vertical_alignment="bottom")
+    c3, c4 = st.columns(2, vertical_alignment="center")
     c1.selectbox("Layers per page", LAYERS_PER_PAGE, key="att_per_page")
     pages = n_pages(lay.n_layer, S.att_per_page)
     S.att_page = min(S.att_page, pages - 1)
     c2.number_input(f"Page (of {pages})", 0, pages - 1, key="att_page", disabled=pages == 1)
     contrast = c3.toggle(
-        "Each map scaled to its own maximum",
+        "Each map on its own scale",
         key="att_contrast",
         help="Off: one 0..1 scale for every head (heads compare). On: faint patterns show.",
     )
@@ -321,6 +322,9 @@ def model_view() -> None:
         highlight=found,
         selected=(state.layer, state.head),
         contrast=contrast,
+        kv_heads=None
+        if lay.n_kv_head == lay.n_head
+        else [lay.kv_head_of(h) for h in range(lay.n_head)],
     )
     st.plotly_chart(
         fig,

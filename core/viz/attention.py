@@ -84,8 +84,12 @@ def model_view_figure(
     highlight: Sequence[tuple[int, int]] = (),
     selected: tuple[int, int] | None = None,
     contrast: bool = False,
+    kv_heads: Sequence[int] | None = None,
 ) -> go.Figure:
     """All heads of ``layers`` as one image; click a head's marker to select it.
+
+    ``kv_heads`` (grouped-query attention): the key/value head each query head reads,
+    shown under the head numbers (``h4 · kv1``) so heads that share one are seen together.
 
     ``hover`` maps (layer, head) to plain hover text, lines split by ``\n`` (escaped here); ``highlight`` heads
     get a red frame (induction heads), ``selected`` a white one.
@@ -133,26 +137,48 @@ def model_view_figure(
                 "line": {"color": colour, "width": 2},
             }
         )
-    px_per_cell = max(28, min(90, 900 // max(H, 1)))
+    # Head and layer names as text in data coordinates: they stay next to the image
+    # whatever its displayed size (axis ticks would stay at the edges of the plot area).
+    top = side * (0.9 if kv_heads is None else 1.4)  # room above the image for head names
+    left = side * 1.0  # room on the left for layer names
+    fig.add_trace(
+        go.Scatter(
+            x=[h * step + side / 2 - 0.5 for h in range(H)],
+            y=[-top / 2 - 0.5] * H,
+            mode="text",
+            text=[f"h{h}" if kv_heads is None else f"h{h}<br>kv{kv_heads[h]}" for h in range(H)],
+            textfont={"size": 11},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[-left / 2 - 0.5] * len(layers),
+            y=[r * step + side / 2 - 0.5 for r in range(len(layers))],
+            mode="text",
+            text=[f"L{layer}" for layer in layers],
+            textfont={"size": 11},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    px_per_cell = max(28, min(70, 600 // max(H, 1)))
     fig.update_layout(
         shapes=shapes,
-        height=max(220, int(len(layers) * px_per_cell) + 70),
-        margin={"l": 60, "r": 10, "t": 30, "b": 10},
+        height=int((len(layers) * step + top) * px_per_cell / step) + 20,
+        margin={"l": 0, "r": 0, "t": 10, "b": 10},
         xaxis={
-            "tickvals": [h * step + side / 2 - 0.5 for h in range(H)],
-            "ticktext": [f"h{h}" for h in range(H)],
-            "side": "top",
-            "showgrid": False,
-            "zeroline": False,
-            "title": None,
+            "visible": False,
+            "range": [-left - 0.5, img.shape[1] - 0.5],
+            "constrain": "domain",
         },
         yaxis={
-            "tickvals": [r * step + side / 2 - 0.5 for r in range(len(layers))],
-            "ticktext": [f"L{layer}" for layer in layers],
-            "showgrid": False,
-            "zeroline": False,
+            "visible": False,
+            "range": [img.shape[0] - 0.5, -top - 0.5],  # reversed: layer 0 on top
             "scaleanchor": "x",
-            "autorange": "reversed",
+            "constrain": "domain",
+            "constraintoward": "top",
         },
         dragmode=False,
         hoverlabel={"align": "left"},

@@ -54,7 +54,8 @@ def test_model_view_is_one_image_with_clickable_heads():
     fig = model_view_figure(
         attn, [0, 1], hover={(1, 2): "<b>x</b>\nline two"}, highlight=[(1, 0)], selected=(0, 1)
     )
-    image, markers = fig.data
+    image, markers, head_names, layer_names = fig.data
+    assert list(head_names.text) == ["h0", "h1", "h2"] and list(layer_names.text) == ["L0", "L1"]
     assert image.type == "image" and image.source.startswith("data:image/png;base64,")
     png = Image.open(io.BytesIO(base64.b64decode(image.source.split(",", 1)[1])))
     assert png.size == (3 * 5 + 2 * GAP, 2 * 5 + GAP)
@@ -108,3 +109,13 @@ def test_lines_figure_draws_one_line_per_weight_above_the_floor():
     ys = {y for t in only.data if t.mode == "lines" for y in t.y[0::3]}
     assert ys == {2.0}
     assert {t.name for t in only.data if t.mode == "lines"} == {"head 2", "head 5"}
+
+
+def test_gpt2_xl_shape_pages_stay_small_and_name_kv_heads():
+    """48 layers x 25 heads (GPT-2 XL's shape), 128 tokens: 16 layers a page."""
+    attn = random_attention(16, 25, 128, seed=1)
+    fig = model_view_figure(attn, list(range(16)))
+    assert len(fig.data) == 4 and len(fig.data[1].x) == 16 * 25
+    assert len(fig.to_json()) < 2_000_000
+    gqa = model_view_figure(random_attention(1, 6, 4), [0], kv_heads=[0, 0, 0, 1, 1, 1])
+    assert list(gqa.data[2].text)[3] == "h3<br>kv1"
