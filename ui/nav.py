@@ -41,6 +41,15 @@ PAGES: tuple[PageSpec, ...] = (
         "sampling",
     ),
     PageSpec(
+        "pages/attention.py",
+        "Attention maps",
+        ":material/grid_view:",
+        "Language model",
+        "Every layer and head at once, head types labelled for you (previous-token, sink, "
+        "induction), several tokens combined, two texts compared, one head's maths.",
+        "attention",
+    ),
+    PageSpec(
         "pages/pool.py",
         "GPU pool",
         ":material/dns:",
