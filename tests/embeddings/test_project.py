@@ -131,3 +131,15 @@ def test_a_cancelled_projection_raises_from_the_callback():
 
     with pytest.raises(Stop):
         project(two_clusters(), ProjectionSettings("tsne", 2, perplexity=10.0), progress)
+
+
+def test_float32_pca_agrees_with_scikit_learn_in_float64():
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(500, 20)) @ rng.normal(size=(20, 20))).astype(np.float32)
+    ours = pca(torch.from_numpy(x), 2)
+    ref = PCA(n_components=2, svd_solver="full").fit(x.astype(np.float64))
+    assert ours.explained.numpy() == pytest.approx(ref.explained_variance_ratio_, rel=1e-5)
+    theirs = ref.transform(x.astype(np.float64))
+    for i in range(2):
+        sign = np.sign(ours.scores[:, i].numpy() @ theirs[:, i])
+        assert ours.scores[:, i].numpy() == pytest.approx(sign * theirs[:, i], rel=1e-4, abs=1e-3)
