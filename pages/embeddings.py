@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -15,6 +16,7 @@ from core.embeddings import (
     EmbeddingError,
     ProjectionCache,
     arithmetic,
+    compare_tables,
     divergence,
     find_term,
     neighbours_of,
@@ -40,6 +42,7 @@ from core.embeddings.view import (
     list_views,
     load_view,
     point_groups,
+    positions_of,
     rows_of,
     save_view,
 )
@@ -47,6 +50,7 @@ from core.model import CheckpointError
 from core.model.gpt import InputError
 from core.store import glassbox_home, reading
 from core.viz.embeddings import (
+    comparison_figure,
     context_paths,
     divergence_figure,
     hover_texts,
@@ -58,7 +62,7 @@ from core.viz.embeddings import (
 )
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
-from ui.shell import MODEL_KEY, choices, model_label
+from ui.shell import MODEL_KEY, choices, model_label, model_options
 from ui.text import md
 from ui.urlstate import Choice, Float, Int, Items, Text, read_url, warn, write_url
 from ui.work import check_alive
@@ -87,7 +91,10 @@ PARAMS = {
     "text_b": Text(D.text_b, MAX_CONTEXT_CHARS),
     "word": Text(D.word, MAX_TERM),
     "selection": Items((), Int(0, 0, 10_000_000), MAX_SELECTION, allow_empty=True),
+    "other_model": Text(D.other_model, 200),
 }
+COMPARE_POINTS = 5_000  # tokens drawn per model in the comparison (all are aligned)
+MOST_MOVED = 15
 ERRORS = (EmbeddingError, CheckpointError, InputError)
 
 st.title("Embedding spaces")
@@ -446,6 +453,64 @@ def _context_tab(view: EmbeddingView) -> None:
         st.plotly_chart(divergence_figure(cosines, view.word), key="emb_div")
 
 
+# ---------------------------------------------------------------- compare checkpoints
+def _compare_tab(view: EmbeddingView) -> None:
+    options = {k: v for k, v in model_options().items() if k != model_id}
+    st.caption(
+        "The same tokens in two models of one tokenizer (the built-in GPT and a run trained "
+        "from it, say). Two trainings may learn the same shape in rotated axes, so model A "
+        "is first turned onto model B by the orthogonal rotation that fits best "
+        "(Procrustes); what is left is how far each token really moved."
+    )
+    if not options:
+        st.info("There is no second model to compare with: train one (python -m "
+                "core.training) or place GPT-2 weights under $GLASSBOX_HOME/models.")  # fmt: skip
+        return
+    if st.session_state.emb_other_model not in options:
+        st.session_state.emb_other_model = next(iter(options))
+    c1, c2 = st.columns([2, 1])
+    c1.selectbox("Model A (rotated onto the sidebar's model, B)", list(options),
+                 format_func=lambda i: options[i], key="emb_other_model")  # fmt: skip
+    c2.segmented_control("Dimensions", (2, 3), format_func=lambda d: f"{d}-D", key="emb_dims",
+                         required=True)  # fmt: skip
+    other = st.session_state.emb_other_model
+    try:
+        other_uid = registry.store_key(other)
+        other_loaded = _load_cached(other, other_uid)
+        other_table = _model_facts(other, other_uid)[0]
+        if other_loaded.tokenizer.name != loaded.tokenizer.name:
+            raise EmbeddingError(
+                f"the two models use different tokenizers ({other_loaded.tokenizer.name} and "
+                f"{loaded.tokenizer.name}): token i is not the same token in both"
+            )
+        with st.spinner("Aligning the two tables…"):
+            comparison = compare_tables(other_table, table, view.dims, COMPARE_POINTS, view.seed)
+    except ERRORS as exc:
+        st.error(md(exc))
+        return
+    order = np.argsort(-comparison.moved)[:MOST_MOVED]
+    drawn = positions_of(comparison.ids, order)
+    texts = hover_texts([vocab.texts[i] for i in comparison.ids])
+    labels = (f"A: {options[other]}", f"B: {model_label(model_id)}")
+    st.plotly_chart(comparison_figure(comparison, texts, labels, drawn), key="emb_compare")
+    st.caption(
+        f"After the rotation {comparison.residual:.1%} of B's spread is left unexplained "
+        f"(0% = the same geometry). {len(comparison.ids):,} of {table.shape[0]:,} tokens "
+        f"drawn per model; all were aligned. Red lines join the {len(drawn)} most moved "
+        "tokens that are drawn."
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "token": [vocab.texts[i] for i in order],
+                "id": order,
+                "moved (× mean norm)": np.round(comparison.moved[order], 3),
+            }
+        ),
+        hide_index=True,
+    )
+
+
 # ---------------------------------------------------------------- the page
 st.segmented_control(
     "View", TABS, format_func=TAB_LABELS.get, key="emb_tab", required=True,
@@ -460,8 +525,10 @@ if current.tab == "table":
     _table_tab(current)
 elif current.tab == "positional":
     _positions_tab()
-else:
+elif current.tab == "contextual":
     _context_tab(current)
+else:
+    _compare_tab(current)
 
 try:
     final = _view()

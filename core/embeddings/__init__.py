@@ -7,6 +7,7 @@
 - ``neighbours``: typed terms, exact nearest neighbours (cosine, Euclidean), a − b + c;
 - ``positional``: learned position tables (GPT) and rotary frequencies (Llama);
 - ``contextual``: hidden states of a text after each layer, projected together;
+- ``procrustes``: two checkpoints' tables aligned by an orthogonal rotation;
 - ``view``: the page's state, what it draws, and saved views (runs of kind "embedding").
 """
 
@@ -43,6 +44,7 @@ from core.embeddings.positional import (
     position_view,
     rotary_positions,
 )
+from core.embeddings.procrustes import Comparison, compare_tables, orthogonal_procrustes
 from core.embeddings.project import (
     MAX_TSNE_POINTS,
     METHOD_LABELS,
@@ -63,6 +65,7 @@ __all__ = [
     "METHODS",
     "METHOD_LABELS",
     "METRICS",
+    "Comparison",
     "Context",
     "EmbeddingError",
     "LearnedPositions",
@@ -76,11 +79,13 @@ __all__ = [
     "Vocab",
     "arithmetic",
     "classify",
+    "compare_tables",
     "divergence",
     "find_term",
     "learned_positions",
     "nearest",
     "neighbours_of",
+    "orthogonal_procrustes",
     "pca",
     "position_view",
     "project",

@@ -208,12 +208,18 @@ def point_groups(
     ]
 
 
+def positions_of(drawn: np.ndarray, token_ids) -> np.ndarray:
+    """Positions in ``drawn`` (ascending token ids) of the ``token_ids`` it holds."""
+    wanted = np.asarray(token_ids, dtype=np.int64)
+    if len(drawn) == 0 or len(wanted) == 0:
+        return np.zeros(0, dtype=np.int64)
+    position = np.clip(np.searchsorted(drawn, wanted), 0, len(drawn) - 1)
+    return position[drawn[position] == wanted]
+
+
 def rows_of(projection: Projection, token_ids: list[int] | tuple[int, ...]) -> np.ndarray:
     """Positions in the projection of the tokens that it holds (others are not drawn)."""
-    position = np.searchsorted(projection.ids, np.asarray(token_ids, dtype=np.int64))
-    position = np.clip(position, 0, max(len(projection.ids) - 1, 0))
-    found = projection.ids[position] == np.asarray(token_ids, dtype=np.int64)
-    return position[found]
+    return positions_of(projection.ids, token_ids)
 
 
 # ---------------------------------------------------------------- saved views

@@ -19,6 +19,7 @@ import plotly.io as pio
 
 from core.embeddings.contextual import Context
 from core.embeddings.positional import LearnedPositions, RotaryPositions
+from core.embeddings.procrustes import Comparison
 from core.embeddings.view import PointGroup
 
 ROLE_COLOURS = {
@@ -326,4 +327,69 @@ def divergence_figure(cosines: np.ndarray, word: str) -> go.Figure:
         height=360,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
+    return fig
+
+
+def comparison_figure(
+    comparison: Comparison,
+    texts: Sequence[str],
+    labels: tuple[str, str],
+    moved_rows: np.ndarray,
+) -> go.Figure:
+    """Both models' tokens in one picture after Procrustes; the most moved ones joined.
+
+    ``texts`` are the escaped hover texts of ``comparison.ids``; ``moved_rows`` index the
+    drawn points whose two positions are joined by a line.
+    """
+    dims = comparison.coords_a.shape[1]
+    ids32 = np.asarray(comparison.ids, dtype=np.int32)
+    texts_arr = np.asarray(texts, dtype=object)
+    fig = go.Figure()
+    for coords, label, colour in (
+        (comparison.coords_a, labels[0], "#0072B2"),
+        (comparison.coords_b, labels[1], "#E69F00"),
+    ):
+        name = html.escape(label, quote=False)
+        common = {
+            "name": name,
+            "mode": "markers",
+            "text": texts_arr.tolist(),
+            "customdata": ids32,
+            "marker": {"color": colour, "size": 3 if dims == 2 else 2, "opacity": 0.7},
+            "hovertemplate": f"%{{text}}<br>id %{{customdata}}<extra>{name}</extra>",
+        }
+        if dims == 3:
+            fig.add_trace(go.Scatter3d(x=coords[:, 0], y=coords[:, 1], z=coords[:, 2], **common))
+        else:
+            fig.add_trace(go.Scattergl(x=coords[:, 0], y=coords[:, 1], **common))
+    if len(moved_rows):
+        a, b = comparison.coords_a[moved_rows], comparison.coords_b[moved_rows]
+        gap = np.full((len(moved_rows), dims), np.nan, dtype=np.float32)
+        path = np.stack([a, b, gap], 1).reshape(-1, dims)  # a, b, break, …
+        common = {
+            "name": "most moved (A → B)",
+            "mode": "lines",
+            "line": {"color": "#D62728", "width": 2},
+            "hoverinfo": "skip",
+        }
+        if dims == 3:
+            fig.add_trace(go.Scatter3d(x=path[:, 0], y=path[:, 1], z=path[:, 2], **common))
+        else:
+            fig.add_trace(go.Scatter(x=path[:, 0], y=path[:, 1], **common))
+    axes = [f"PC{i + 1} ({comparison.explained[i]:.1%})" for i in range(dims)]
+    layout: dict = {
+        "title": {"text": "Both tables after an orthogonal Procrustes rotation, one PCA"},
+        "height": 600,
+        "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+        "legend": {"itemsizing": "constant"},
+    }
+    if dims == 3:
+        layout["scene"] = {
+            k: {"title": {"text": t}}
+            for k, t in zip(("xaxis", "yaxis", "zaxis"), axes, strict=True)
+        }
+    else:
+        layout["xaxis"] = {"title": {"text": axes[0]}}
+        layout["yaxis"] = {"title": {"text": axes[1]}}
+    fig.update_layout(**layout)
     return fig

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import torch
 from streamlit.testing.v1 import AppTest
 
 from core.store import RunKind, RunQuery, list_runs, open_database
@@ -130,3 +132,45 @@ def test_positions_and_context_tabs():
     assert any("does not occur" in w.value for w in at.warning)
     at.text_area(key="emb_text_a").set_value("   ").run()
     assert any("type a sentence" in e.value for e in at.error)
+
+
+def test_compare_with_no_second_model_says_how_to_get_one():
+    at = page({"tab": "compare"})
+    assert any("no second model" in i.value for i in at.info)
+
+
+def test_compare_a_rotated_copy_of_the_builtin_model(monkeypatch):
+    import streamlit as st
+    from scipy.stats import special_ortho_group
+
+    from core import registry
+    from ui import shell
+
+    real_load = registry.load_model
+    builtin = real_load("builtin")
+    table = builtin.model.token_embedding_matrix().detach().float()
+    turn = torch.from_numpy(special_ortho_group.rvs(table.shape[1], random_state=0)).float()
+    rotated = SimpleNamespace(
+        model=SimpleNamespace(token_embedding_matrix=lambda: table @ turn),
+        tokenizer=builtin.tokenizer,
+    )
+
+    def load_model(model_id, *args, **kwargs):
+        return rotated if model_id == "rotated" else real_load(model_id, *args, **kwargs)
+
+    monkeypatch.setattr(registry, "load_model", load_model)
+    monkeypatch.setattr(
+        shell, "model_options", lambda: {"builtin": "Built-in", "rotated": "<i>Rotated</i>"}
+    )
+    st.cache_resource.clear()
+    try:
+        at = page({"tab": "compare"})
+        (fig,) = charts(at)
+        assert [t["name"] for t in fig["data"]][:2] == [
+            "A: &lt;i&gt;Rotated&lt;/i&gt;",
+            "B: Built-in GPT (Python docs, 4.3M)",
+        ]
+        assert "0.0% of B's spread is left unexplained" in captions(at)
+        assert live_markup(at) == []
+    finally:
+        st.cache_resource.clear()

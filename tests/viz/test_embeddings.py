@@ -81,3 +81,16 @@ def test_context_paths_one_line_per_token_followed_bold():
         0.5,
         0.2,
     ]
+
+
+def test_comparison_joins_the_most_moved_tokens():
+    from core.embeddings import compare_tables
+    from core.viz.embeddings import comparison_figure
+
+    g = torch.Generator().manual_seed(0)
+    b = torch.randn(30, 6, generator=g)
+    cmp = compare_tables(b + 0.1 * torch.randn(30, 6, generator=g), b)
+    fig = comparison_figure(cmp, hover_texts([str(i) for i in range(30)]), ("A: <x>", "B"),
+                            np.array([2, 5]))  # fmt: skip
+    assert [t.name for t in fig.data] == ["A: &lt;x&gt;", "B", "most moved (A → B)"]
+    assert len(fig.data[2].x) == 6 and np.isnan(fig.data[2].x[2])
