@@ -246,29 +246,36 @@ def _keep(ids: tuple[int, ...]) -> None:
 
 
 def _table_tab(view: EmbeddingView) -> None:
-    c1, c2, c3, c4, c5 = st.columns([1.4, 0.8, 1.0, 1.0, 0.9])
+    c1, c2, c3, c4 = st.columns([1.3, 1.0, 1.7, 1.2])
     c1.segmented_control(
         "Projection", METHODS, format_func=METHOD_LABELS.get, key="emb_method", required=True
     )
     c2.segmented_control("Dimensions", (2, 3), format_func=lambda d: f"{d}-D", key="emb_dims",
                          required=True)  # fmt: skip
+    c3.radio("Colour by", COLOURS, key="emb_colour", horizontal=True,
+             format_func={"kind": "token kind", "search": "search", "selection": "selection"}.get)  # fmt: skip
+    c4.text_input("Search tokens", key="emb_search", max_chars=MAX_SEARCH_CHARS,
+                  placeholder="e.g. ing", disabled=view.colour != "search")  # fmt: skip
     tsne = view.method == "tsne"
     top = MAX_TSNE_POINTS if tsne else table.shape[0]
     if st.session_state.emb_sample > top:  # a link's sample for another model or method
         st.session_state.emb_sample = top
         view = view.with_(sample=top)
-    c3.number_input(
-        "Sample (tokens)",
-        0,
-        top,
-        key="emb_sample",
-        step=500,
-        help=f"0 = every token for PCA, {DEFAULT_TSNE_SAMPLE:,} for t-SNE. t-SNE takes at most "
-        f"{MAX_TSNE_POINTS:,} (a seeded random sample); PCA always fits every token.",
-    )
-    c4.number_input("Perplexity", 1.0, 200.0, key="emb_perplexity", step=5.0, disabled=not tsne,
-                    help="t-SNE: how many neighbours each point tries to keep close.")  # fmt: skip
-    c5.number_input("Seed", 0, 2**31 - 1, key="emb_seed", help="The sample and t-SNE's start.")
+    with st.expander("Sample, perplexity, seed", expanded=tsne):
+        s1, s2, s3 = st.columns(3)
+        s1.number_input(
+            "Sample (tokens)",
+            0,
+            top,
+            key="emb_sample",
+            step=500,
+            help=f"0 = every token for PCA, {DEFAULT_TSNE_SAMPLE:,} for t-SNE. t-SNE takes at "
+            f"most {MAX_TSNE_POINTS:,} (a seeded random sample); PCA always fits every token.",
+        )
+        s2.number_input("Perplexity", 1.0, 200.0, key="emb_perplexity", step=5.0,
+                        disabled=not tsne,
+                        help="t-SNE: how many neighbours each point tries to keep close.")  # fmt: skip
+        s3.number_input("Seed", 0, 2**31 - 1, key="emb_seed", help="The sample and t-SNE's start.")
     settings = view.settings()
     key = projection_key(identity, settings)
     n_points = min(settings.sample or table.shape[0], table.shape[0])
@@ -289,20 +296,17 @@ def _table_tab(view: EmbeddingView) -> None:
         return
     bar.empty()
 
-    left, right = st.columns([2.2, 1])
-    with right:
-        st.radio("Colour by", COLOURS, key="emb_colour", horizontal=True,
-                 format_func={"kind": "token kind", "search": "search", "selection": "selection"}.get)  # fmt: skip
-        st.text_input("Search tokens", key="emb_search", max_chars=MAX_SEARCH_CHARS,
-                      placeholder="e.g. ing", disabled=view.colour != "search")  # fmt: skip
+    plot_area = st.container()
+    left, right = st.columns(2, gap="large")
+    highlight_ids: list[int] = []
+    highlight_name = "neighbours"
+    with left:
         st.markdown("**Nearest neighbours**")
         st.text_input("Token or word", key="emb_term", max_chars=MAX_TERM,
                       placeholder="a word, or #id", help="A word of several tokens uses their mean.")  # fmt: skip
-        m1, m2 = st.columns(2)
-        m1.radio("Metric", METRICS, key="emb_metric", horizontal=True)
-        m2.number_input("How many", 1, MAX_K, key="emb_k")
-        highlight_ids: list[int] = []
-        highlight_name = "neighbours"
+        n1, n2 = st.columns([1.3, 1])
+        n1.radio("Metric", METRICS, key="emb_metric", horizontal=True)
+        n2.number_input("How many", 1, MAX_K, key="emb_k")
         if view.term.strip():
             try:
                 (term,) = _terms_of(view.term)
@@ -318,6 +322,7 @@ def _table_tab(view: EmbeddingView) -> None:
                 st.button("Keep as the selection", key="emb_keep", on_click=_keep,
                           args=(tuple(dict.fromkeys(highlight_ids))[:MAX_SELECTION],),
                           help="Colour by selection shows these tokens; saved with the view.")  # fmt: skip
+    with right:
         st.markdown("**Vector arithmetic a − b + c**")
         a1, a2, a3 = st.columns(3)
         a1.text_input("a", key="emb_a", max_chars=MAX_TERM, placeholder=" lists")
@@ -344,7 +349,7 @@ def _table_tab(view: EmbeddingView) -> None:
                     highlight_ids = [r.id for r in found]
                     highlight_name = "a − b + c"
 
-    with left:
+    with plot_area:
         groups = point_groups(projection, vocab, view.colour, search=view.search,
                               selection=view.selection)  # fmt: skip
         texts = hover_texts([vocab.texts[i] for i in projection.ids])
@@ -443,7 +448,7 @@ def _context_tab(view: EmbeddingView) -> None:
         except EmbeddingError as exc:
             st.warning(md(exc))
             followed = [None, None]
-    st.plotly_chart(context_paths(contexts, paths, explained, followed), key="emb_paths")
+    st.plotly_chart(context_paths(contexts, paths, explained, followed, view.word), key="emb_paths")
     st.caption(
         "Every hidden state of both texts (the input to the first block, then the state after "
         "each block), scaled to unit length and projected with one PCA; a line joins one "

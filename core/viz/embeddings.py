@@ -37,6 +37,7 @@ ROLE_COLOURS = {
     "selected": "#0072B2",
     "highlight": "#D62728",
 }
+OPAQUE_OTHER = "#8c8c8c"  # "other" in 3-D
 LABELLED_HIGHLIGHTS = 40  # highlighted points that also get their text written on the plot
 
 
@@ -92,8 +93,12 @@ def token_scatter(
             "mode": "markers+text" if labelled else "markers",
             "marker": {"color": colour, "size": size},
         }
+        if dims == 3:  # WebGL 3-D draws translucent points as white discs: opaque, no outline
+            opaque = OPAQUE_OTHER if colour == ROLE_COLOURS["other"] else colour
+            common["marker"] = {"color": opaque, "size": size, "line": {"width": 0}}
         if labelled:
             common["textposition"] = "top center"
+            common["textfont"] = {"color": colour, "size": 12}
         if dims == 3:
             return go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=pts[:, 2], **common)
         return go.Scattergl(x=pts[:, 0], y=pts[:, 1], **common)
@@ -120,8 +125,15 @@ def token_scatter(
     layout: dict = {
         "title": {"text": title},
         "height": 620,
-        "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
-        "legend": {"itemsizing": "constant", "title": {"text": "click to hide"}},
+        "margin": {"l": 10, "r": 10, "t": 60, "b": 10},
+        "legend": {
+            "itemsizing": "constant",
+            "orientation": "h",  # above the plot: the points keep the full width
+            "yanchor": "bottom",
+            "y": 1.0,
+            "x": 0,
+            "title": {"text": "click to hide:"},
+        },
         "hoverlabel": {"namelength": 30},
         "uirevision": "embeddings",  # keep zoom while highlights change
     }
@@ -244,6 +256,7 @@ def context_paths(
     paths: Sequence[np.ndarray],
     explained: Sequence[float],
     followed: Sequence[int | None] = (),
+    word: str = "",
 ) -> go.Figure:
     """Each token's path through the layers (one line per token, layer 0 to the last).
 
@@ -262,11 +275,11 @@ def context_paths(
             label = html.escape(token, quote=False)
             common = {
                 "mode": "lines+markers",
-                "name": f"text {'AB'[c]}: {label}",
+                "name": f"text {'AB'[c]}: “{html.escape(word, quote=False) or label}”",
                 "legendgroup": f"text{c}",
                 "showlegend": strong,
                 "line": {
-                    "color": colours[c % 2] if strong else "rgba(140,140,140,0.45)",
+                    "color": colours[c % 2] if strong else "rgba(140,140,140,0.3)",
                     "width": 5 if strong else 1,
                     "dash": dashes[c % 2],
                 },

@@ -72,10 +72,10 @@ def test_context_paths_one_line_per_token_followed_bold():
     states = np.random.default_rng(0).normal(size=(3, 4, 8)).astype(np.float32)
     ctx = Context("abcd", (1, 2, 3, 4), ("a", "<b>", "c", "d"), states)
     paths = [np.zeros((3, 4, 2), np.float32), np.ones((3, 4, 2), np.float32)]
-    fig = context_paths([ctx, ctx], paths, (0.5, 0.25), followed=(1, None))
+    fig = context_paths([ctx, ctx], paths, (0.5, 0.25), followed=(1, None), word="")
     assert len(fig.data) == 8
     assert fig.data[1].line.width == 5 and fig.data[1].showlegend
-    assert "&lt;b&gt;" in fig.data[1].name
+    assert fig.data[1].name == "text A: “&lt;b&gt;”"
     assert divergence_figure(np.array([1.0, 0.5, 0.2]), " bank").data[0].y.tolist() == [
         1.0,
         0.5,
