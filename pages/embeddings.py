@@ -93,6 +93,8 @@ PARAMS = {
     "selection": Items((), Int(0, 0, 10_000_000), MAX_SELECTION, allow_empty=True),
     "other_model": Text(D.other_model, 200),
 }
+# The model of a shared link: offered as a switch (the sidebar owns the choice).
+MODEL_PARAM = {"model": Text("", 200)}
 COMPARE_POINTS = 5_000  # tokens drawn per model in the comparison (all are aligned)
 MOST_MOVED = 15
 ERRORS = (EmbeddingError, CheckpointError, InputError)
@@ -120,6 +122,7 @@ if "emb_copy" not in st.session_state:
     if values["method"] == "tsne" and values["sample"] > MAX_TSNE_POINTS:
         values["sample"] = MAX_TSNE_POINTS
         problems.append(f"sample: t-SNE takes at most {MAX_TSNE_POINTS:,} points (kept that)")
+    st.session_state.emb_link_model = read_url(MODEL_PARAM)[0]["model"]
     st.session_state.emb_copy = values
     st.session_state.emb_problems = problems
 for _name, _value in st.session_state.emb_copy.items():
@@ -149,6 +152,11 @@ def _projections(folder: str) -> ProjectionCache:  # one per server and $GLASSBO
     return ProjectionCache(Path(folder))
 
 
+def _use_model(linked: str) -> None:
+    st.session_state[MODEL_KEY] = linked
+    st.session_state.emb_link_model = ""
+
+
 model_id = choices().model_id
 if model_id is None:
     st.info("There is no model to look at: the built-in checkpoint is missing.")
@@ -161,6 +169,15 @@ except ERRORS as exc:
     st.error(f"The model cannot be used here: {md(exc)}")
     st.stop()
 cache = _projections(str(glassbox_home() / "cache" / "embeddings"))
+_linked = st.session_state.get("emb_link_model") or ""
+if _linked and _linked != model_id:
+    _options = model_options()
+    if _linked in _options:
+        st.info(f"The link was made with {md(_options[_linked])}.", icon=":material/swap_horiz:")
+        st.button(f"Use {md(_options[_linked], 80)}", key="emb_use_linked",
+                  on_click=_use_model, args=(_linked,))  # fmt: skip
+    else:
+        st.warning(f"The link's model {md(_linked, 80)} is not on this server.")
 st.caption(
     f"Model: {md(model_label(model_id))} · {table.shape[0]:,} tokens × width "
     f"{table.shape[1]} · pick another in the sidebar."
@@ -540,6 +557,7 @@ try:
 except EmbeddingError:
     final = current
 write_url(PARAMS, {name: getattr(final, name) for name in PARAMS}, omit_defaults=True)
+write_url(MODEL_PARAM, {"model": model_id})
 st.session_state.emb_copy = {
     name: st.session_state.get(f"emb_{name}", getattr(final, name)) for name in PARAMS
 }

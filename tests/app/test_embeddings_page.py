@@ -174,3 +174,18 @@ def test_compare_a_rotated_copy_of_the_builtin_model(monkeypatch):
         assert live_markup(at) == []
     finally:
         st.cache_resource.clear()
+
+
+def test_the_link_names_its_model_and_offers_to_switch(monkeypatch):
+    from ui import shell
+
+    at = page({"model": "elsewhere"})
+    assert any("not on this server" in w.value for w in at.warning)
+    assert at.query_params["model"] == "builtin"
+    monkeypatch.setattr(shell, "model_options", lambda: {"builtin": "B", "other": "<b>O</b>"})
+    at = page({"model": "other"})
+    assert "made with \\<b\\>O\\<\\/b\\>" in at.info[0].value
+    at.button(key="emb_use_linked").click().run()
+    assert not at.exception
+    assert at.session_state["gb_model_id"] == "other"  # the sidebar's choice, switched
+    assert "unknown model id" in at.error[0].value  # this stand-in model cannot load
