@@ -207,9 +207,15 @@ def _open_saved(run_id: int) -> None:
         st.session_state.emb_error = str(exc)
         return
     _put_view(view)
-    if view.model_id != model_id:
-        st.session_state[MODEL_KEY] = view.model_id
     st.session_state.emb_flash = f"Opened saved view {run_id}."
+    if view.model_id != model_id:
+        if view.model_id in model_options():
+            st.session_state[MODEL_KEY] = view.model_id
+        else:  # the view is shown with the sidebar's model instead
+            st.session_state.emb_error = (
+                f"saved view {run_id} was made with the model {view.model_id!r}, which is not "
+                "on this server; it is shown with the sidebar's model"
+            )
 
 
 def _saved_views_panel(view: EmbeddingView, summary: dict) -> None:

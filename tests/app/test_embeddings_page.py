@@ -189,3 +189,18 @@ def test_the_link_names_its_model_and_offers_to_switch(monkeypatch):
     assert not at.exception
     assert at.session_state["gb_model_id"] == "other"  # the sidebar's choice, switched
     assert "unknown model id" in at.error[0].value  # this stand-in model cannot load
+
+
+def test_opening_a_view_of_a_model_that_is_gone():
+    from core.embeddings.view import EmbeddingView, save_view
+
+    with open_database().begin() as s:
+        run_id = save_view(
+            s, EmbeddingView(model_id="gpt2:gone", dims=3), name="old", model_key="x"
+        )
+    at = page()
+    at.selectbox(key="emb_pick").set_value(run_id)
+    at.button(key="emb_open").click().run()
+    assert not at.exception
+    assert "not on this server" in at.error[0].value
+    assert at.segmented_control(key="emb_dims").value == 3  # the rest of the view is restored
