@@ -59,7 +59,7 @@ CORE_PARSERS = {
     "core.sampling.__main__": "_parser",
     "core.pool.cli": "make_parser",
 }
-BENCHES = ["bench_attention", "bench_builtin", "bench_decode", "bench_pool", "bench_pool_live", "bench_sampling",
+BENCHES = ["bench_attention", "bench_builtin", "bench_decode", "bench_embeddings", "bench_pool", "bench_pool_live", "bench_sampling",
            "bench_store", "bench_tokenization", "bench_train", "validate_aegaeon"]  # fmt: skip
 
 

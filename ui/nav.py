@@ -50,6 +50,15 @@ PAGES: tuple[PageSpec, ...] = (
         "attention",
     ),
     PageSpec(
+        "pages/embeddings.py",
+        "Embedding spaces",
+        ":material/scatter_plot:",
+        "Language model",
+        "Project the token table to 2-D/3-D (PCA, t-SNE), find nearest neighbours, try "
+        "a − b + c, see how position is encoded and follow a sentence through the layers.",
+        "embeddings",
+    ),
+    PageSpec(
         "pages/pool.py",
         "GPU pool",
         ":material/dns:",
