@@ -24,6 +24,7 @@ from core.linalg.arch import CATALOGUE_EXTRAS, from_catalogue, from_gpt, parts
 from core.linalg.ffn import (
     ffn_input,
     ffn_of,
+    hidden,
     tensor_parallel,
     top_units,
     unit_contribution,
@@ -163,13 +164,19 @@ def view_xw(s: lp.MathState) -> None:
     )
 
 
+def _one_based(mat: np.ndarray) -> pd.DataFrame:
+    """A matrix as a table numbered from 1, as the formulas beside it are."""
+    rows, cols = mat.shape
+    return pd.DataFrame(mat, index=range(1, rows + 1), columns=[str(j + 1) for j in range(cols)])
+
+
 def view_ab(s: lp.MathState) -> None:
     st.markdown(
         "**C = A·B** three ways, with A 3×4 and B 4×3 drawn from the seed: every entry an inner "
         "product of a row of A and a column of B; C as a sum of 4 outer products (rank 1 "
         "each); and C in blocks, each block a sum of products of blocks."
     )
-    st.number_input("Seed", *lp.LIMITS["seed"], key="lm_seed")
+    st.columns(3)[0].number_input("Seed", *lp.LIMITS["seed"], key="lm_seed")
     rng = np.random.default_rng(s.seed)
     a = as_matrix(rng.integers(-3, 4, (3, 4)).astype(float), 3, 4, "A")
     b = as_matrix(rng.integers(-3, 4, (4, 3)).astype(float), 4, 3, "B")
@@ -177,7 +184,7 @@ def view_ab(s: lp.MathState) -> None:
     cols = st.columns(3)
     for col, (name, mat) in zip(cols, (("A", a), ("B", b), ("C = A·B", c)), strict=True):
         col.markdown(f"**{name}**")
-        col.dataframe(pd.DataFrame(np.array(mat)), width="stretch")
+        col.dataframe(_one_based(np.array(mat)), width="stretch")
     st.subheader("Inner products")
     st.code("\n".join(
         f"C[{i + 1},{j + 1}] = A[{i + 1},:]·B[:,{j + 1}] = "
@@ -197,7 +204,7 @@ def view_ab(s: lp.MathState) -> None:
     bc = st.columns(4)
     for k, ((bi, bj), block) in enumerate(sorted(blocks.items())):
         bc[k].markdown(f"**C{bi + 1}{bj + 1}**")
-        bc[k].dataframe(pd.DataFrame(block), width="stretch")
+        bc[k].dataframe(_one_based(block), width="stretch")
 
 
 def _model_and_prompt(s: lp.MathState):
@@ -260,12 +267,15 @@ def view_ffn(s: lp.MathState) -> None:
     change = (f.module(x) - without_unit(f, x, unit))[-1]
     gap = float((change - contribution).abs().max())
     m1, m2, m3 = st.columns(3)
-    m1.metric("h_i at the last token", f"{float(contribution.norm() / f.down[:, unit].norm()):.4g}")
+    m1.metric(f"h_{unit} at the last token", f"{float(hidden(f, x)[-1, unit]):.4g}")
     m2.metric("‖contribution‖", f"{float(contribution.norm()):.4g}")
     m3.metric("max |change − contribution|", f"{gap:.2e}",
               help="Float rounding only: removal subtracts exactly the rank-1 piece.")  # fmt: skip
     st.plotly_chart(fig.unit_figure(contribution.tolist(), change.tolist(), unit), width="stretch")
-    st.caption("Largest units at this prompt's last token (click a number above to remove one):")
+    st.caption(
+        "The units that write most at this prompt's last token: type one of their "
+        "numbers above to remove it."
+    )
     st.plotly_chart(fig.units_figure(units), width="stretch")
 
 

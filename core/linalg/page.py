@@ -69,7 +69,7 @@ class MathState:
     layer: int = 1  # block whose feed-forward is opened
     unit: int = 0  # hidden unit removed
     devices: int = 4  # simulated tensor-parallel devices
-    matrix: str = "blocks.1.ffn.fc.weight"  # parameter quantized
+    matrix: str = ""  # parameter quantized ("" = the model's feed-forward down projection)
     bits: int = 4
     group: int = 0  # weights per scale; 0 = per tensor
     tensor: str = "blk.0.ffn_down.weight"  # GGUF tensor opened (SmolLM2)
@@ -151,7 +151,7 @@ def encode_prompt(encode, text: str, start_token: int | None, context: int) -> t
 
 
 def default_matrix(model_kind: str) -> str:
-    return "blocks.1.ffn.fc.weight" if model_kind == "gpt" else "blocks.1.ffn.down.weight"
+    return "blocks.1.ffn.proj.weight" if model_kind == "gpt" else "blocks.1.ffn.down.weight"
 
 
 def resolve(value: str, options: Mapping[str, Any] | tuple, fallback: str, what: str):
@@ -159,6 +159,8 @@ def resolve(value: str, options: Mapping[str, Any] | tuple, fallback: str, what:
     a link made for one model may name a matrix another model does not have."""
     if value in options:
         return value, None
+    if not value:
+        return fallback, None
     return fallback, f"{what} {value!r} is not in this model; showing {fallback}"
 
 

@@ -61,7 +61,7 @@ def contribution_grid_figure(
             hovertemplate="%{y}, %{x}: %{z}<extra></extra>",
         )
     )
-    fig.update_yaxes(autorange="reversed", title="input (row i of W, scaled by x_i)")
+    fig.update_yaxes(autorange="reversed", title="input i")
     fig.update_xaxes(title="output (column j of W)")
     return _layout(fig, "Every product x_i·W_ij: a row is what input i adds", 300)
 
@@ -223,7 +223,7 @@ def parts_figure(rows: Sequence[tuple[str, dict[str, int]]]) -> go.Figure:
             hovertemplate=f"{key}: %{{customdata:,}} (%{{x:.1%}})<extra></extra>",
         )  # fmt: skip
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(title="share of parameters", tickformat=".0%")
+    fig.update_xaxes(title="share of parameters", tickformat=".0%", range=[0, 1], dtick=0.25)
     return _layout(fig, "Where the parameters are", 120 + 40 * len(rows))
 
 
@@ -247,8 +247,10 @@ def roofline_figure(
         marker=dict(color=AFTER, size=9),
         hovertemplate="%{text}: %{x:.3g} FLOP/byte, %{y:.3g} TFLOP/s<extra></extra>",
     )  # fmt: skip
-    fig.add_vline(x=peak_flops / bandwidth, line_dash="dot", line_color="#999",
-                  annotation_text="ridge", annotation_position="bottom right")  # fmt: skip
+    ridge = peak_flops / bandwidth  # a trace, not add_vline: shapes take log10 on log axes
+    fig.add_scatter(x=[ridge, ridge], y=[ridge * bandwidth / 1e12 / 1e4, peak_flops / 1e12],
+                    mode="lines", name=f"ridge {ridge:.0f} FLOP/byte",
+                    line=dict(color="#999", dash="dot"))  # fmt: skip
     fig.update_xaxes(type="log", title="arithmetic intensity (FLOP per byte of HBM traffic)")
     fig.update_yaxes(type="log", title="attainable TFLOP/s")
     return _layout(fig, f"Roofline of the {gpu_name}: decode is memory-bound until batched", 380)
@@ -263,5 +265,5 @@ def switch_figure(rows: Sequence[tuple[str, float, float]]) -> go.Figure:
     fig.add_bar(x=names, y=[r[2] for r in rows], name="read once from HBM (decode step floor)",
                 marker_color=BEFORE)  # fmt: skip
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title="seconds", type="log")
+    fig.update_yaxes(title="seconds (log scale)", type="log", dtick=1, tickformat="~g")
     return _layout(fig, "Model-switch time = weight bytes / PCIe bandwidth", 320)
