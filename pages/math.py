@@ -112,6 +112,19 @@ def _gguf(path: str, mtime: float):  # shared, read-only (tensor data memory-map
     return open_gguf(path)
 
 
+METRIC_W = 170  # pixels per metric: rows of them wrap on narrow screens
+
+
+class MetricRow:
+    """A row of metrics that wraps onto more lines when the page is narrow."""
+
+    def __init__(self) -> None:
+        self.box = st.container(horizontal=True, gap="medium")
+
+    def metric(self, label: str, value: str, **kwargs: Any) -> None:
+        self.box.metric(label, value, width=METRIC_W, **kwargs)
+
+
 def load(model_id: str):
     return _load_cached(model_id, registry.store_key(model_id))
 
@@ -266,7 +279,7 @@ def view_ffn(s: lp.MathState) -> None:
     contribution = unit_contribution(f, x, unit)[-1]
     change = (f.module(x) - without_unit(f, x, unit))[-1]
     gap = float((change - contribution).abs().max())
-    m1, m2, m3 = st.columns(3)
+    m1 = m2 = m3 = MetricRow()
     m1.metric(f"h_{unit} at the last token", f"{float(hidden(f, x)[-1, unit]):.4g}")
     m2.metric("‖contribution‖", f"{float(contribution.norm()):.4g}")
     m3.metric("max |change − contribution|", f"{gap:.2e}",
@@ -300,7 +313,7 @@ def view_tp(s: lp.MathState) -> None:
     )
     x = ffn_input(model, ids, layer)
     tp = tensor_parallel(f, x, S.lm_devices)
-    m1, m2, m3 = st.columns(3)
+    m1 = m2 = m3 = MetricRow()
     m1.metric("max |all-reduced − unsplit|", f"{tp.max_abs_diff:.2e}")
     m2.metric("weights per device", f"{tp.shards[0].bytes_held / 1e6:.2f} MB")
     m3.metric("sent per device", f"{tp.shards[0].bytes_sent / 1e3:.1f} kB",
@@ -369,7 +382,7 @@ def view_quant(s: lp.MathState) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     effect = next_token_effect(model, ids, S.lm_matrix, q.values, 10)
     tok = loaded.tokenizer
-    m1, m2, m3 = st.columns(3)
+    m1 = m2 = m3 = MetricRow()
     m1.metric("KL(original ‖ quantized)", f"{effect.kl:.3g} nats")
     m2.metric("same top token", "yes" if effect.same_top1 else "no")
     m3.metric("top-10 overlap", f"{effect.overlap}/10")
@@ -426,7 +439,7 @@ def _arch(key: str):
 
 
 def view_calc(s: lp.MathState) -> None:
-    c = st.columns(5)
+    c = st.columns(3) + st.columns(3)[:2]
     c[0].selectbox("Model", ARCHS, key="lm_arch", format_func=lambda k: ARCH_LABELS.get(k, k))
     c[1].selectbox("GPU", list(gpus()), key="lm_gpu", help=GPU_SOURCES.get(S.lm_gpu))
     c[2].selectbox("Weights", lp.CHOICES["fmt"], key="lm_fmt")
@@ -441,14 +454,16 @@ def view_calc(s: lp.MathState) -> None:
         f"{arch.n_kv_head} K/V heads, {arch.mlp} MLP of {arch.ffn}, vocabulary {arch.vocab:,}"
         f"{', tied head' if arch.tied else ''}. GPU: {md(GPU_SOURCES.get(gpu.name, gpu.name))}."
     )
-    m = st.columns(4)
+    row = MetricRow()
+    m = [row] * 4
     m[0].metric("Parameters", f"{calc.total / 1e6:,.1f} M" if calc.total < 1e9
                 else f"{calc.total / 1e9:,.2f} B")  # fmt: skip
     m[1].metric(f"Weights ({S.lm_fmt})", f"{calc.weight_bytes[S.lm_fmt] / 1e9:,.3f} GB")
     m[2].metric("KV cache per token (bf16)", f"{calc.kv_per_token / 1e3:,.1f} kB")
     m[3].metric(f"KV cache, {S.lm_batch}×{S.lm_context:,}", f"{calc.kv_total / 1e9:,.2f} GB",
                 help="Fits with the weights" if calc.fits else "Does NOT fit with the weights")  # fmt: skip
-    m = st.columns(4)
+    row = MetricRow()
+    m = [row] * 4
     m[0].metric("Prefill FLOPs / token", f"{calc.prefill_flops_per_token / 1e9:,.3f} G")
     m[1].metric("Decode FLOPs / token", f"{calc.decode_flops / 1e9:,.3f} G")
     m[2].metric("Decode step (roofline)", f"{calc.decode.seconds * 1e3:,.2f} ms",
@@ -464,27 +479,24 @@ def view_calc(s: lp.MathState) -> None:
             f"{(calc.weight_bytes[S.lm_fmt] + calc.kv_total) / 1e9:,.1f} GB; "
             f"the {gpu.name} has {gpu.memory_gb:g} GB."
         )
-    left, right = st.columns(2)
-    with left:
-        others = [k for k in ("builtin", "smollm2", "qwen2.5-7b") if k != S.lm_arch]
-        rows = [(arch.name, calc.parts)] + [
-            (_arch(k).name, parts(_arch(k)).as_dict()) for k in others
-        ]
-        st.plotly_chart(fig.parts_figure(rows), width="stretch")
-        st.dataframe(pd.DataFrame([
-            {"format": f, "GB": round(v / 1e9, 4)} for f, v in calc.weight_bytes.items()
-        ]), hide_index=True, width="stretch")  # fmt: skip
-    with right:
-        points = [(f"decode ×{b}", st_.intensity, st_.flops / st_.seconds)
-                  for b, st_ in calc.decode_batches]  # fmt: skip
-        points.append((f"prefill {S.lm_context}", calc.prefill.intensity,
-                       calc.prefill.flops / calc.prefill.seconds))  # fmt: skip
-        st.plotly_chart(fig.roofline_figure(gpu.name, gpu.tflops * 1e12, gpu.hbm_tb_s * 1e12,
-                                            points), width="stretch")  # fmt: skip
-        st.caption(
-            f"Ridge point {ridge(gpu):.0f} FLOP/byte. K/V heads per device under tensor "
-            "parallelism: " + ", ".join(f"TP={k}: {h}" for k, h in calc.kv_heads_per_device.items())
-        )
+    others = [k for k in ("builtin", "smollm2", "qwen2.5-7b") if k != S.lm_arch]
+    rows = [(arch.name, calc.parts)] + [(_arch(k).name, parts(_arch(k)).as_dict()) for k in others]
+    pc, tc = st.columns([2, 1])
+    pc.plotly_chart(fig.parts_figure(rows), width="stretch")
+    tc.dataframe(pd.DataFrame([
+        {"weights as": f, "GB": round(v / 1e9, 4)} for f, v in calc.weight_bytes.items()
+    ]), hide_index=True, width="stretch")  # fmt: skip
+    points = [(f"decode ×{b}", st_.intensity, st_.flops / st_.seconds)
+              for b, st_ in calc.decode_batches]  # fmt: skip
+    points.append((f"prefill {S.lm_context}", calc.prefill.intensity,
+                   calc.prefill.flops / calc.prefill.seconds))  # fmt: skip
+    st.plotly_chart(fig.roofline_figure(gpu.name, gpu.tflops * 1e12, gpu.hbm_tb_s * 1e12,
+                                        points), width="stretch")  # fmt: skip
+    st.caption(
+        f"Ridge point {ridge(gpu):.0f} FLOP/byte: below it a step waits for memory, above it "
+        "for arithmetic. K/V heads per device under tensor parallelism: "
+        + ", ".join(f"TP={k}: {h}" for k, h in calc.kv_heads_per_device.items())
+    )
     st.subheader("Model-switch time: why serving many models is hard")
     switch_rows = []
     for g in gpus().values():

@@ -30,8 +30,12 @@ BEFORE, AFTER = "#4c78a8", "#f58518"
 
 
 def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
+    # legend under the x-axis title, so that neither covers the other on a narrow page
     fig.update_layout(
-        title=title, height=height, margin=dict(l=50, r=20, t=50, b=45), legend_orientation="h"
+        title=title,
+        height=height + 40,
+        margin=dict(l=50, r=20, t=50, b=85),
+        legend=dict(orientation="h", yanchor="top", y=-0.22, x=0),
     )
     return fig
 
@@ -223,8 +227,9 @@ def parts_figure(rows: Sequence[tuple[str, dict[str, int]]]) -> go.Figure:
             hovertemplate=f"{key}: %{{customdata:,}} (%{{x:.1%}})<extra></extra>",
         )  # fmt: skip
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(title="share of parameters", tickformat=".0%", range=[0, 1], dtick=0.25)
-    return _layout(fig, "Where the parameters are", 120 + 40 * len(rows))
+    fig.update_xaxes(tickformat=".0%", range=[0, 1], dtick=0.25)  # share of the parameters
+    return _layout(fig, "Where the parameters are (share of each model's total)",
+                   200 + 40 * len(rows))  # fmt: skip
 
 
 def roofline_figure(
@@ -235,6 +240,7 @@ def roofline_figure(
 ) -> go.Figure:
     """log-log roofline: attainable FLOP/s = min(peak, intensity × bandwidth), and points
     (label, intensity FLOP/byte, achieved FLOP/s)."""
+    labelled = {0, len(points) // 2, len(points) - 2, len(points) - 1}  # the rest: hover
     lo = min([0.1] + [p[1] / 2 for p in points])
     hi = max([10 * peak_flops / bandwidth] + [p[1] * 2 for p in points])
     xs = list(np.geomspace(lo, hi, 200))
@@ -243,16 +249,19 @@ def roofline_figure(
                     name=f"{gpu_name} roofline", line=dict(color="#666"))  # fmt: skip
     fig.add_scatter(
         x=[p[1] for p in points], y=[p[2] / 1e12 for p in points], mode="markers+text",
-        text=[p[0] for p in points], textposition="top left", name="steps",
+        text=[p[0] if i in labelled else "" for i, p in enumerate(points)],
+        hovertext=[p[0] for p in points], textposition="top left", name="steps",
         marker=dict(color=AFTER, size=9),
-        hovertemplate="%{text}: %{x:.3g} FLOP/byte, %{y:.3g} TFLOP/s<extra></extra>",
+        hovertemplate="%{hovertext}: %{x:.3g} FLOP/byte, %{y:.3g} TFLOP/s<extra></extra>",
     )  # fmt: skip
     ridge = peak_flops / bandwidth  # a trace, not add_vline: shapes take log10 on log axes
     fig.add_scatter(x=[ridge, ridge], y=[ridge * bandwidth / 1e12 / 1e4, peak_flops / 1e12],
                     mode="lines", name=f"ridge {ridge:.0f} FLOP/byte",
                     line=dict(color="#999", dash="dot"))  # fmt: skip
-    fig.update_xaxes(type="log", title="arithmetic intensity (FLOP per byte of HBM traffic)")
-    fig.update_yaxes(type="log", title="attainable TFLOP/s")
+    fig.update_xaxes(
+        type="log", dtick=1, title="arithmetic intensity (FLOP per byte of HBM traffic)"
+    )
+    fig.update_yaxes(type="log", dtick=1, title="attainable TFLOP/s")
     return _layout(fig, f"Roofline of the {gpu_name}: decode is memory-bound until batched", 380)
 
 
