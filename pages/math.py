@@ -242,7 +242,7 @@ def _model_and_prompt(s: lp.MathState):
     except ERRORS as exc:
         st.error(md(exc, 1000))
         return None
-    return loaded, ids
+    return loaded, ids.to(loaded.model.device)
 
 
 def _layer_widget(model) -> int:

@@ -105,7 +105,7 @@ def error(weight: torch.Tensor, values: torch.Tensor) -> Error:
 def histogram(values: torch.Tensor, bins: int = 80, lo: float | None = None,
               hi: float | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(counts, edges) of ``values`` over [lo, hi] (default: their range)."""
-    v = values.detach().float().reshape(-1).numpy()
+    v = values.detach().float().reshape(-1).cpu().numpy()
     lo = float(v.min()) if lo is None else lo
     hi = float(v.max()) if hi is None else hi
     if hi <= lo:
