@@ -59,6 +59,7 @@ from core.pool.setup import MIXES
 from core.tokenization.display import display_token
 from core.viz import linalg as fig
 from ui.boot import ensure_app_shell
+from ui.shell import choices
 from ui.text import md
 from ui.urlstate import Choice, Int, Param, Text, read_url, warn, write_url
 
@@ -95,6 +96,9 @@ def init_state() -> None:
     and all of them while another page is shown). Re-assigning keeps them across views."""
     if "lm_saved" not in S or (st.query_params and "lm_view" not in S):
         values, S.lm_url_problems = read_url(PARAMS)
+        sidebar = choices().model_id  # the real-weight views start on the sidebar's model
+        if "model" not in st.query_params and sidebar in lp.MODELS:
+            values["model"] = sidebar
     else:
         values = S.lm_saved
     for key, value in values.items():
