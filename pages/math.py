@@ -356,7 +356,7 @@ def view_quant(s: lp.MathState) -> None:
     name, note = lp.resolve(S.lm_matrix, mats, lp.default_matrix(kind), "matrix")
     if note:
         st.info(md(note))
-        S.lm_matrix = name
+    S.lm_matrix = name
     c1, c2, c3 = st.columns([2, 1, 1])
     c1.selectbox("Matrix", list(mats), key="lm_matrix",
                  format_func=lambda n: f"{n} {mats[n][0]}×{mats[n][1]}")  # fmt: skip
@@ -411,7 +411,7 @@ def q4_blocks() -> None:
     name, note = lp.resolve(S.lm_tensor, names, names[0], "tensor")
     if note:
         st.info(md(note))
-        S.lm_tensor = name
+    S.lm_tensor = name
     c1, c2 = st.columns([2, 1])
     c1.selectbox("Tensor", names, key="lm_tensor",
                  format_func=lambda n: f"{n} ({g.tensors[n].type_name}, {g.tensors[n].shape})")  # fmt: skip

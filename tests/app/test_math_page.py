@@ -82,6 +82,9 @@ def test_quantization_view_and_missing_smollm2():
     assert float(_metric(at, "KL").split()[0]) < 0.01
     rows = at.dataframe[0].value
     assert list(rows["format"])[0] == "int8 per tensor"
+    # no matrix in the link: the built-in GPT's down projection, without a note
+    assert at.selectbox(key="lm_matrix").value == "blocks.1.ffn.proj.weight"
+    assert not any("is not in this model" in i.value for i in at.info)
     assert any("open its Q4_1 blocks" in i.value for i in at.info)
 
 
@@ -132,3 +135,5 @@ def test_empty_and_hostile_prompts():
     at = _run({"view": "Quantization", "prompt": hostile, "matrix": "[x](http://a.b)"})
     _ok(at)
     assert live_markup(at) == []
+    assert any("is not in this model" in plain(i.value) for i in at.info)
+    assert at.selectbox(key="lm_matrix").value == "blocks.1.ffn.proj.weight"
