@@ -61,7 +61,7 @@ from core.viz import linalg as fig
 from ui.boot import ensure_app_shell
 from ui.shell import choices
 from ui.text import md
-from ui.urlstate import Choice, Int, Param, Text, read_url, warn, write_url
+from ui.urlstate import Choice, Flag, Int, Param, Text, read_url, warn, write_url
 
 ensure_app_shell()
 
@@ -69,7 +69,11 @@ S = st.session_state
 ERRORS = (LinalgError, CheckpointError, GGUFError)
 ARCHS = tuple(models()) + lp.REFERENCE_ARCHS
 ARCH_LABELS = {"builtin": "Built-in GPT", "smollm2": "SmolLM2-135M", "gpt2": "GPT-2 124M",
-               "gpt2-medium": "GPT-2 medium", "gpt2-xl": "GPT-2 XL"}  # fmt: skip
+               "gpt2-medium": "GPT-2 medium", "gpt2-xl": "GPT-2 XL",
+               "custom": "Custom (type the shapes)"}  # fmt: skip
+CUSTOM = (("c_d", "Width d"), ("c_layers", "Layers"), ("c_heads", "Query heads"),
+          ("c_kv", "K/V heads"), ("c_ffn", "MLP width"), ("c_vocab", "Vocabulary"),
+          ("c_ctx", "Max context"))  # fmt: skip
 
 
 def params() -> dict[str, Param]:
@@ -83,6 +87,7 @@ def params() -> dict[str, Param]:
         "tensor": Text(d.tensor, 100),
         "arch": Choice(d.arch, ARCHS),
         "gpu": Choice(d.gpu, tuple(gpus())),
+        "c_tied": Flag(d.c_tied),
     }
     return out
 
@@ -435,6 +440,8 @@ def q4_blocks() -> None:
 
 
 def _arch(key: str):
+    if key == "custom":
+        return lp.custom_arch(state())
     if key in CATALOGUE_EXTRAS:
         return from_catalogue(models()[key])
     if key == "builtin":
@@ -448,6 +455,18 @@ def view_calc(s: lp.MathState) -> None:
     c[1].selectbox("GPU", list(gpus()), key="lm_gpu", help=GPU_SOURCES.get(S.lm_gpu))
     c[2].selectbox("Weights", lp.CHOICES["fmt"], key="lm_fmt")
     c[3].number_input("Batch", *lp.LIMITS["batch"], key="lm_batch")
+    if S.lm_arch == "custom":
+        with st.container(border=True):
+            cc = st.columns(4)
+            for i, (key, label) in enumerate(CUSTOM):
+                cc[i % 4].number_input(label, *lp.LIMITS[key], key=f"lm_{key}")
+            cc[3].selectbox(
+                "MLP",
+                lp.CHOICES["c_mlp"],
+                key="lm_c_mlp",
+                format_func={"swiglu": "SwiGLU (Llama)", "gelu": "GELU (GPT)"}.get,
+            )
+            cc[3].checkbox("Tied head", key="lm_c_tied")  # fmt: skip
     arch = _arch(S.lm_arch)
     S.lm_context = min(S.lm_context, arch.context)
     c[4].number_input("Context (tokens)", 1, arch.context, key="lm_context")

@@ -39,7 +39,7 @@ VIEWS = ("x·W", "A·B", "Feed-forward", "Tensor parallel", "Quantization", "Cal
 MODELS = ("builtin", "smollm2")  # the models the real-weight views open
 MAX_PROMPT_CHARS = 500
 MAX_PROMPT_TOKENS = 64  # positions the real-weight views run (a forward pass each)
-REFERENCE_ARCHS = ("builtin", "smollm2", "gpt2", "gpt2-medium", "gpt2-xl")
+REFERENCE_ARCHS = ("builtin", "smollm2", "gpt2", "gpt2-medium", "gpt2-xl", "custom")
 GROUPS = (0, 32, 64, 128)  # 0 = one scale for the whole tensor
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)  # decode batch sizes on the roofline
 
@@ -54,6 +54,14 @@ LIMITS: dict[str, tuple[int, int]] = {
     "block": (0, 1_000_000),
     "batch": (1, 4096),
     "context": (1, 1_048_576),
+    # a custom architecture (defaults: Llama-3-8B's shapes)
+    "c_d": (8, 65_536),
+    "c_layers": (1, 512),
+    "c_heads": (1, 512),
+    "c_kv": (1, 512),
+    "c_ffn": (1, 1_048_576),
+    "c_vocab": (2, 1_048_576),
+    "c_ctx": (1, 1_048_576),
 }
 
 
@@ -79,6 +87,15 @@ class MathState:
     fmt: str = "bf16"  # weight format of the calculators
     batch: int = 8
     context: int = 2048
+    c_d: int = 4096  # custom architecture: width
+    c_layers: int = 32
+    c_heads: int = 32
+    c_kv: int = 8
+    c_ffn: int = 14_336
+    c_vocab: int = 128_256
+    c_ctx: int = 8192
+    c_mlp: str = "swiglu"  # "swiglu": a Llama (RMSNorm, no biases); "gelu": a GPT
+    c_tied: bool = False
 
 
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -87,6 +104,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "bits": (8, 4),
     "group": GROUPS,
     "fmt": tuple(FORMAT_BITS),
+    "c_mlp": ("swiglu", "gelu"),
 }
 
 
@@ -165,6 +183,31 @@ def resolve(value: str, options: Mapping[str, Any] | tuple, fallback: str, what:
 
 
 # ---------------------------------------------------------------- calculators
+
+
+def custom_arch(s: MathState) -> Arch:
+    """The architecture typed into the calculators: a Llama (SwiGLU, RMSNorm, RoPE, no
+    biases) or a GPT (GELU, LayerNorm, learned positions, biases); :class:`LinalgError` when
+    the shapes do not fit together (e.g. a width the heads do not divide)."""
+    for key, (lo, hi) in LIMITS.items():
+        if key.startswith("c_") and not lo <= getattr(s, key) <= hi:
+            raise LinalgError(f"{key[2:]} must be from {lo:,} to {hi:,}")
+    gpt = s.c_mlp == "gelu"
+    return Arch(
+        name="custom",
+        vocab=s.c_vocab,
+        d=s.c_d,
+        n_layer=s.c_layers,
+        n_head=s.c_heads,
+        n_kv_head=s.c_kv,
+        ffn=s.c_ffn,
+        mlp=s.c_mlp,
+        norm="layernorm" if gpt else "rmsnorm",
+        linear_bias=gpt,
+        positions=s.c_ctx if gpt else 0,
+        tied=s.c_tied,
+        context=s.c_ctx,
+    )
 
 
 def reference_arch(key: str) -> Arch:

@@ -100,6 +100,16 @@ def test_calculators_and_the_pool_link():
     assert _metric(at, "Parameters") == "124.4 M"
 
 
+def test_custom_architecture_and_a_bad_one():
+    at = _run({"view": "Calculators", "arch": "custom"})
+    _ok(at)
+    assert _metric(at, "Parameters") == "8.03 B"  # Llama-3-8B's shapes by default
+    at.number_input(key="lm_c_heads").set_value(7).run()
+    assert not at.exception
+    assert any("does not split into 7 heads" in e.value for e in at.error)
+    assert at.query_params["c_heads"] == "7"
+
+
 def test_the_pool_link_opens_the_pool_page_through_the_app():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params.update({"view": "Calculators", "gpu": "H20", "arch": "qwen2.5-32b"})

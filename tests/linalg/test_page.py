@@ -83,3 +83,34 @@ def test_reference_architectures():
     assert reference_arch("smollm2").context == 8192
     with pytest.raises(LinalgError, match="unknown architecture"):
         reference_arch("gpt5")
+
+
+def test_custom_architecture_defaults_are_llama3_8b():
+    import torch
+    from transformers import LlamaConfig as HFLlamaConfig
+    from transformers import LlamaForCausalLM
+
+    from core.linalg.arch import parts
+    from core.linalg.page import custom_arch
+
+    with torch.device("meta"):
+        hf = LlamaForCausalLM(
+            HFLlamaConfig(
+                vocab_size=128_256,
+                hidden_size=4096,
+                intermediate_size=14_336,
+                num_hidden_layers=32,
+                num_attention_heads=32,
+                num_key_value_heads=8,
+                tie_word_embeddings=False,
+            )  # fmt: skip
+        )
+    assert parts(custom_arch(MathState())).total == hf.num_parameters() == 8_030_261_248
+    gpt = custom_arch(state_from({"c_mlp": "gelu", "c_d": 768, "c_layers": 12, "c_heads": 12,
+                                  "c_kv": 12, "c_ffn": 3072, "c_vocab": 50257, "c_ctx": 1024,
+                                  "c_tied": True}))  # fmt: skip
+    assert parts(gpt).total == 124_439_808 - 12 * 3 * 768  # GPT-2 has QKV biases too
+    with pytest.raises(LinalgError, match="does not split into 7 heads"):
+        custom_arch(state_from({"c_heads": 7}))
+    with pytest.raises(LinalgError, match="layers must be from 1"):
+        custom_arch(state_from({"c_layers": 0}))
