@@ -33,7 +33,6 @@ from core.linalg.ffn import (
 from core.linalg.products import (
     as_matrix,
     block_products,
-    by_columns,
     inner_products,
     outer_products,
     random_problem,
@@ -181,9 +180,10 @@ def view_xw(s: lp.MathState) -> None:
         st.subheader("2. y is a combination of W's rows")
         st.caption("Which input contributes: input i scales row i of W and adds it in.")
         st.plotly_chart(fig.contribution_grid_figure(x[0], w, view["done"]), width="stretch")
-    st.plotly_chart(
-        fig.row_combination_figure(row_contributions(x, w), by_columns(x, w)), width="stretch"
-    )
+    done = view["done"]  # the bars grow with the stepper too: terms not reached count 0
+    counted = [[v if done[i][j] else 0.0 for j, v in enumerate(row)]
+               for i, row in enumerate(row_contributions(x, w))]  # fmt: skip
+    st.plotly_chart(fig.row_combination_figure(counted, view["partial"]), width="stretch")
 
 
 def _one_based(mat: np.ndarray) -> pd.DataFrame:
