@@ -59,6 +59,15 @@ PAGES: tuple[PageSpec, ...] = (
         "embeddings",
     ),
     PageSpec(
+        "pages/math.py",
+        "LLM math",
+        ":material/functions:",
+        "Language model",
+        "x·W three ways, the feed-forward as rank-1 units, tensor parallelism and "
+        "quantization on real weights; parameter, FLOP, KV-cache and switch-time calculators.",
+        "math",
+    ),
+    PageSpec(
         "pages/pool.py",
         "GPU pool",
         ":material/dns:",
