@@ -25,7 +25,8 @@ import torch
 from sqlalchemy.orm import Session
 
 from core.corpus import CorpusError, decode_text, named_corpora
-from core.model import GPTConfig
+from core.model import CheckpointError, GPTConfig
+from core.model.checkpoint import read_metadata
 from core.store import (
     RunKind,
     RunQuery,
@@ -127,6 +128,28 @@ def model_config(form: TrainForm, vocab_size: int, start_token_id: int | None = 
         n_embd=n_embd,
         start_token=start_token_id,
     )
+
+
+def finetune_form(form: TrainForm, checkpoint: Path) -> tuple[TrainForm, int]:
+    """The form with the shape of the checkpoint it fine-tunes, and that model's vocabulary.
+
+    Raises :class:`CheckpointError` when the file is not a readable Glassbox checkpoint.
+    """
+    try:
+        cfg = GPTConfig.from_json(read_metadata(checkpoint)["config"])
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{checkpoint} does not describe its model ({exc})") from exc
+    shaped = form_from(
+        form_values(form)
+        | {
+            "preset": "custom",
+            "n_layer": cfg.n_layer,
+            "n_head": cfg.n_head,
+            "n_embd": cfg.n_embd,
+            "context_length": cfg.context_length,
+        }
+    )
+    return shaped, cfg.vocab_size
 
 
 @dataclass(frozen=True)
