@@ -81,7 +81,7 @@ class TrainForm:
     """Everything the user sets on the page (defaults: a tiny run of a minute or so)."""
 
     corpora: tuple[str, ...] = ("builtin",)  # names of named_corpora()
-    tokenizer: str = "gpt2"  # a registry tokenizer id: encoding name, "builtin", "run:<id>"
+    tokenizer: str = "builtin"  # a registry tokenizer id: encoding name, "builtin", "run:<id>"
     preset: str = "tiny"
     n_layer: int = 2
     n_head: int = 2
@@ -251,8 +251,8 @@ def job_spec(form: TrainForm, corpus_sources: list[str], init_from: Path | None 
     eval_every = min(form.eval_every, form.steps)
     args += [
         "--steps", str(form.steps), "--batch-size", str(form.batch_size),
-        "--lr", repr(float(form.lr)), "--min-lr", repr(float(form.lr) / 10),
-        "--warmup-steps", str(form.warmup_steps), "--weight-decay", repr(float(form.weight_decay)),
+        "--lr", f"{form.lr:.6g}", "--min-lr", f"{form.lr / 10:.6g}",
+        "--warmup-steps", str(form.warmup_steps), "--weight-decay", f"{form.weight_decay:.6g}",
         "--seed", str(form.seed), "--eval-every", str(eval_every), "--eval-windows", "8",
         "--sample-every", str(form.sample_every), "--sample-prompt", form.sample_prompt,
         "--sample-tokens", "40", "--checkpoint-every", str(eval_every),
@@ -407,7 +407,7 @@ def recent_runs(session: Session, limit: int = 20) -> list[RunBrief]:
 
 
 def format_duration(seconds: float | None) -> str:
-    """``75 -> "1 min 15 s"``, ``4000 -> "1 h 07 min"``, None -> "–"."""
+    """``75 -> "1 min 15 s"``, ``4000 -> "1 h 06 min"``, None -> "–"."""
     if seconds is None or not math.isfinite(seconds):
         return "–"
     seconds = int(round(seconds))
