@@ -34,6 +34,7 @@ ensure_app_shell()
 
 S = st.session_state
 LIVE_EVERY_S = 2.0  # seconds between live refreshes while a job runs
+WIDE, NARROW = 320, 150  # pixel widths of the form's widgets (rows wrap to the window)
 FORM_FIELDS = [f.name for f in fields(tp.TrainForm) if f.name not in ("name", "finetune_from")]
 
 
@@ -113,6 +114,7 @@ def number(label: str, key: str, container: Any = st, **kw: Any) -> None:
         min_value=int(lo) if is_int else float(lo),
         max_value=int(hi) if is_int else float(hi),
         key=f"tr_{key}",
+        width=NARROW,
         **kw,
     )
 
@@ -135,19 +137,22 @@ def finetune_options() -> dict[str, str]:
 
 def corpus_panel() -> list[str]:
     """Corpora and the upload; returns the sources for the job (names and saved paths)."""
-    st.multiselect(
+    row = st.container(horizontal=True, wrap=True)
+    row.multiselect(
         "Corpora",
         tp.CORPORA,
         key="tr_corpora",
         help="builtin: the Python reference manual (0.5M characters); stdlib-docs, "
         "torch-docs, deps-docs: docstrings of the standard library, PyTorch and the app's "
         "dependencies (1.3M to 8M characters: slower to prepare).",
+        width=WIDE,
     )
-    upload = st.file_uploader(
+    upload = row.file_uploader(
         "…and/or your own text (.txt, UTF-8)",
         type=["txt"],
         key="tr_file",
         help=f"At most {tp.upload_limit() / 2**20:.0f} MB on this server.",
+        width=WIDE,
     )
     sources = list(S.tr_corpora)
     if upload is None:
@@ -166,62 +171,73 @@ def corpus_panel() -> list[str]:
 
 
 def form_panel() -> tuple[tp.TrainForm, list[str], Any]:
-    """The left column: returns the form, its corpus sources and the fine-tune checkpoint."""
-    st.radio(
+    """The form in rows that wrap to the window's width; returns the form, its corpus
+    sources and the fine-tune checkpoint."""
+    checkpoint = None
+    row = st.container(horizontal=True, wrap=True)
+    row.radio(
         "Model",
         ("new", "finetune"),
         format_func={"new": "New model", "finetune": "Fine-tune a trained one"}.get,
         key="tr_mode",
         horizontal=True,
+        width=WIDE,
     )
-    checkpoint = None
     if S.tr_mode == "finetune":
         options = finetune_options()
         if not options:
-            st.info("No finished training run with a checkpoint yet: train one first.")
+            row.info("No finished training run with a checkpoint yet: train one first.")
         else:
-            choice = st.selectbox(
-                "Start from", list(options), format_func=lambda i: options[i], key="tr_base"
+            choice = row.selectbox(
+                "Start from",
+                list(options),
+                format_func=lambda i: options[i],
+                key="tr_base",
+                width=WIDE,
             )
             try:
                 checkpoint = registry.run_checkpoint_path(choice, session_factory(quiet=True))
             except CheckpointError as exc:
                 st.error(md(str(exc), 500))
-    sources = corpus_panel()
-    if S.tr_mode == "new":
+    else:
         options = tokenizer_options()
         if S.tr_tokenizer not in options:
             S.tr_tokenizer = "gpt2"
-        st.selectbox("Tokenizer", list(options), format_func=options.get, key="tr_tokenizer")
-        st.selectbox("Size", tp.PRESET_NAMES, key="tr_preset", on_change=_apply_preset)
+        row.selectbox(
+            "Tokenizer", list(options), format_func=options.get, key="tr_tokenizer", width=WIDE
+        )
+        row.selectbox(
+            "Size", tp.PRESET_NAMES, key="tr_preset", on_change=_apply_preset, width=NARROW
+        )
         if S.tr_preset == "custom":
-            c = st.columns(4)
-            number("Layers", "n_layer", c[0])
-            number("Heads", "n_head", c[1])
-            number("Width", "n_embd", c[2], step=8)
-            number("Context", "context_length", c[3], step=8)
+            number("Layers", "n_layer", row)
+            number("Heads", "n_head", row)
+            number("Width", "n_embd", row, step=8)
+            number("Context", "context_length", row, step=8)
         else:
             layers, heads, width, ctx = tp.PRESETS[S.tr_preset]
-            st.caption(f"{layers} layers · {heads} heads · width {width} · context {ctx}")
-    with st.expander("Training settings", expanded=True):
-        c = st.columns(2)
-        number("Steps", "steps", c[0], step=50)
-        number("Batch (windows)", "batch_size", c[1])
-        number("Learning rate", "lr", c[0], format="%.4f", step=0.0005)
-        number("Warmup steps", "warmup_steps", c[1])
-        number("Weight decay", "weight_decay", c[0], step=0.05)
-        number("Seed", "seed", c[1])
-        number("Evaluate every", "eval_every", c[0], help="steps between validation losses")
-        number("Sample every", "sample_every", c[1], help="steps between samples (0: never)")
-        if S.tr_mode == "new":
-            c[0].selectbox(
-                "Start token",
-                tp.START_TOKENS,
-                key="tr_start_token",
-                help="eot: every window begins with <|endoftext|> (an attention sink)",
-            )
-        st.text_input("Sample prompt", key="tr_sample_prompt", max_chars=200)
-        st.text_input("Run name (optional)", key="tr_name", max_chars=200)
+            row.caption(f"{layers} layers · {heads} heads · width {width} · context {ctx}")
+    sources = corpus_panel()
+    row = st.container(horizontal=True, wrap=True)
+    number("Steps", "steps", row, step=50)
+    number("Batch", "batch_size", row, help="windows of context-length tokens per step")
+    number("Learning rate", "lr", row, format="%.4f", step=0.0005)
+    number("Warmup", "warmup_steps", row, help="steps of linear warmup")
+    number("Weight decay", "weight_decay", row, step=0.05)
+    number("Seed", "seed", row)
+    number("Evaluate every", "eval_every", row, help="steps between validation losses")
+    number("Sample every", "sample_every", row, help="steps between samples (0: never)")
+    row = st.container(horizontal=True, wrap=True)
+    if S.tr_mode == "new":
+        row.selectbox(
+            "Start token",
+            tp.START_TOKENS,
+            key="tr_start_token",
+            help="eot: every window begins with <|endoftext|> (an attention sink)",
+            width=NARROW,
+        )
+    row.text_input("Sample prompt", key="tr_sample_prompt", max_chars=200, width=WIDE)
+    row.text_input("Run name (optional)", key="tr_name", max_chars=200, width=WIDE)
     return current_form(), sources, checkpoint
 
 
@@ -378,9 +394,14 @@ def draw_view(view: tp.LiveView, manager: JobManager) -> None:
     ):
         submit(manager, JobSpec.resume(view.run_id, f"resume {view.name}"))
     if view.samples:
-        st.markdown("**Samples** (same prompt, newest first)")
-        for step, text in view.samples:
-            st.markdown(f"step {step:,}: {md(text, 600)}")
+        (step, text), earlier = view.samples[0], view.samples[1:]
+        st.markdown(f"**Latest sample** (after step {step:,}, same prompt every time)")
+        st.code(text[:2000], language=None, wrap_lines=True)
+        if earlier:
+            with st.expander(f"{len(earlier)} earlier samples"):
+                for step, text in earlier:
+                    st.caption(f"after step {step:,}")
+                    st.code(text[:2000], language=None, wrap_lines=True)
 
 
 # ---------------------------------------------------------------- the page
@@ -396,12 +417,10 @@ if S.tr_flash:
     S.tr_flash = None
 if session_factory() is None:
     st.stop()
-left, right = st.columns([2, 3], gap="large")
-with left:
+busy = any(j.state in (JobState.RUNNING, JobState.QUEUED) for j in job_manager(_url()).jobs())
+running = busy or (bool(S.tr_run) and S.tr_last_status.get(S.tr_run) in (None, "running"))
+st.fragment(live_panel, run_every=LIVE_EVERY_S if running else None)()
+with st.expander("New training job", expanded=True, icon=":material/add_circle:"):
     form, sources, checkpoint = form_panel()
     start_panel(form, sources, checkpoint)
-with right:
-    busy = any(j.state in (JobState.RUNNING, JobState.QUEUED) for j in job_manager(_url()).jobs())
-    running = busy or (bool(S.tr_run) and S.tr_last_status.get(S.tr_run) in (None, "running"))
-    st.fragment(live_panel, run_every=LIVE_EVERY_S if running else None)()
 write_url(form_params(), tp.form_values(form) | {"run": S.tr_run or 0}, omit_defaults=True)

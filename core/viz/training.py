@@ -95,7 +95,7 @@ def progress_tiles(view: LiveView) -> list[tuple[str, str]]:
     last_val = next((y for _, y in reversed(view.val_loss) if y is not None), None)
     rate = f"{view.tokens_per_s:,.0f}" if view.tokens_per_s else "–"
     return [
-        ("step", f"{view.step:,} / {view.steps:,}"),
+        (f"step of {view.steps:,}", f"{view.step:,}"),
         ("validation loss", f"{last_val:.3f}" if last_val is not None else "–"),
         ("tokens/s", rate),
         ("time left", format_duration(view.eta_s) if view.status == "running" else "–"),

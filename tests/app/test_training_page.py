@@ -99,8 +99,9 @@ def test_a_stored_run_is_shown_with_its_text_escaped():
         run_id = run.id
     at = _run({"run": str(run_id)})
     assert not at.exception
-    assert _metrics(at)["step"] == "4 / 4" and _metrics(at)["validation loss"] == "3.200"
-    assert any("step 4:" in m.value for m in at.markdown)
+    assert _metrics(at)["step of 4"] == "4" and _metrics(at)["validation loss"] == "3.200"
+    assert any("after step 4" in m.value for m in at.markdown)
+    assert [c.value for c in at.code] == ["<img src=x onerror=alert(1)> [a](javascript:x)"]
     assert live_markup(at) == []
     assert "tr_resume" not in [b.key for b in at.button]  # finished: nothing to resume
 

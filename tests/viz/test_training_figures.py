@@ -36,7 +36,7 @@ def _view(**kw) -> LiveView:
 
 def test_progress_tiles():
     assert progress_tiles(_view()) == [
-        ("step", "50 / 200"),
+        ("step of 200", "50"),
         ("validation loss", "3.000"),
         ("tokens/s", "1,234"),
         ("time left", "1 min 15 s"),
