@@ -60,7 +60,8 @@ CORE_PARSERS = {
     "core.pool.cli": "make_parser",
 }
 BENCHES = ["bench_builtin", "bench_decode", "bench_pool", "bench_pool_live", "bench_sampling",
-           "bench_store", "bench_tokenization", "bench_train", "validate_aegaeon"]  # fmt: skip
+           "bench_store", "bench_tokenization", "bench_train", "bench_training_job",
+           "validate_aegaeon"]  # fmt: skip
 
 
 def _bench_parser(name: str, monkeypatch) -> argparse.ArgumentParser:
