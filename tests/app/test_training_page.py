@@ -137,3 +137,19 @@ def test_start_submits_a_job_that_the_queue_shows_as_yours():
     assert any(job.id in m.value and "yours" in m.value for m in at.markdown)
     done = manager.wait(job.id, timeout=120)
     assert done.returncode == 0, done.log_tail
+
+
+def test_a_run_stopped_by_a_non_finite_loss_says_why():
+    message = "the loss became non-finite at step 7; the run stopped; last good checkpoint: x"
+    with open_database().begin() as session:
+        run = record_run(
+            session, kind=RunKind.TRAINING, name="diverged", status=RunStatus.FAILED,
+            config={"model": {"context_length": 16}, "train": {"steps": 20, "batch_size": 2}},
+            series={"train_loss": [(s, 3.0) for s in range(1, 7)]},
+            summary={"steps": 6, "message": message},
+        )  # fmt: skip
+        run_id = run.id
+    at = _run({"run": str(run_id)})
+    assert not at.exception
+    assert [plain(e.value) for e in at.error] == [message]
+    assert _metrics(at)["step of 20"] == "6"
