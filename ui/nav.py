@@ -68,6 +68,15 @@ PAGES: tuple[PageSpec, ...] = (
         "math",
     ),
     PageSpec(
+        "pages/training.py",
+        "Training",
+        ":material/model_training:",
+        "Language model",
+        "Train a small GPT on a built-in corpus or your own text and watch the loss fall "
+        "and the samples turn into text; jobs run on the server and survive a closed tab.",
+        "training",
+    ),
+    PageSpec(
         "pages/pool.py",
         "GPU pool",
         ":material/dns:",
