@@ -28,6 +28,7 @@ from core.linalg.ffn import (
     tensor_parallel,
     top_units,
     unit_contribution,
+    unit_reading,
     without_unit,
 )
 from core.linalg.products import (
@@ -293,6 +294,9 @@ def view_ffn(s: lp.MathState) -> None:
     m2.metric("‖contribution‖", f"{float(contribution.norm()):.4g}")
     m3.metric("max |change − contribution|", f"{gap:.2e}",
               help="Float rounding only: removal subtracts exactly the rank-1 piece.")  # fmt: skip
+    st.code(unit_reading(f, x, unit), language=None)
+    st.plotly_chart(fig.pair_figure(f.up[unit].tolist(), f.down[:, unit].tolist(), unit),
+                    width="stretch")  # fmt: skip
     st.plotly_chart(fig.unit_figure(contribution.tolist(), change.tolist(), unit), width="stretch")
     st.caption(
         "The units that write most at this prompt's last token: type one of their "

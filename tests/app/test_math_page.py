@@ -58,6 +58,7 @@ def test_feed_forward_unit_removal_is_its_contribution():
     _ok(at)
     assert float(_metric(at, "max |change")) < 1e-5
     assert any("hidden H = 1024" in m.value for m in at.markdown)
+    assert any(c.value.startswith("h = gelu(x·W_up[:, 643] + b_643)") for c in at.code)
     at.number_input(key="lm_unit").set_value(5).run()
     _ok(at)
     assert at.query_params["unit"] == "5"
