@@ -28,6 +28,7 @@ from core.linalg.ffn import (
     tensor_parallel,
     top_units,
     unit_contribution,
+    unit_reading,
     without_unit,
 )
 from core.linalg.products import (
@@ -291,8 +292,12 @@ def view_ffn(s: lp.MathState) -> None:
     m1 = m2 = m3 = MetricRow()
     m1.metric(f"h_{unit} at the last token", f"{float(hidden(f, x)[-1, unit]):.4g}")
     m2.metric("‖contribution‖", f"{float(contribution.norm()):.4g}")
-    m3.metric("max |change − contribution|", f"{gap:.2e}",
-              help="Float rounding only: removal subtracts exactly the rank-1 piece.")  # fmt: skip
+    m3.metric("change − contribution", f"{gap:.2e}",
+              help="Largest |change − contribution| over the outputs: float rounding only, "
+              "removal subtracts exactly the rank-1 piece.")  # fmt: skip
+    st.code(unit_reading(f, x, unit), language=None)
+    st.plotly_chart(fig.pair_figure(f.up[unit].tolist(), f.down[:, unit].tolist(), unit),
+                    width="stretch")  # fmt: skip
     st.plotly_chart(fig.unit_figure(contribution.tolist(), change.tolist(), unit), width="stretch")
     st.caption(
         "The units that write most at this prompt's last token: type one of their "
@@ -323,7 +328,11 @@ def view_tp(s: lp.MathState) -> None:
     x = ffn_input(model, ids, layer)
     tp = tensor_parallel(f, x, S.lm_devices)
     m1 = m2 = m3 = MetricRow()
-    m1.metric("max |all-reduced − unsplit|", f"{tp.max_abs_diff:.2e}")
+    m1.metric(
+        "all-reduced − unsplit",
+        f"{tp.max_abs_diff:.2e}",
+        help="Largest difference over the outputs (float rounding only).",
+    )
     m2.metric("weights per device", f"{tp.shards[0].bytes_held / 1e6:.2f} MB")
     m3.metric("sent per device", f"{tp.shards[0].bytes_sent / 1e3:.1f} kB",
               help=f"Ring all-reduce of a {ids.shape[1]}×{f.width} fp32 output: "

@@ -112,6 +112,23 @@ def unit_contribution(f: FFN, x: torch.Tensor, unit: int) -> torch.Tensor:
     return torch.outer(hidden(f, x)[:, unit], f.down[:, unit])
 
 
+def unit_reading(f: FFN, x: torch.Tensor, unit: int) -> str:
+    """How unit ``unit`` turns the last position's x into h, written out with its numbers:
+    ``h = gelu(x·W_up[:, 5] + b_5) = gelu(0.53) = 0.372``."""
+    check_unit(f, unit)
+    last = x[-1]
+    up = float(last @ f.up[unit])
+    h = float(hidden(f, x[-1:])[0, unit])
+    if f.kind == "swiglu":
+        gate = float(last @ f.gate[unit])
+        return (
+            f"h = silu(x·W_gate[:, {unit}]) · (x·W_up[:, {unit}]) = silu({gate:.4g}) · "
+            f"{up:.4g} = {h:.4g}"
+        )
+    bias = float(f.up_bias[unit]) if f.up_bias is not None else 0.0
+    return f"h = gelu(x·W_up[:, {unit}] + b_{unit}) = gelu({up + bias:.4g}) = {h:.4g}"
+
+
 def check_unit(f: FFN, unit: int) -> None:
     if not 0 <= unit < f.hidden_width:
         raise LinalgError(f"hidden unit must be from 0 to {f.hidden_width - 1}, got {unit}")

@@ -118,6 +118,22 @@ def unit_figure(contribution: Sequence[float], change: Sequence[float], unit: in
     return _layout(fig, f"Removing unit {unit} subtracts exactly its rank-1 contribution")
 
 
+def pair_figure(up_column: Sequence[float], down_row: Sequence[float], unit: int) -> go.Figure:
+    """Column ``unit`` of W_up (what the unit reads) beside row ``unit`` of W_down (what it
+    writes), both over the d dimensions of the residual stream."""
+    from plotly.subplots import make_subplots
+
+    titles = (f"column {unit} of W_up: what unit {unit} reads",
+              f"row {unit} of W_down: what it writes")  # fmt: skip
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.08)
+    dims = list(range(len(up_column)))
+    fig.add_bar(x=dims, y=list(up_column), marker_color=BEFORE, name="W_up column", row=1, col=1)
+    fig.add_bar(x=dims, y=list(down_row), marker_color=AFTER, name="W_down row", row=1, col=2)
+    fig.update_xaxes(title="dimension of x")
+    fig.update_layout(showlegend=False)
+    return _layout(fig, f"Hidden unit {unit}: a pair of vectors", 260)
+
+
 def units_figure(units: Sequence[tuple[int, float]]) -> go.Figure:
     """The largest units' contributions (L2 norm) at the last position."""
     fig = go.Figure(

@@ -56,8 +56,9 @@ def test_ab_view_shows_every_inner_product():
 def test_feed_forward_unit_removal_is_its_contribution():
     at = _run({"view": "Feed-forward", "layer": "2", "unit": "643"})
     _ok(at)
-    assert float(_metric(at, "max |change")) < 1e-5
+    assert float(_metric(at, "change − contribution")) < 1e-5
     assert any("hidden H = 1024" in m.value for m in at.markdown)
+    assert any(c.value.startswith("h = gelu(x·W_up[:, 643] + b_643)") for c in at.code)
     at.number_input(key="lm_unit").set_value(5).run()
     _ok(at)
     assert at.query_params["unit"] == "5"
@@ -66,7 +67,7 @@ def test_feed_forward_unit_removal_is_its_contribution():
 def test_tensor_parallel_equals_the_unsplit_layer():
     at = _run({"view": "Tensor parallel", "devices": "3"})
     _ok(at)
-    assert float(_metric(at, "max |all-reduced")) < 1e-5
+    assert float(_metric(at, "all-reduced − unsplit")) < 1e-5
     # built-in GPT: d = 256, H = 1024, split 342/341/341 units; fp32
     table = at.dataframe[0].value
     assert list(table["hidden units"]) == ["0–341", "342–682", "683–1023"]

@@ -15,6 +15,7 @@ from core.linalg.ffn import (
     tensor_parallel,
     top_units,
     unit_contribution,
+    unit_reading,
     with_replaced,
     without_unit,
 )
@@ -130,3 +131,16 @@ def test_smollm2_swiglu_units_and_tensor_parallel():
     tp = tensor_parallel(f, x, 4)
     torch.testing.assert_close(tp.reduced, f.module(x), atol=1e-4, rtol=1e-4)
     assert [s.bytes_held for s in tp.shards] == [3 * 576 * 384 * 4] * 4
+
+
+def test_unit_reading_writes_out_how_h_is_made(builtin, tiny_llama):
+    for model, start in ((builtin, "h = gelu(x·W_up[:, 5] + b_5) = gelu("),
+                         (tiny_llama, "h = silu(x·W_gate[:, 5]) · (x·W_up[:, 5]) = silu(")):  # fmt: skip
+        f = ffn_of(model, 0)
+        x = ffn_input(model, _ids(4, model.config.vocab_size), 0)
+        text = unit_reading(f, x, 5)
+        assert text.startswith(start)
+        assert float(text.rsplit("= ", 1)[1]) == pytest.approx(float(hidden(f, x)[-1, 5]), rel=1e-3)
+    m = builtin.blocks[0].ffn
+    pre = float(m.fc(x := ffn_input(builtin, _ids(4, 4096), 0))[-1, 5])
+    assert f"gelu({pre:.4g})" in unit_reading(ffn_of(builtin, 0), x, 5)

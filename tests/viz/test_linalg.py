@@ -49,6 +49,9 @@ def test_tokens_in_the_topk_figure_are_escaped():
 
 def test_other_figures_carry_their_numbers():
     assert fig.units_figure([(3, 1.5)]).data[0].y == (1.5,)
+    pair = fig.pair_figure([0.1, -0.2], [0.3, 0.4], 9)
+    assert pair.data[0].y == (0.1, -0.2) and pair.data[1].y == (0.3, 0.4)
+    assert "column 9 of W_up" in pair.layout.annotations[0].text
     u = fig.unit_figure([0.1, 0.2], [0.1, 0.2], 7)
     assert "unit 7" in u.layout.title.text
     tp = fig.tensor_parallel_figure([[1.0], [2.0]], [3.0], [3.0])
