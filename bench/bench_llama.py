@@ -26,6 +26,7 @@ import torch
 
 from bench.bench_decode import MatvecProbe, decode_rate
 from bench.common import machine
+from core.helpformat import HelpFormatter
 from core.model.llama_gguf import read_llama_gguf
 from core.models.catalog import SMOLLM2
 from core.sampling import Sampler, SamplingConfig
@@ -69,12 +70,23 @@ def transformers_rate(path: Path, prompt: torch.Tensor, new_tokens: int, dtype) 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--file", type=Path, default=SMOLLM2.path(glassbox_home() / "models"))
-    parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--sampler-steps", type=int, default=32)
-    parser.add_argument("--no-transformers", action="store_true")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_llama", description=__doc__, formatter_class=HelpFormatter
+    )
+    parser.add_argument(
+        "--file",
+        type=Path,
+        default=SMOLLM2.path(glassbox_home() / "models"),
+        help="the SmolLM2 GGUF file",
+    )
+    parser.add_argument("--new-tokens", type=int, default=64, help="greedy tokens per decode run")
+    parser.add_argument("--repeats", type=int, default=3, help="decode runs per dtype")
+    parser.add_argument(
+        "--sampler-steps", type=int, default=32, help="steps of the stepwise sampler timed"
+    )
+    parser.add_argument(
+        "--no-transformers", action="store_true", help="skip transformers' generate"
+    )
     args = parser.parse_args(argv)
     if not args.file.is_file():
         raise SystemExit(f"{args.file} is absent: run `python -m core.models get smollm2` first")

