@@ -212,7 +212,16 @@ class LlamaBlock(nn.Module):
         self.ffn_norm = RMSNorm(config.n_embd, config.rms_norm_eps)
         self.ffn = SwiGLU(config.n_embd, config.ffn_hidden)
 
-    def forward(self, x, cos, sin, *, cache=None, start=0, need_weights=False):
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        *,
+        cache: tuple[torch.Tensor, torch.Tensor] | None = None,
+        start: int = 0,
+        need_weights: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         attended, weights = self.attn(
             self.attn_norm(x), cos, sin, cache=cache, start=start, need_weights=need_weights
         )
