@@ -80,9 +80,9 @@ def main(argv: list[str] | None = None) -> None:
         help="the SmolLM2 GGUF file",
     )
     parser.add_argument("--new-tokens", type=int, default=64, help="greedy tokens per decode run")
-    parser.add_argument("--repeats", type=int, default=3, help="decode runs per dtype")
+    parser.add_argument("--repeats", type=int, default=3, help="decode runs per precision")
     parser.add_argument(
-        "--sampler-steps", type=int, default=32, help="steps of the stepwise sampler timed"
+        "--sampler-steps", type=int, default=32, help="stepwise-sampler steps timed"
     )
     parser.add_argument(
         "--no-transformers", action="store_true", help="skip transformers' generate"

@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench.common import machine, print_table
+from core.helpformat import HelpFormatter
 from ui.server import start_streamlit, stop_streamlit
 
 CHROMIUM = "/usr/bin/chromium"
@@ -133,10 +134,10 @@ async def _run(url: str, n: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--sessions", default="4,10,20", help="comma-separated N (default: %(default)s)"
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_load", description=__doc__, formatter_class=HelpFormatter
     )
+    parser.add_argument("--sessions", default="4,10,20", help="comma-separated N")
     args = parser.parse_args()
     rows = []
     print(machine())

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from bench.common import machine, print_table
+from core.helpformat import HelpFormatter
 from core.store import (
     RunQuery,
     add_points,
@@ -56,7 +57,11 @@ def _listing(session) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_store_reads",
+        description=__doc__,
+        formatter_class=HelpFormatter,
+    )
     parser.add_argument("--listings", type=int, default=40, help="listings timed per mode")
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="glassbox-bench-"))

@@ -272,26 +272,40 @@ def load_model(
             raise CheckpointError(
                 f"{model_id} is in the run store, but the database is unavailable"
             )
-        with factory() as session:
-            run = get_run(session, run_id)
-            if run is None or run.kind != RunKind.TRAINING:
-                raise CheckpointError(
-                    f"run {run_id} is not a training run (deleted, or another kind)"
-                )
-            artifact = _run_checkpoint(session, run_id)
-            if artifact is None:
-                raise CheckpointError(
-                    f"training run {run_id} has no checkpoint file on this machine"
-                )
-            path, sha, name = Path(artifact.path), artifact.sha256, run.name
-        if sha and file_sha256(path) != sha:
-            raise CheckpointError(f"{path} changed since run {run_id} saved it (sha256 mismatch)")
+        path, name = _checked_run_checkpoint(factory, run_id)
         ckpt = load_checkpoint(path)
         entry = ModelEntry(model_id, f"{name} (run {run_id})", "run", _describe(ckpt.config))
         return _with_tokenizer(ckpt, entry, factory, device)
     raise CheckpointError(
         f"unknown model id {model_id!r}: expected 'builtin', 'smollm2', 'run:<id>' or 'gpt2:<name>'"
     )
+
+
+def _checked_run_checkpoint(factory: sessionmaker[Session], run_id: int) -> tuple[Path, str]:
+    """The checkpoint file of training run ``run_id`` (sha256-checked) and the run's name."""
+    with factory() as session:
+        run = get_run(session, run_id)
+        if run is None or run.kind != RunKind.TRAINING:
+            raise CheckpointError(f"run {run_id} is not a training run (deleted, or another kind)")
+        artifact = _run_checkpoint(session, run_id)
+        if artifact is None:
+            raise CheckpointError(f"training run {run_id} has no checkpoint file on this machine")
+        path, sha, name = Path(artifact.path), artifact.sha256, run.name
+    if sha and file_sha256(path) != sha:
+        raise CheckpointError(f"{path} changed since run {run_id} saved it (sha256 mismatch)")
+    return path, name
+
+
+def run_checkpoint_path(
+    model_id: str, session_factory: sessionmaker[Session] | None = None
+) -> Path:
+    """The checked checkpoint file of a ``run:<id>`` model (what fine-tuning starts from)."""
+    if not model_id.startswith("run:"):
+        raise CheckpointError(f"{model_id!r} is not a training run of the store")
+    factory = _session_factory(session_factory)
+    if factory is None:
+        raise CheckpointError(f"{model_id} is in the run store, but the database is unavailable")
+    return _checked_run_checkpoint(factory, _parse_run_id(model_id))[0]
 
 
 def _smollm2_cache() -> Path:

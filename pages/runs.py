@@ -177,7 +177,7 @@ if page.total == 0:
     else:
         st.info(
             "No saved runs yet. Runs appear here when you save a tokenizer, a sampling "
-            "trajectory or a pool simulation, or train a model with `python -m core.training`."
+            "trajectory or a pool simulation, or train a model on the Training page."
         )
     st.stop()
 

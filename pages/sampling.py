@@ -160,7 +160,8 @@ def _action(fn, *args) -> None:
 model_id = choices().model_id
 if model_id is None:
     st.info(
-        "No model is available yet: train one with `python -m core.training` or add a checkpoint."
+        "No model is available yet: train one on the Training page (or with "
+        "`python -m core.training`) or add a checkpoint."
     )
     st.stop()
 try:

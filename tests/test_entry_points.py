@@ -60,8 +60,23 @@ CORE_PARSERS = {
     "core.pool.cli": "make_parser",
     "core.models.__main__": "_parser",
 }
-BENCHES = ["bench_builtin", "bench_decode", "bench_llama", "bench_pool", "bench_pool_live", "bench_sampling",
-           "bench_store", "bench_tokenization", "bench_train", "validate_aegaeon"]  # fmt: skip
+BENCHES = [
+    "bench_attention",
+    "bench_builtin",
+    "bench_decode",
+    "bench_embeddings",
+    "bench_pool",
+    "bench_pool_live",
+    "bench_sampling",
+    "bench_store",
+    "bench_tokenization",
+    "bench_train",
+    "bench_training_job",
+    "bench_llama",
+    "bench_load",
+    "bench_store_reads",
+    "validate_aegaeon",
+]
 
 
 def _bench_parser(name: str, monkeypatch) -> argparse.ArgumentParser:

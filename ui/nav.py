@@ -41,6 +41,42 @@ PAGES: tuple[PageSpec, ...] = (
         "sampling",
     ),
     PageSpec(
+        "pages/attention.py",
+        "Attention maps",
+        ":material/grid_view:",
+        "Language model",
+        "Every layer and head at once, head types labelled for you (previous-token, sink, "
+        "induction), several tokens combined, two texts compared, one head's maths.",
+        "attention",
+    ),
+    PageSpec(
+        "pages/embeddings.py",
+        "Embedding spaces",
+        ":material/scatter_plot:",
+        "Language model",
+        "Project the token table to 2-D/3-D (PCA, t-SNE), find nearest neighbours, try "
+        "a − b + c, see how position is encoded and follow a sentence through the layers.",
+        "embeddings",
+    ),
+    PageSpec(
+        "pages/math.py",
+        "LLM math",
+        ":material/functions:",
+        "Language model",
+        "x·W three ways, the feed-forward as rank-1 units, tensor parallelism and "
+        "quantization on real weights; parameter, FLOP, KV-cache and switch-time calculators.",
+        "math",
+    ),
+    PageSpec(
+        "pages/training.py",
+        "Training",
+        ":material/model_training:",
+        "Language model",
+        "Train a small GPT on a built-in corpus or your own text and watch the loss fall "
+        "and the samples turn into text; jobs run on the server and survive a closed tab.",
+        "training",
+    ),
+    PageSpec(
         "pages/pool.py",
         "GPU pool",
         ":material/dns:",

@@ -88,6 +88,11 @@ def _default_model() -> str | None:
     return next(iter(models), None)
 
 
+def model_options() -> dict[str, str]:
+    """Every model the sidebar offers: id -> label (for pages that pick a second model)."""
+    return dict(_model_options(*_store()))
+
+
 def model_label(model_id: str | None) -> str:
     """The sidebar's label of a model id (the id itself if unknown; "none" for None)."""
     if model_id is None:

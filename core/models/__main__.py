@@ -28,7 +28,9 @@ from core.store import glassbox_home
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m core.models", description=__doc__, formatter_class=HelpFormatter
+        prog="python -m core.models",
+        description=__doc__,
+        formatter_class=HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(

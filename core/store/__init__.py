@@ -28,7 +28,13 @@ from core.store.exchange import (
     parse_export,
 )
 from core.store.models import Artifact, Base, Run, RunKind, RunPoint, RunStatus, RunTag
-from core.store.owner import current_owner, mark_interrupted, owner_alive, sweep_interrupted
+from core.store.owner import (
+    claim_run,
+    current_owner,
+    mark_interrupted,
+    owner_alive,
+    sweep_interrupted,
+)
 from core.store.record import ArtifactSpec, record_run
 from core.store.repository import (
     InvalidRunData,
@@ -48,6 +54,7 @@ from core.store.repository import (
     get_runs,
     kind_counts,
     list_runs,
+    replace_artifact,
     require_run,
     series_names,
     to_jsonable,
@@ -73,6 +80,7 @@ __all__ = [
     "RunTag",
     "add_artifact",
     "add_points",
+    "claim_run",
     "all_tags",
     "config_diff",
     "create_run",
@@ -104,6 +112,7 @@ __all__ = [
     "record_run",
     "redact",
     "run_problems",
+    "replace_artifact",
     "require_run",
     "series_names",
     "sweep_interrupted",

@@ -5,7 +5,8 @@ owner as ``host:pid:start``, the start being the process's start time in clock t
 boot (``/proc/<pid>/stat``, field 22), so a pid reused by another process does not count
 as the owner still running. A process killed with ``kill -9`` cannot mark its run
 interrupted; :func:`sweep_interrupted` (run once when the app opens the store) does it for
-every running run owned by a process of this host that no longer exists. Runs of other
+every running run owned by a process of this host that no longer exists.
+:func:`claim_run` hands a stopped run to the process that resumes it. Runs of other
 hosts, or without an owner (older versions), are left alone: the Saved runs page offers
 "Mark interrupted" for those.
 """
@@ -16,10 +17,10 @@ import os
 import socket
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from core.store.models import Run, RunStatus
+from core.store.models import Artifact, Run, RunPoint, RunStatus
 from core.store.repository import InvalidRunData, require_run, update_run
 
 _MAX_OWNER = 200
@@ -97,3 +98,28 @@ def mark_interrupted(session: Session, run_id: int) -> Run:
     return update_run(
         session, run_id, status=RunStatus.INTERRUPTED, summary={"interrupted": "marked by hand"}
     )
+
+
+def claim_run(session: Session, run_id: int, *, from_step: float) -> Run:
+    """Reopen a stopped run for this process to continue it from step ``from_step``.
+
+    For resuming a training run in place: the run becomes running, owned by this process,
+    and its points and samples after ``from_step`` (logged after the checkpoint it resumes
+    from) are dropped, so the continued curves do not overlap. A run that is still running
+    under a live process is refused.
+    """
+    run = require_run(session, run_id)
+    if run.status == RunStatus.RUNNING.value and owner_alive(run.owner) is not False:
+        raise InvalidRunData(
+            f"run {run_id} is still running (process {run.owner}); stop it before resuming"
+        )
+    session.execute(delete(RunPoint).where(RunPoint.run_id == run_id, RunPoint.x > from_step))
+    for sample in session.scalars(
+        select(Artifact).where(Artifact.run_id == run_id, Artifact.kind == "sample")
+    ):
+        step = (sample.meta or {}).get("step") if isinstance(sample.meta, dict) else None
+        if isinstance(step, int | float) and step > from_step:
+            session.delete(sample)
+    run.owner = current_owner()
+    update_run(session, run_id, status=RunStatus.RUNNING, summary={"resumed_from": from_step})
+    return run

@@ -275,6 +275,33 @@ def add_artifact(
     return artifact
 
 
+def replace_artifact(
+    session: Session,
+    run_id: int,
+    *,
+    name: str,
+    kind: str,
+    path: str | None = None,
+    sha256: str | None = None,
+    meta: dict[str, Any] | None = None,
+    content: bytes | None = None,
+) -> Artifact:
+    """Like :func:`add_artifact`, but first drop the run's artifacts of this name and kind.
+
+    For a file rewritten in place while the run goes on (a training run's ``last``
+    checkpoint): the store keeps one record of it, with the current sha256.
+    """
+    session.execute(
+        delete(Artifact).where(
+            Artifact.run_id == run_id, Artifact.name == name, Artifact.kind == kind
+        )
+    )
+    session.expire_all()
+    return add_artifact(
+        session, run_id, name=name, kind=kind, path=path, sha256=sha256, meta=meta, content=content
+    )
+
+
 def get_artifacts(session: Session, run_id: int, kind: str | None = None) -> list[Artifact]:
     stmt = select(Artifact).where(Artifact.run_id == run_id)
     if kind is not None:

@@ -11,7 +11,11 @@ JSON file, or ``run:<id>`` for a tokenizer saved in the run store. ``--corpus`` 
 docstrings), ``torch-docs`` (PyTorch's), ``deps-docs`` (NumPy's, pandas', SQLAlchemy's and
 Streamlit's) and/or ``.txt`` files. Checkpoints go to
 ``--out`` (default ``$GLASSBOX_HOME/runs/training-<run id>``); ``--resume DIR`` continues a
-run from its last checkpoint. ``--no-store`` trains without a database.
+run from its last checkpoint in a new run; ``--resume-run ID`` continues stored run ID in
+place, with the flags it was started with (``--steps`` may set a new total; the Training
+page's Resume);
+``--init-from CHECKPOINT`` fine-tunes: the model's shape, weights and tokenizer come from
+that checkpoint. ``--no-store`` trains without a database.
 """
 
 from __future__ import annotations
@@ -30,16 +34,30 @@ import torch
 from core.corpus import named_corpora, read_text_file
 from core.device import default_device, describe_device
 from core.helpformat import HelpFormatter
-from core.model import GPT, GPTConfig, load_checkpoint
+from core.model import GPT, CheckpointError, GPTConfig, load_checkpoint
 from core.store import (
     DatabaseUnavailable,
+    InvalidRunData,
     RunKind,
+    RunNotFound,
     RunStatus,
+    claim_run,
+    get_artifacts,
     glassbox_home,
     open_database,
     record_run,
+    require_run,
+    to_jsonable,
 )
-from core.tokenization import BPETokenizer, get_encoding, load_tokenizer_run, tokenizer_spec
+from core.store.schema import as_dict
+from core.tokenization import (
+    BPETokenizer,
+    TokenizerError,
+    get_encoding,
+    load_tokenizer,
+    load_tokenizer_run,
+    tokenizer_spec,
+)
 from core.tokenization.encodings import ENCODING_NAMES
 from core.training.config import PRECISIONS, TrainConfig
 from core.training.data import EOT_TEXT, prepare_data
@@ -109,6 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
         )  # fmt: skip
     p.add_argument("--out", type=Path, help="folder for checkpoints")
     p.add_argument("--resume", type=Path, help="continue the run whose checkpoints are in DIR")
+    p.add_argument(
+        "--resume-run",
+        type=int,
+        default=None,
+        help="continue stored run ID in place from its last checkpoint, with its own flags",
+    )
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="fine-tune: start from this checkpoint's weights, shape and tokenizer",
+    )
     p.add_argument("--name", default="", help="run name in the store")
     p.add_argument("--tag", action="append", default=[], help="run tag (repeatable)")
     p.add_argument("--no-store", action="store_true", help="do not save the run to the store")
@@ -149,8 +179,60 @@ def load_documents(sources: list[str]) -> list[str]:
     return docs
 
 
+# Flags a resumed run takes from its stored ones (--resume-run): everything but these.
+_NOT_STORED = ("resume", "resume_run", "out", "no_store", "device", "threads")
+
+
+def stored_args(session_factory, run_id: int) -> tuple[dict[str, Any], Path, int]:
+    """The flags run ``run_id`` was started with, its checkpoint folder and last step."""
+    with session_factory() as session:
+        try:
+            run = require_run(session, run_id)
+        except RunNotFound as exc:
+            raise SystemExit(str(exc)) from exc
+        if run.kind != RunKind.TRAINING.value:
+            raise SystemExit(f"run {run_id} is a {run.kind} run, not a training run")
+        args = as_dict(as_dict(run.config).get("args"))
+        last = [
+            a
+            for a in get_artifacts(session, run_id, kind="checkpoint")
+            if as_dict(a.meta).get("role") == "last" and a.path
+        ]
+    if not args:
+        raise SystemExit(f"run {run_id} does not record its flags: resume it with --resume DIR")
+    if not last or not Path(last[-1].path).is_file():
+        raise SystemExit(f"run {run_id} has no last checkpoint on this machine to resume from")
+    folder = Path(last[-1].path).parent
+    try:
+        step = int(load_checkpoint(folder / LAST).extra.get("step", 0))
+    except CheckpointError as exc:
+        raise SystemExit(str(exc)) from exc
+    return {k: v for k, v in args.items() if k not in _NOT_STORED}, folder, step
+
+
+def fine_tune_source(path: Path, session_factory) -> tuple[GPT, tiktoken.Encoding, dict]:
+    """The model, encoding and tokenizer spec of the checkpoint to fine-tune from."""
+    try:
+        ckpt = load_checkpoint(path)
+        if ckpt.tokenizer is None:
+            raise SystemExit(f"{path} does not say which tokenizer it was trained with")
+        if ckpt.tokenizer.get("kind") == "run":
+            if session_factory is None:
+                raise SystemExit(
+                    "this checkpoint's tokenizer is in the run store (drop --no-store)"
+                )
+            with session_factory() as session:
+                enc = load_tokenizer(ckpt.tokenizer, session)
+        else:
+            enc = load_tokenizer(ckpt.tokenizer)
+    except (CheckpointError, TokenizerError) as exc:
+        raise SystemExit(f"cannot fine-tune from {path}: {exc}") from exc
+    return ckpt.model, enc, ckpt.tokenizer
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else default_device()
@@ -160,23 +242,43 @@ def main(argv: list[str] | None = None) -> int:
             session_factory = open_database()
         except DatabaseUnavailable as exc:
             raise SystemExit(f"{exc}\n(use --no-store to train without the run store)") from exc
+    resume_run, resume_step = args.resume_run, 0
+    if resume_run is not None:
+        if session_factory is None:
+            raise SystemExit("--resume-run needs the run store (drop --no-store)")
+        stored, folder, resume_step = stored_args(session_factory, resume_run)
+        given = argv if argv is not None else sys.argv[1:]
+        if any(a == "--steps" or a.startswith("--steps=") for a in given):
+            stored.pop("steps", None)  # a new total given with the resume wins
+        for key, value in stored.items():
+            if hasattr(args, key):
+                setattr(args, key, Path(value) if key == "init_from" and value else value)
+        args.resume, args.out = folder, folder
+        args.init_from = None  # the weights come from the run's own checkpoint
 
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     train_cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in train_fields})
-    enc, spec = resolve_tokenizer(args.tokenizer, session_factory)
     sources = args.corpus or ["builtin"]
-    model_cfg = GPTConfig(
-        vocab_size=enc.n_vocab,
-        context_length=args.context_length,
-        n_layer=args.n_layer,
-        n_head=args.n_head,
-        n_embd=args.n_embd,
-        dropout=args.dropout,
-        attn_dropout=args.attn_dropout,
-        qkv_bias=args.qkv_bias,
-        tie_embeddings=not args.untied,
-        start_token=start_token(enc, args.start_token),
-    )
+    init_model = None
+    if args.init_from is not None:
+        init_model, enc, spec = fine_tune_source(args.init_from, session_factory)
+        model_cfg = dataclasses.replace(
+            init_model.config, dropout=args.dropout, attn_dropout=args.attn_dropout
+        )
+    else:
+        enc, spec = resolve_tokenizer(args.tokenizer, session_factory)
+        model_cfg = GPTConfig(
+            vocab_size=enc.n_vocab,
+            context_length=args.context_length,
+            n_layer=args.n_layer,
+            n_head=args.n_head,
+            n_embd=args.n_embd,
+            dropout=args.dropout,
+            attn_dropout=args.attn_dropout,
+            qkv_bias=args.qkv_bias,
+            tie_embeddings=not args.untied,
+            start_token=start_token(enc, args.start_token),
+        )
     data = prepare_data(
         load_documents(sources),
         enc,
@@ -185,18 +287,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     torch.manual_seed(train_cfg.seed)
     model = GPT(model_cfg).to(device)
+    if init_model is not None:
+        model.load_state_dict(init_model.state_dict())
 
     run_id = None
-    if session_factory is not None:
+    if session_factory is not None and resume_run is not None:
+        try:
+            with session_factory.begin() as session:
+                claim_run(session, resume_run, from_step=resume_step)
+        except (InvalidRunData, RunNotFound) as exc:
+            raise SystemExit(str(exc)) from exc
+        run_id = resume_run
+    elif session_factory is not None:
         named = named_corpora()
         corpus = [named[s][0] if s in named else str(Path(s).resolve()) for s in sources]
+        flags = {k: v for k, v in vars(args).items() if k not in _NOT_STORED}
+        flags["corpus"] = [s if s in named else str(Path(s).resolve()) for s in sources]
+        if args.init_from is not None:
+            flags["init_from"] = str(Path(args.init_from).resolve())
         with session_factory.begin() as session:
             run = record_run(
                 session,
                 kind=RunKind.TRAINING,
                 status=RunStatus.RUNNING,  # StoreRecorder streams the points and finishes it
                 name=args.name
-                or f"gpt {args.n_layer}x{args.n_embd} on {', '.join(Path(c).name for c in corpus)}",
+                or f"gpt {model_cfg.n_layer}x{model_cfg.n_embd} on "
+                f"{', '.join(Path(c).name for c in corpus)}",
                 config={
                     "model": model_cfg.to_dict(),
                     "train": train_cfg.to_dict(),
@@ -207,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
                     "command": " ".join(
                         ["python -m core.training", *(argv if argv is not None else sys.argv[1:])]
                     ),
+                    "args": to_jsonable(flags),
                 },
                 tags=["cli", *args.tag],
             )
@@ -218,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     callbacks = [ConsoleLogger(every=args.log_every)]
     if run_id is not None:
-        callbacks.append(StoreRecorder(session_factory, run_id))
+        callbacks.append(StoreRecorder(session_factory, run_id, steps=train_cfg.steps))
     trainer = Trainer(
         model,
         data,

@@ -93,3 +93,26 @@ def test_cli_start_token_is_stored_in_the_checkpoint(
     plain = [a for a in args if a not in ("--start-token", "eot")]
     with pytest.raises(SystemExit, match="start_token"):
         main([*plain, "--resume", str(tmp_path / "run")])
+
+
+def test_cli_fine_tunes_from_a_checkpoint(tmp_path, tokenizer_file):
+    corpus = tmp_path / "rep.txt"
+    corpus.write_text("the cat sat on the mat. " * 300, encoding="utf-8")
+    base = [
+        "--corpus", str(corpus), "--tokenizer", str(tokenizer_file), "--n-layer", "1",
+        "--n-head", "2", "--n-embd", "16", "--context-length", "16", "--steps", "30",
+        "--batch-size", "4", "--lr", "0.01", "--warmup-steps", "2", "--eval-every", "30",
+        "--eval-windows", "4", "--sample-every", "0", "--dropout", "0.0",
+    ]  # fmt: skip
+    assert main([*base, "--out", str(tmp_path / "base"), "--name", "base"]) == 0
+    tuned = [a if a != "30" else "3" for a in base]  # 3 steps, shape flags ignored:
+    tuned[tuned.index("--n-embd") + 1] = "64"  # the checkpoint's shape wins
+    args = [*tuned, "--init-from", str(tmp_path / "base" / "last.safetensors"), "--name", "ft"]
+    assert main([*args, "--out", str(tmp_path / "ft")]) == 0
+    with open_database()() as session:
+        runs = {r.name: r for r in list_runs(session).runs}
+        first = {n: get_points(session, r.id)["train_loss"][0][1] for n, r in runs.items()}
+        assert runs["ft"].config["model"] == runs["base"].config["model"]
+        assert runs["ft"].config["args"]["init_from"].endswith("last.safetensors")
+    assert first["ft"] < first["base"] - 1.0  # it starts from the trained weights
+    assert load_checkpoint(tmp_path / "ft" / "last.safetensors").config.n_embd == 16
