@@ -170,17 +170,19 @@ class GroupedQueryAttention(nn.Module):
             cache_v[:, :, start : start + T] = v
             k, v = cache_k[:, :, : start + T], cache_v[:, :, : start + T]  # views
         n_key = k.shape[2]
-        # Query i (position start + i) sees keys 0 .. start + i.
-        mask = torch.arange(n_key, device=x.device) <= torch.arange(
-            start, start + T, device=x.device
-        ).unsqueeze(1)  # (T, n_key)
+        # Query i (position start + i) sees keys 0 .. start + i; one new token sees them all.
+        mask = None
+        if T > 1:
+            positions = torch.arange(start, start + T, device=x.device).unsqueeze(1)  # (T, 1)
+            mask = torch.arange(n_key, device=x.device) <= positions  # (T, n_key)
         weights = None
         if need_weights:  # explicit: softmax(Q K^T / sqrt(hd)) V, each query head's weights
             group = self.n_head // self.n_kv_head
             k_per_q = k.repeat_interleave(group, dim=1)  # (B, H, n_key, hd): head h -> h//group
             v_per_q = v.repeat_interleave(group, dim=1)
             scores = q @ k_per_q.transpose(-2, -1) / math.sqrt(self.head_dim)  # (B, H, T, n_key)
-            scores = scores.masked_fill(~mask, float("-inf"))
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
             weights = torch.softmax(scores.float(), dim=-1).to(q.dtype)
             context = weights @ v_per_q  # (B, H, T, hd)
         else:
@@ -212,7 +214,16 @@ class LlamaBlock(nn.Module):
         self.ffn_norm = RMSNorm(config.n_embd, config.rms_norm_eps)
         self.ffn = SwiGLU(config.n_embd, config.ffn_hidden)
 
-    def forward(self, x, cos, sin, *, cache=None, start=0, need_weights=False):
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        *,
+        cache: tuple[torch.Tensor, torch.Tensor] | None = None,
+        start: int = 0,
+        need_weights: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         attended, weights = self.attn(
             self.attn_norm(x), cos, sin, cache=cache, start=start, need_weights=need_weights
         )

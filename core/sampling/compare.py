@@ -18,7 +18,7 @@ from typing import Any
 
 import tiktoken
 
-from core.model import GPT
+from core.model import GPT, Llama
 from core.sampling.config import SamplingConfig
 from core.sampling.records import StepRecord
 from core.sampling.sampler import Sampler
@@ -88,7 +88,7 @@ def agreement(rows: Sequence[AlignedRow]) -> float:
 
 
 def run_side_by_side(
-    model: GPT,
+    model: GPT | Llama,
     tokenizer: tiktoken.Encoding,
     prompt: str,
     base: SamplingConfig,

@@ -27,7 +27,7 @@ from typing import Any
 import tiktoken
 from sqlalchemy.orm import Session
 
-from core.model import GPT
+from core.model import GPT, Llama
 from core.sampling.config import SamplingConfig
 from core.sampling.records import StepRecord, cumulative_logprob
 from core.sampling.sampler import Sampler, SamplingError, token_text
@@ -207,7 +207,9 @@ class ReplayResult:
         return self.first_mismatch is None
 
 
-def replay(model: GPT, tokenizer: tiktoken.Encoding, saved: SavedTrajectory) -> ReplayResult:
+def replay(
+    model: GPT | Llama, tokenizer: tiktoken.Encoding, saved: SavedTrajectory
+) -> ReplayResult:
     """Rebuild ``saved`` step by step and check that every sampled token comes out the same.
 
     If a step differs (another model or tokenizer, a different device's rounding), the saved

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import tiktoken
 
-from core.model import GPT
+from core.model import GPT, Llama
 from core.sampling.config import SamplingConfig
 from core.sampling.sampler import Sampler
 
@@ -42,7 +42,7 @@ class CacheComparison:
 
 
 def compare_cache(
-    model: GPT,
+    model: GPT | Llama,
     tokenizer: tiktoken.Encoding,
     prompt: str,
     config: SamplingConfig,
