@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -138,9 +139,9 @@ def main() -> None:
         "--sessions", default="4,10,20", help="comma-separated N (default: %(default)s)"
     )
     args = parser.parse_args()
-    rows = []
-    print(machine())
+    print(machine(), flush=True)
     for n in [int(x) for x in args.sessions.split(",")]:
+        rows = []
         with tempfile.TemporaryDirectory() as home:
             env = {"GLASSBOX_HOME": home, "GLASSBOX_DATABASE_URL": f"sqlite:///{home}/glassbox.db"}
             proc, url = start_streamlit("app.py", env, Path(home) / "streamlit.log")
@@ -160,22 +161,23 @@ def main() -> None:
             rows.append([n, action, len(times), f"{_p(loads, 50):.1f}", f"{_p(loads, 95):.1f}",
                          f"{_p(acts, 50):.1f}", f"{_p(acts, 95):.1f}", len(errors),
                          f"{out['wall']:.0f}", f"{rss:.0f}"])  # fmt: skip
-    print_table(
-        "Concurrent browser sessions (seconds)",
-        [
-            "N",
-            "action",
-            "done",
-            "load p50",
-            "load p95",
-            "action p50",
-            "action p95",
-            "errors",
-            "wall",
-            "server MB",
-        ],  # fmt: skip
-        rows,
-    )
+        print_table(  # one table per N, printed as soon as it is measured
+            f"{n} concurrent browser sessions (seconds)",
+            [
+                "N",
+                "action",
+                "done",
+                "load p50",
+                "load p95",
+                "action p50",
+                "action p95",
+                "errors",
+                "wall",
+                "server MB",
+            ],  # fmt: skip
+            rows,
+        )
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
