@@ -33,7 +33,7 @@ from ui.server import start_streamlit, stop_streamlit
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 TEXT = quote("Glassbox makes a GPT visible: tokens, sampling, and a GPU pool. " * 4)
-TIMEOUT_MS = 600_000
+TIMEOUT_MS = 300_000
 ACTIONS = ("sample", "compare", "pool", "bpe")
 
 
@@ -45,12 +45,20 @@ async def _ready(page) -> None:
     )
 
 
+async def _done(page, text: str) -> None:
+    """Wait for ``text``, or fail at once with the page's error message if one shows."""
+    error = page.locator('[data-testid="stAlert"]').filter(has_text="Could not")
+    await page.get_by_text(text).first.or_(error.first).wait_for()
+    if await error.count():
+        raise RuntimeError((await error.first.inner_text())[:200])
+
+
 async def _sample(page) -> None:
     await page.get_by_role("button", name="Run N").click()
     await page.get_by_text("5 tokens in").first.wait_for()
     await page.get_by_text("Save or open a trajectory").click()
     await page.get_by_role("button", name="Save this trajectory as a run").click()
-    await page.get_by_text("Saved as run #").first.wait_for()
+    await _done(page, "Saved as run #")
 
 
 async def _compare(page) -> None:
@@ -60,14 +68,14 @@ async def _compare(page) -> None:
 async def _pool(page) -> None:
     await page.get_by_role("button", name="Run in batch mode").click()
     await page.get_by_text("Batch result").first.wait_for()
-    await page.get_by_text("Saved as run #").first.wait_for()
+    await _done(page, "Saved as run #")
 
 
 async def _bpe(page) -> None:
     await page.get_by_role("button", name="Train tokenizer").click()
     await page.get_by_text("Learned").first.wait_for()
     await page.get_by_role("button", name="Save as a run").click()
-    await page.get_by_text("Saved as run").first.wait_for()
+    await _done(page, "Saved as run")
 
 
 PATHS = {
