@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from ui.server import start_streamlit, stop_streamlit
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 TEXT = quote("Glassbox makes a GPT visible: tokens, sampling, and a GPU pool. " * 4)
-TIMEOUT_MS = 600_000
+TIMEOUT_MS = 300_000
 ACTIONS = ("sample", "compare", "pool", "bpe")
 
 
@@ -45,12 +46,20 @@ async def _ready(page) -> None:
     )
 
 
+async def _done(page, text: str) -> None:
+    """Wait for ``text``, or fail at once with the page's error message if one shows."""
+    error = page.locator('[data-testid="stAlert"]').filter(has_text="Could not")
+    await page.get_by_text(text).first.or_(error.first).wait_for()
+    if await error.count():
+        raise RuntimeError((await error.first.inner_text())[:200])
+
+
 async def _sample(page) -> None:
     await page.get_by_role("button", name="Run N").click()
     await page.get_by_text("5 tokens in").first.wait_for()
     await page.get_by_text("Save or open a trajectory").click()
     await page.get_by_role("button", name="Save this trajectory as a run").click()
-    await page.get_by_text("Saved as run #").first.wait_for()
+    await _done(page, "Saved as run #")
 
 
 async def _compare(page) -> None:
@@ -60,14 +69,14 @@ async def _compare(page) -> None:
 async def _pool(page) -> None:
     await page.get_by_role("button", name="Run in batch mode").click()
     await page.get_by_text("Batch result").first.wait_for()
-    await page.get_by_text("Saved as run #").first.wait_for()
+    await _done(page, "Saved as run #")
 
 
 async def _bpe(page) -> None:
     await page.get_by_role("button", name="Train tokenizer").click()
     await page.get_by_text("Learned").first.wait_for()
     await page.get_by_role("button", name="Save as a run").click()
-    await page.get_by_text("Saved as run").first.wait_for()
+    await _done(page, "Saved as run")
 
 
 PATHS = {
@@ -139,9 +148,9 @@ def main() -> None:
     )
     parser.add_argument("--sessions", default="4,10,20", help="comma-separated N")
     args = parser.parse_args()
-    rows = []
-    print(machine())
+    print(machine(), flush=True)
     for n in [int(x) for x in args.sessions.split(",")]:
+        rows = []
         with tempfile.TemporaryDirectory() as home:
             env = {"GLASSBOX_HOME": home, "GLASSBOX_DATABASE_URL": f"sqlite:///{home}/glassbox.db"}
             proc, url = start_streamlit("app.py", env, Path(home) / "streamlit.log")
@@ -161,22 +170,23 @@ def main() -> None:
             rows.append([n, action, len(times), f"{_p(loads, 50):.1f}", f"{_p(loads, 95):.1f}",
                          f"{_p(acts, 50):.1f}", f"{_p(acts, 95):.1f}", len(errors),
                          f"{out['wall']:.0f}", f"{rss:.0f}"])  # fmt: skip
-    print_table(
-        "Concurrent browser sessions (seconds)",
-        [
-            "N",
-            "action",
-            "done",
-            "load p50",
-            "load p95",
-            "action p50",
-            "action p95",
-            "errors",
-            "wall",
-            "server MB",
-        ],  # fmt: skip
-        rows,
-    )
+        print_table(  # one table per N, printed as soon as it is measured
+            f"{n} concurrent browser sessions (seconds)",
+            [
+                "N",
+                "action",
+                "done",
+                "load p50",
+                "load p95",
+                "action p50",
+                "action p95",
+                "errors",
+                "wall",
+                "server MB",
+            ],  # fmt: skip
+            rows,
+        )
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

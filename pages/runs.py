@@ -402,7 +402,7 @@ if kinds_selected == {"sampling"} and len(selected_ids) == 2:
         with guard("read the trajectories") as outcome, reading(Session) as s:
             trajectories = [load_trajectory(s, rid) for rid in selected_ids]
     except SamplingError as exc:
-        st.error(str(exc))
+        st.error(md(exc, 1000))
     else:
         if outcome.ok:
             rows = align_tokens(trajectories[0].records, trajectories[1].records)

@@ -273,7 +273,7 @@ def training_pairs(ids: list[int], enc) -> None:
     try:
         ds = SlidingWindowDataset(ids, max_length=int(max_length), stride=int(stride))
     except TokenizerError as exc:
-        st.info(str(exc))
+        st.info(md(exc, 1000))
         return
     st.dataframe(pd.DataFrame(window_rows(ds, enc)), hide_index=True)
     st.caption(f"{len(ds):,} training pairs from {len(ids):,} ids.")

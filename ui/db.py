@@ -25,6 +25,7 @@ from core.store import (
     redact,
     sweep_interrupted,
 )
+from ui.text import md
 
 
 @st.cache_resource(show_spinner="Opening the run store…")
@@ -81,12 +82,12 @@ def guard(action: str) -> Iterator[Outcome]:
         yield outcome
     except (ImportFormatError, InvalidRunData, RunNotFound) as exc:
         outcome.ok, outcome.message = False, str(exc)
-        st.error(f"Could not {action}: {exc}")
+        st.error(f"Could not {action}: {md(exc, 1000)}")  # may quote an imported file
     except (SQLAlchemyError, DatabaseUnavailable) as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip()[:300]
         outcome.ok, outcome.message = False, detail
         st.error(
-            f"Could not {action}: the database reported “{detail}”. "
+            f"Could not {action}: the database reported “{md(detail)}”. "
             "Nothing was changed; try again in a moment.",
             icon=":material/database_off:",
         )

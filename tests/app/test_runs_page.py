@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -187,3 +188,17 @@ def test_compare_link_to_a_deleted_run_says_it_is_gone():
     assert not at.exception
     assert any(f"Run(s) {ids[1]} no longer exist" in i.value for i in at.info)
     assert any(s.value == "1 selected" for s in at.subheader)
+
+
+def test_an_import_error_quoting_the_file_is_shown_as_text():
+    run = {"uid": "x", "kind": "[Click here](http://example.invalid)", "name": "t",
+           "status": "finished", "config": {}, "summary": {},
+           "created_at": "2026-01-01", "updated_at": "2026-01-01"}  # fmt: skip
+    data = json.dumps({"format": "glassbox-runs", "version": 1, "runs": [run]}).encode()
+    at = _run()
+    at.file_uploader(key="runs_import").upload("bad.json", data, "application/json").run()
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception
+    error = next(plain(e.value) for e in at.error if "Could not import" in e.value)
+    assert "unknown kind '[Click here](http://example.invalid)'" in error
+    assert live_markup(at) == []
