@@ -207,9 +207,14 @@ def _on_table_select() -> None:
         _open_head(int(table[rows[0]]["layer"]), int(table[rows[0]]["head"]))
 
 
-def _find_induction() -> None:
+def _probe() -> None:
+    """Run the induction probe for this model (bounded: at most 2 x 128 tokens)."""
     special = {tokenizer.encode_single_token(s) for s in tokenizer.special_tokens_set}
     S.att_probe_result = (model_id, run_induction_probe(model, seed=0, exclude=special))
+
+
+def _find_induction() -> None:
+    _probe()
     S.att_probe = True
     S.att_view = "model"
 
@@ -251,6 +256,8 @@ except ERRORS as exc:
     st.stop()
 
 lay = analysis.layout
+if S.att_probe and not (S.att_probe_result and S.att_probe_result[0] == model_id):
+    _action(_probe)  # the link or a reopened run asks for the induction heads
 probe = S.att_probe_result[1] if S.att_probe_result and S.att_probe_result[0] == model_id else None
 induction = probe.scores if (probe is not None and S.att_probe) else None
 state = _state().clamp(lay, analysis.n_tokens)
@@ -593,13 +600,12 @@ def _open(Session, run_id: int) -> None:
             )
         S[MODEL_KEY] = saved.model_id
     _put(saved.state)
-    S.att_probe = False
     S.att_flash = f"Opened run #{run_id} ({saved.name}); the maps are recomputed from the text."
     S.att_check = (run_id, saved.rows)
 
 
 check = S.pop("att_check", None)
-if check and not any(r["induction"] is not None for r in check[1]):
+if check:
     matches = same_statistics(check[1], rows)
     st.caption(
         f"Run #{check[0]}: the recomputed statistics "

@@ -82,6 +82,8 @@ def test_find_the_induction_heads():
     assert "Induction heads" in texts(at)
     assert len(charts(at)) == 2
     assert at.session_state.att_probe is True
+    linked = no_exception(page({"probe": "1"}))  # a shared link runs the probe itself
+    assert "Induction heads" in texts(linked) and len(charts(linked)) == 2
 
 
 @pytest.mark.parametrize(
