@@ -546,14 +546,6 @@ def compare_view() -> None:
     diff = difference(analysis, other, S.att_layer, S.att_head)
     if diff.notice:
         st.caption(md(diff.notice))
-    if diff.values.shape[0] >= 2:
-        st.plotly_chart(
-            scores_figure(
-                head_differences(analysis, other),
-                title="How much each head changed (mean total-variation distance per query)",
-            ),
-            width="stretch",
-        )
     st.plotly_chart(
         difference_figure(
             diff.values,
@@ -562,6 +554,15 @@ def compare_view() -> None:
         ),
         width="stretch",
     )
+    if diff.values.shape[0] >= 2:
+        st.plotly_chart(
+            scores_figure(
+                head_differences(analysis, other),
+                title="How much each head changed (mean total-variation distance per query)",
+                zmax=None,
+            ),
+            width="stretch",
+        )
     st.caption(
         f"Red: {second} puts more weight there; blue: less; white: the same. "
         "Labels “a | b” mark positions where the tokens differ."

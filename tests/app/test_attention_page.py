@@ -71,7 +71,7 @@ def test_compare_two_texts():
         page({"view": "compare", "other": "The dog sat on the mat. The cat sat on the mat."})
     )
     assert len(charts(at)) == 2  # per-head change and the selected head's difference
-    spec = charts(at)[1].proto.spec
+    spec = charts(at)[0].proto.spec
     assert '"zmid":0' in spec.replace(" ", "")
 
 
@@ -163,7 +163,7 @@ def test_compare_two_checkpoints(two_checkpoints):
     at = no_exception(page({"view": "compare", "against": "model", "text": "abcabc"}))
     assert at.selectbox(key="att_other_model").value == "b"
     assert len(charts(at)) == 2
-    assert "the other model minus this model" in charts(at)[1].proto.spec
+    assert "the other model minus this model" in charts(at)[0].proto.spec
     at.selectbox(key="att_other_model").set_value("c").run()
     no_exception(at)
     assert "different shapes (2 layers × 2 heads vs 1 × 2)" in texts(at, "error")
