@@ -464,7 +464,7 @@ def steps_view() -> None:
     st.markdown(
         f"Layer {layer}, head {head} on {len(ids)} tokens. Each step is a plain matrix "
         f"operation on the layer's own weights; the last one equals the model's attention "
-        f"output (largest difference {gap:.1e})."
+        f"output ({'identical, to the last bit' if gap == 0 else f'largest difference {gap:.1e}'})."
     )
     _sharing_note(head)
 

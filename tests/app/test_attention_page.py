@@ -61,8 +61,10 @@ def test_number_by_number_matches_the_model():
     at = no_exception(page({"view": "steps", "layer": "1", "head": "3"}))
     body = texts(at)
     assert "equals the model's attention output" in body
-    gap = float(body.split("largest difference ")[1].split(")")[0])
-    assert gap < 1e-4
+    if "largest difference" in body:
+        assert float(body.split("largest difference ")[1].split(")")[0]) < 1e-4
+    else:
+        assert "(identical, to the last bit)" in body
     assert len(charts(at)) == 11  # x, Q, K, V, scores, scaled, mask, softmax, out, concat, proj
 
 
