@@ -348,7 +348,9 @@ def model_view() -> None:
         + ("; red frames: induction heads." if induction is not None else ".")
     )
     if induction is not None:
-        listed = ", ".join(f"L{a}H{b}" for a, b in found[:20]) or "none"
+        best = np.unravel_index(int(induction.argmax()), induction.shape)
+        strongest = f"L{best[0]}H{best[1]} ({float(induction[best]):.2f})"
+        listed = ", ".join(f"L{a}H{b}" for a, b in found[:20]) or f"none (strongest: {strongest})"
         st.markdown(
             f"**Induction heads** (score ≥ {THRESHOLDS.induction:g} on {probe.length} random "
             f"tokens repeated twice): {listed}"

@@ -163,7 +163,7 @@ def model_view_figure(
             showlegend=False,
         )
     )
-    px_per_cell = max(28, min(70, 600 // max(H, 1)))
+    px_per_cell = max(28, min(100, 800 // max(H, 1)))
     fig.update_layout(
         shapes=shapes,
         height=int((len(layers) * step + top) * px_per_cell / step) + 20,
