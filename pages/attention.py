@@ -207,9 +207,14 @@ def _on_table_select() -> None:
         _open_head(int(table[rows[0]]["layer"]), int(table[rows[0]]["head"]))
 
 
-def _find_induction() -> None:
+def _probe() -> None:
+    """Run the induction probe for this model (bounded: at most 2 x 128 tokens)."""
     special = {tokenizer.encode_single_token(s) for s in tokenizer.special_tokens_set}
     S.att_probe_result = (model_id, run_induction_probe(model, seed=0, exclude=special))
+
+
+def _find_induction() -> None:
+    _probe()
     S.att_probe = True
     S.att_view = "model"
 
@@ -251,6 +256,8 @@ except ERRORS as exc:
     st.stop()
 
 lay = analysis.layout
+if S.att_probe and not (S.att_probe_result and S.att_probe_result[0] == model_id):
+    _action(_probe)  # the link or a reopened run asks for the induction heads
 probe = S.att_probe_result[1] if S.att_probe_result and S.att_probe_result[0] == model_id else None
 induction = probe.scores if (probe is not None and S.att_probe) else None
 state = _state().clamp(lay, analysis.n_tokens)
@@ -341,7 +348,9 @@ def model_view() -> None:
         + ("; red frames: induction heads." if induction is not None else ".")
     )
     if induction is not None:
-        listed = ", ".join(f"L{a}H{b}" for a, b in found[:20]) or "none"
+        best = np.unravel_index(int(induction.argmax()), induction.shape)
+        strongest = f"L{best[0]}H{best[1]} ({float(induction[best]):.2f})"
+        listed = ", ".join(f"L{a}H{b}" for a, b in found[:20]) or f"none (strongest: {strongest})"
         st.markdown(
             f"**Induction heads** (score ≥ {THRESHOLDS.induction:g} on {probe.length} random "
             f"tokens repeated twice): {listed}"
@@ -457,7 +466,7 @@ def steps_view() -> None:
     st.markdown(
         f"Layer {layer}, head {head} on {len(ids)} tokens. Each step is a plain matrix "
         f"operation on the layer's own weights; the last one equals the model's attention "
-        f"output (largest difference {gap:.1e})."
+        f"output ({'identical, to the last bit' if gap == 0 else f'largest difference {gap:.1e}'})."
     )
     _sharing_note(head)
 
@@ -539,14 +548,6 @@ def compare_view() -> None:
     diff = difference(analysis, other, S.att_layer, S.att_head)
     if diff.notice:
         st.caption(md(diff.notice))
-    if diff.values.shape[0] >= 2:
-        st.plotly_chart(
-            scores_figure(
-                head_differences(analysis, other),
-                title="How much each head changed (mean total-variation distance per query)",
-            ),
-            width="stretch",
-        )
     st.plotly_chart(
         difference_figure(
             diff.values,
@@ -555,6 +556,15 @@ def compare_view() -> None:
         ),
         width="stretch",
     )
+    if diff.values.shape[0] >= 2:
+        st.plotly_chart(
+            scores_figure(
+                head_differences(analysis, other),
+                title="How much each head changed (mean total-variation distance per query)",
+                zmax=None,
+            ),
+            width="stretch",
+        )
     st.caption(
         f"Red: {second} puts more weight there; blue: less; white: the same. "
         "Labels “a | b” mark positions where the tokens differ."
@@ -593,13 +603,12 @@ def _open(Session, run_id: int) -> None:
             )
         S[MODEL_KEY] = saved.model_id
     _put(saved.state)
-    S.att_probe = False
     S.att_flash = f"Opened run #{run_id} ({saved.name}); the maps are recomputed from the text."
     S.att_check = (run_id, saved.rows)
 
 
 check = S.pop("att_check", None)
-if check and not any(r["induction"] is not None for r in check[1]):
+if check:
     matches = same_statistics(check[1], rows)
     st.caption(
         f"Run #{check[0]}: the recomputed statistics "

@@ -117,7 +117,8 @@ def capture_attention(model: Any, ids: list[int]) -> np.ndarray:
     if not ids:
         raise AttentionInputError("no tokens to attend over")
     idx = torch.tensor([ids], dtype=torch.long, device=model.device)
-    out = model(idx, capture=True)
+    # last_only: the output head for one position, not T (SmolLM2: 49,152 x 576 per token)
+    out = model(idx, capture=True, last_only=True)
     stacked = torch.stack([w[0] for w in out.attentions])  # (L, H, T, T)
     return stacked.float().cpu().numpy()
 

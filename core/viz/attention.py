@@ -163,7 +163,7 @@ def model_view_figure(
             showlegend=False,
         )
     )
-    px_per_cell = max(28, min(70, 600 // max(H, 1)))
+    px_per_cell = max(28, min(100, 800 // max(H, 1)))
     fig.update_layout(
         shapes=shapes,
         height=int((len(layers) * step + top) * px_per_cell / step) + 20,
@@ -294,9 +294,14 @@ def difference_figure(values: np.ndarray, tokens: Sequence[str], *, title: str =
 
 
 def scores_figure(
-    scores: np.ndarray, *, title: str, highlight_at: float | None = None
+    scores: np.ndarray,
+    *,
+    title: str,
+    highlight_at: float | None = None,
+    zmax: float | None = 1.0,
 ) -> go.Figure:
-    """A (layers, heads) table of scores as a heatmap (e.g. the induction probe)."""
+    """A (layers, heads) table of scores as a heatmap (e.g. the induction probe); ``zmax``
+    None scales the colours to the largest score."""
     L, H = scores.shape
     fig = go.Figure(
         go.Heatmap(
@@ -305,7 +310,7 @@ def scores_figure(
             y=[f"L{layer}" for layer in range(L)],
             colorscale=WEIGHT_SCALE,
             zmin=0,
-            zmax=1,
+            zmax=zmax if zmax is not None else max(float(scores.max()), 1e-9),
             colorbar={"title": {"text": "score"}},
             hovertemplate="%{y} %{x}<br>score %{z:.3f}<extra></extra>",
             texttemplate="%{z:.2f}" if L * H <= 200 else None,

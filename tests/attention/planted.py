@@ -63,7 +63,9 @@ class PlantedInduction:
         causal = torch.ones(T, T, dtype=torch.bool).tril()
         return torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
 
-    def __call__(self, idx: torch.Tensor, *, capture: bool = False) -> ModelOutput:
+    def __call__(
+        self, idx: torch.Tensor, *, capture: bool = False, last_only: bool = False
+    ) -> ModelOutput:
         ids = idx[0].tolist()
         T = len(ids)
         x = self._embed(ids)  # (T, d)

@@ -105,7 +105,11 @@ def test_save_list_and_reopen(session_factory):
         saved = load_analysis(s, run_id)
     assert saved.model_id == "planted" and saved.state == state
     assert same_statistics(saved.rows, statistics_rows(got, scores))
-    assert not same_statistics(saved.rows, statistics_rows(got, None))
+    assert same_statistics(saved.rows, statistics_rows(got, None))  # probe not run again
+    changed = [dict(r) for r in saved.rows]
+    changed[1]["previous token"] += 0.01
+    assert not same_statistics(changed, statistics_rows(got, scores))
+    assert not same_statistics(saved.rows[:2], statistics_rows(got, scores))
 
 
 def test_reopen_refuses_what_is_not_an_analysis(session_factory):

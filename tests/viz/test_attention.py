@@ -20,6 +20,7 @@ from core.viz.attention import (
     matrix_figure,
     model_view_figure,
     pool_map,
+    scores_figure,
 )
 
 
@@ -119,3 +120,10 @@ def test_gpt2_xl_shape_pages_stay_small_and_name_kv_heads():
     assert len(fig.to_json()) < 2_000_000
     gqa = model_view_figure(random_attention(1, 6, 4), [0], kv_heads=[0, 0, 0, 1, 1, 1])
     assert list(gqa.data[2].text)[3] == "h3<br>kv1"
+
+
+def test_scores_figure_scales_to_one_or_to_the_largest():
+    scores = np.array([[0.1, 0.5], [0.2, 0.05]])
+    fixed = scores_figure(scores, title="induction", highlight_at=0.4)
+    assert fixed.data[0].zmax == 1.0 and len(fixed.layout.shapes) == 1
+    assert scores_figure(scores, title="change", zmax=None).data[0].zmax == 0.5
