@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from core import registry
 from core.embeddings import (
@@ -205,6 +206,9 @@ def _open_saved(run_id: int) -> None:
             view = load_view(session, run_id)
     except EmbeddingError as exc:
         st.session_state.emb_error = str(exc)
+        return
+    except SQLAlchemyError as exc:  # the store stopped answering between two clicks
+        st.session_state.emb_error = f"the run store did not answer: {str(exc)[:200]}"
         return
     _put_view(view)
     st.session_state.emb_flash = f"Opened saved view {run_id}."
