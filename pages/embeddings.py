@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from core import registry
 from core.embeddings import (
@@ -29,6 +32,7 @@ from core.embeddings import (
     table_fingerprint,
     vocab_of,
 )
+from core.embeddings.neighbours import MAX_TERM_CHARS
 from core.embeddings.positional import LearnedPositions
 from core.embeddings.view import (
     COLOURS,
@@ -70,7 +74,6 @@ from ui.work import check_alive
 ensure_app_shell()
 
 D = EmbeddingView()  # defaults
-MAX_TERM = 100
 # URL entry -> widget key "emb_<entry>"; the same bounds as EmbeddingView's.
 PARAMS = {
     "tab": Choice(D.tab, TABS),
@@ -81,15 +84,15 @@ PARAMS = {
     "seed": Int(D.seed, 0, 2**31 - 1),
     "colour": Choice(D.colour, COLOURS),
     "search": Text(D.search, MAX_SEARCH_CHARS),
-    "term": Text(D.term, MAX_TERM),
+    "term": Text(D.term, MAX_TERM_CHARS),
     "metric": Choice(D.metric, METRICS),
     "k": Int(D.k, 1, MAX_K),
-    "a": Text(D.a, MAX_TERM),
-    "b": Text(D.b, MAX_TERM),
-    "c": Text(D.c, MAX_TERM),
+    "a": Text(D.a, MAX_TERM_CHARS),
+    "b": Text(D.b, MAX_TERM_CHARS),
+    "c": Text(D.c, MAX_TERM_CHARS),
     "text_a": Text(D.text_a, MAX_CONTEXT_CHARS),
     "text_b": Text(D.text_b, MAX_CONTEXT_CHARS),
-    "word": Text(D.word, MAX_TERM),
+    "word": Text(D.word, MAX_TERM_CHARS),
     "selection": Items((), Int(0, 0, 10_000_000), MAX_SELECTION, allow_empty=True),
     "other_model": Text(D.other_model, 200),
 }
@@ -147,8 +150,6 @@ def _model_facts(model_id: str, uid: str):  # -> (table, identity, vocab), share
 
 @st.cache_resource
 def _projections(folder: str) -> ProjectionCache:  # one per server and $GLASSBOX_HOME
-    from pathlib import Path
-
     return ProjectionCache(Path(folder))
 
 
@@ -205,6 +206,9 @@ def _open_saved(run_id: int) -> None:
             view = load_view(session, run_id)
     except EmbeddingError as exc:
         st.session_state.emb_error = str(exc)
+        return
+    except SQLAlchemyError as exc:  # the store stopped answering between two clicks
+        st.session_state.emb_error = f"the run store did not answer: {str(exc)[:200]}"
         return
     _put_view(view)
     st.session_state.emb_flash = f"Opened saved view {run_id}."
@@ -325,7 +329,7 @@ def _table_tab(view: EmbeddingView) -> None:
     highlight_name = "neighbours"
     with left:
         st.markdown("**Nearest neighbours**")
-        st.text_input("Token or word", key="emb_term", max_chars=MAX_TERM,
+        st.text_input("Token or word", key="emb_term", max_chars=MAX_TERM_CHARS,
                       placeholder="a word, or #id", help="A word of several tokens uses their mean.")  # fmt: skip
         n1, n2 = st.columns([1.3, 1])
         n1.radio("Metric", METRICS, key="emb_metric", horizontal=True)
@@ -348,9 +352,9 @@ def _table_tab(view: EmbeddingView) -> None:
     with right:
         st.markdown("**Vector arithmetic a − b + c**")
         a1, a2, a3 = st.columns(3)
-        a1.text_input("a", key="emb_a", max_chars=MAX_TERM, placeholder=" lists")
-        a2.text_input("− b", key="emb_b", max_chars=MAX_TERM, placeholder=" list")
-        a3.text_input("+ c", key="emb_c", max_chars=MAX_TERM, placeholder=" string")
+        a1.text_input("a", key="emb_a", max_chars=MAX_TERM_CHARS, placeholder=" lists")
+        a2.text_input("− b", key="emb_b", max_chars=MAX_TERM_CHARS, placeholder=" list")
+        a3.text_input("+ c", key="emb_c", max_chars=MAX_TERM_CHARS, placeholder=" string")
         if view.a.strip() and view.b.strip() and view.c.strip():
             try:
                 a, b, c = _terms_of(view.a, view.b, view.c)
@@ -449,7 +453,7 @@ def _context_tab(view: EmbeddingView) -> None:
     t1.text_area("Text A", key="emb_text_a", max_chars=MAX_CONTEXT_CHARS, height=80)
     t2.text_area("Text B", key="emb_text_b", max_chars=MAX_CONTEXT_CHARS, height=80)
     w1, w2 = st.columns([1, 2])
-    w1.text_input("Word to follow in both", key="emb_word", max_chars=MAX_TERM,
+    w1.text_input("Word to follow in both", key="emb_word", max_chars=MAX_TERM_CHARS,
                   help="Inside a sentence a word usually starts with a space: ' bank'.")  # fmt: skip
     w2.segmented_control("Dimensions", (2, 3), format_func=lambda d: f"{d}-D", key="emb_dims",
                          required=True)  # fmt: skip

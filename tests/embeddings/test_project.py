@@ -86,6 +86,10 @@ def test_fewer_points_than_components_is_refused():
 def test_bad_tables_and_settings_are_refused():
     with pytest.raises(EmbeddingError, match="NaN"):
         project(np.full((5, 4), np.nan, dtype=np.float32), ProjectionSettings())
+    one_bad = np.ones((50, 4), dtype=np.float32)
+    one_bad[17, 2] = np.inf
+    with pytest.raises(EmbeddingError, match="NaN"):
+        project(one_bad, ProjectionSettings())
     with pytest.raises(EmbeddingError, match="rows and columns"):
         project(np.zeros((0, 4), dtype=np.float32), ProjectionSettings())
     with pytest.raises(EmbeddingError, match="2 or 3"):
