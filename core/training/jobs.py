@@ -4,7 +4,8 @@ A page never trains in its own script run: it submits a :class:`JobSpec` (the fl
 ``python -m core.training``) to the one :class:`JobManager` of the server process, which
 starts each job as a worker process (``python -m core.training ... --tag job:<id>``) as soon
 as one of ``max_jobs`` slots is free (``GLASSBOX_MAX_JOBS``, default 1), first come first
-served. The worker writes its run to the store as it goes (see ``recorder.py``) and owns it
+served. Workers run at a lower CPU priority than the pages (``nice``, ``GLASSBOX_JOB_NICE``,
+default 5), so a job never makes the server slow to answer. The worker writes its run to the store as it goes (see ``recorder.py``) and owns it
 (``host:pid:start``), so
 
 * a new browser session reattaches by reading the store and :meth:`JobManager.jobs`;
@@ -44,6 +45,7 @@ from core.store import RunQuery, glassbox_home, list_runs, sweep_interrupted
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_JOBS_ENV = "GLASSBOX_MAX_JOBS"
+NICE_ENV = "GLASSBOX_JOB_NICE"
 MAX_QUEUE = 50  # queued jobs at most: a room of users, not a batch system
 LOG_TAIL = 2_000  # characters of a worker's output kept as the reason it failed
 
@@ -66,6 +68,17 @@ def max_jobs_from_env(default: int = 1) -> int:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= 64:
         raise JobError(f"{MAX_JOBS_ENV} must be a whole number from 1 to 64, got {raw[:20]!r}")
+    return int(raw)
+
+
+def nice_from_env(default: int = 5) -> int:
+    """``GLASSBOX_JOB_NICE``: how much lower than the pages' the workers' CPU priority is
+    (0 to 19; 0: the same)."""
+    raw = os.environ.get(NICE_ENV, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 19:
+        raise JobError(f"{NICE_ENV} must be a whole number from 0 to 19, got {raw[:20]!r}")
     return int(raw)
 
 
@@ -123,7 +136,7 @@ class JobManager:
         log_dir: Path | None = None,
         poll_s: float = 0.5,
         background: bool = True,
-        nice: int = 5,
+        nice: int | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.max_jobs = max_jobs if max_jobs is not None else max_jobs_from_env()
@@ -131,7 +144,7 @@ class JobManager:
             raise JobError("max_jobs must be at least 1")
         self.env = dict(os.environ if env is None else env)
         self.log_dir = log_dir or glassbox_home() / "jobs"
-        self.nice = nice
+        self.nice = nice_from_env() if nice is None else nice
         self._records: dict[str, _Record] = {}
         self._queue: deque[str] = deque()
         self._lock = threading.RLock()
