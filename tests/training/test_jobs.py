@@ -57,6 +57,7 @@ def _manager(**kw) -> JobManager:
     return JobManager(open_database(), background=False, nice=0, **kw)
 
 
+@pytest.mark.slow  # a real worker process: ~10-30 s on a busy 2-core machine
 def test_a_job_trains_in_a_worker_and_the_store_follows_it(tiny_job_args):
     factory = open_database()
     manager = _manager()
@@ -84,6 +85,7 @@ def test_a_job_trains_in_a_worker_and_the_store_follows_it(tiny_job_args):
     assert _manager().jobs() == []
 
 
+@pytest.mark.slow  # two real worker processes
 def test_kill_9_leaves_an_interrupted_run_that_resumes_in_place(tiny_job_args):
     factory = open_database()
     manager = _manager()
