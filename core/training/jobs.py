@@ -12,7 +12,8 @@ default 5), so a job never makes the server slow to answer. The worker writes it
 * Stop sends SIGTERM: the worker saves its last checkpoint (atomically) and ends the run
   "interrupted", resumable with :meth:`JobSpec.resume` (``--resume-run``);
 * a worker killed with ``kill -9`` leaves its run "running" with a dead owner: the manager
-  notices (:meth:`JobManager.poll`) and marks it interrupted with ``sweep_interrupted``;
+  notices (:meth:`JobManager.poll`, at once for its own workers, every 30 s for any) and
+  marks it interrupted with ``sweep_interrupted``;
   its points and last checkpoint stay, and it can be resumed the same way;
 * a non-finite loss ends the run "failed" with the step and reason in its summary.
 
@@ -47,6 +48,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_JOBS_ENV = "GLASSBOX_MAX_JOBS"
 NICE_ENV = "GLASSBOX_JOB_NICE"
 MAX_QUEUE = 50  # queued jobs at most: a room of users, not a batch system
+SWEEP_EVERY_S = 30.0  # also look for runs of dead workers (another server's) this often
 LOG_TAIL = 2_000  # characters of a worker's output kept as the reason it failed
 
 
@@ -149,6 +151,7 @@ class JobManager:
         self._queue: deque[str] = deque()
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self._last_sweep = 0.0
         self._thread: threading.Thread | None = None
         if background:
             self._thread = threading.Thread(
@@ -261,7 +264,7 @@ class JobManager:
                         log_tail=self._tail(record) if code != 0 else "",
                     )
                     ended = True
-            if ended:
+            if ended or time.monotonic() - self._last_sweep > SWEEP_EVERY_S:
                 self._sweep()
             while self._queue and self.running_count() < self.max_jobs:
                 self._start(self._records[self._queue.popleft()])
@@ -330,6 +333,7 @@ class JobManager:
 
     def _sweep(self) -> None:
         """Runs whose worker died without finishing them (kill -9) become interrupted."""
+        self._last_sweep = time.monotonic()
         if self.session_factory is None:
             return
         try:
