@@ -325,6 +325,11 @@ def queue_panel(manager: JobManager) -> None:
             c[1].caption("stopping…")
 
 
+def busy(manager: JobManager) -> bool:
+    """A job of this server is running or waiting (the live view keeps refreshing)."""
+    return any(j.state in (JobState.RUNNING, JobState.QUEUED) for j in manager.jobs())
+
+
 def watched_run(manager: JobManager) -> int | None:
     """The run the live view follows: the session's latest job, else the URL's ``run``."""
     job_id = S.get("tr_watch")
@@ -373,6 +378,8 @@ def live_panel() -> None:
     if before is not None and before != view.status:
         refresh_store_lists()  # a finished model appears in every page's menu
         st.rerun()  # the whole page: live refresh on or off
+    if S.tr_live_on and view.status != "running" and not busy(manager):
+        st.rerun()  # nothing left to follow: the whole page turns the live refresh off
 
 
 def draw_view(view: tp.LiveView, manager: JobManager) -> None:
@@ -417,9 +424,10 @@ if S.tr_flash:
     S.tr_flash = None
 if session_factory() is None:
     st.stop()
-busy = any(j.state in (JobState.RUNNING, JobState.QUEUED) for j in job_manager(_url()).jobs())
-running = busy or (bool(S.tr_run) and S.tr_last_status.get(S.tr_run) in (None, "running"))
-st.fragment(live_panel, run_every=LIVE_EVERY_S if running else None)()
+S.tr_live_on = busy(job_manager(_url())) or (
+    bool(S.tr_run) and S.tr_last_status.get(S.tr_run) in (None, "running")
+)
+st.fragment(live_panel, run_every=LIVE_EVERY_S if S.tr_live_on else None)()
 with st.expander("New training job", expanded=True, icon=":material/add_circle:"):
     form, sources, checkpoint = form_panel()
     start_panel(form, sources, checkpoint)

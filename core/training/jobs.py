@@ -4,14 +4,16 @@ A page never trains in its own script run: it submits a :class:`JobSpec` (the fl
 ``python -m core.training``) to the one :class:`JobManager` of the server process, which
 starts each job as a worker process (``python -m core.training ... --tag job:<id>``) as soon
 as one of ``max_jobs`` slots is free (``GLASSBOX_MAX_JOBS``, default 1), first come first
-served. The worker writes its run to the store as it goes (see ``recorder.py``) and owns it
+served. Workers run at a lower CPU priority than the pages (``nice``, ``GLASSBOX_JOB_NICE``,
+default 5), so a job never makes the server slow to answer. The worker writes its run to the store as it goes (see ``recorder.py``) and owns it
 (``host:pid:start``), so
 
 * a new browser session reattaches by reading the store and :meth:`JobManager.jobs`;
 * Stop sends SIGTERM: the worker saves its last checkpoint (atomically) and ends the run
   "interrupted", resumable with :meth:`JobSpec.resume` (``--resume-run``);
 * a worker killed with ``kill -9`` leaves its run "running" with a dead owner: the manager
-  notices (:meth:`JobManager.poll`) and marks it interrupted with ``sweep_interrupted``;
+  notices (:meth:`JobManager.poll`, at once for its own workers, every 30 s for any) and
+  marks it interrupted with ``sweep_interrupted``;
   its points and last checkpoint stay, and it can be resumed the same way;
 * a non-finite loss ends the run "failed" with the step and reason in its summary.
 
@@ -44,7 +46,9 @@ from core.store import RunQuery, glassbox_home, list_runs, sweep_interrupted
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_JOBS_ENV = "GLASSBOX_MAX_JOBS"
+NICE_ENV = "GLASSBOX_JOB_NICE"
 MAX_QUEUE = 50  # queued jobs at most: a room of users, not a batch system
+SWEEP_EVERY_S = 30.0  # also look for runs of dead workers (another server's) this often
 LOG_TAIL = 2_000  # characters of a worker's output kept as the reason it failed
 
 
@@ -66,6 +70,17 @@ def max_jobs_from_env(default: int = 1) -> int:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= 64:
         raise JobError(f"{MAX_JOBS_ENV} must be a whole number from 1 to 64, got {raw[:20]!r}")
+    return int(raw)
+
+
+def nice_from_env(default: int = 5) -> int:
+    """``GLASSBOX_JOB_NICE``: how much lower than the pages' the workers' CPU priority is
+    (0 to 19; 0: the same)."""
+    raw = os.environ.get(NICE_ENV, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 19:
+        raise JobError(f"{NICE_ENV} must be a whole number from 0 to 19, got {raw[:20]!r}")
     return int(raw)
 
 
@@ -123,7 +138,7 @@ class JobManager:
         log_dir: Path | None = None,
         poll_s: float = 0.5,
         background: bool = True,
-        nice: int = 5,
+        nice: int | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.max_jobs = max_jobs if max_jobs is not None else max_jobs_from_env()
@@ -131,11 +146,12 @@ class JobManager:
             raise JobError("max_jobs must be at least 1")
         self.env = dict(os.environ if env is None else env)
         self.log_dir = log_dir or glassbox_home() / "jobs"
-        self.nice = nice
+        self.nice = nice_from_env() if nice is None else nice
         self._records: dict[str, _Record] = {}
         self._queue: deque[str] = deque()
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self._last_sweep = 0.0
         self._thread: threading.Thread | None = None
         if background:
             self._thread = threading.Thread(
@@ -248,7 +264,7 @@ class JobManager:
                         log_tail=self._tail(record) if code != 0 else "",
                     )
                     ended = True
-            if ended:
+            if ended or time.monotonic() - self._last_sweep > SWEEP_EVERY_S:
                 self._sweep()
             while self._queue and self.running_count() < self.max_jobs:
                 self._start(self._records[self._queue.popleft()])
@@ -317,6 +333,7 @@ class JobManager:
 
     def _sweep(self) -> None:
         """Runs whose worker died without finishing them (kill -9) become interrupted."""
+        self._last_sweep = time.monotonic()
         if self.session_factory is None:
             return
         try:

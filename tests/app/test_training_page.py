@@ -125,6 +125,7 @@ def test_an_interrupted_run_offers_resume(tmp_path):
     assert at.button(key="tr_resume").label == "Resume from the last checkpoint"
 
 
+@pytest.mark.slow  # a real worker process
 def test_start_submits_a_job_that_the_queue_shows_as_yours():
     at = _run(TINY)
     at.button(key="tr_start").click().run()

@@ -103,3 +103,42 @@ def test_app_start_sweeps_and_saved_runs_marks_by_hand():
     with open_database().begin() as s:
         assert get_run(s, legacy).status == "interrupted"
     assert not any(b.label == "Mark interrupted" for b in at.button)
+
+
+def test_claim_run_reopens_a_stopped_run_from_a_step(session_factory):
+    from core.store import add_artifact, claim_run, get_artifacts, get_points
+
+    with session_factory.begin() as s:
+        run = record_run(
+            s, kind="training", name="t", status=RunStatus.INTERRUPTED,
+            series={"train_loss": [(1, 3.0), (2, 2.5), (3, 2.4)], "val_loss": [(2, 2.6)]},
+        )  # fmt: skip
+        for step in (2, 3):
+            add_artifact(s, run.id, name=f"sample@{step}", kind="sample", meta={"step": step})
+        busy = create_run(s, kind="training", name="busy", owner=current_owner()).id
+    with session_factory.begin() as s:
+        claim_run(s, run.id, from_step=2)
+    with session_factory.begin() as s:
+        again = get_run(s, run.id)
+        assert (again.status, again.owner) == ("running", current_owner())
+        assert again.summary["resumed_from"] == 2
+        assert get_points(s, run.id) == {"train_loss": [(1, 3.0), (2, 2.5)], "val_loss": [(2, 2.6)]}
+        assert [a.name for a in get_artifacts(s, run.id, "sample")] == ["sample@2"]
+        with pytest.raises(InvalidRunData, match="still running"):
+            claim_run(s, busy, from_step=0)
+
+
+def test_replace_artifact_keeps_one_record_per_name(session_factory):
+    from core.store import add_artifact, get_artifacts, replace_artifact
+
+    with session_factory.begin() as s:
+        run = record_run(s, kind="training", name="t", status=RunStatus.RUNNING)
+        add_artifact(s, run.id, name="last.safetensors", kind="checkpoint", sha256="a" * 64)
+        add_artifact(s, run.id, name="sample@1", kind="sample")
+        replace_artifact(s, run.id, name="last.safetensors", kind="checkpoint", sha256="b" * 64)
+    with session_factory.begin() as s:
+        arts = get_artifacts(s, run.id)
+        assert [(a.name, a.sha256) for a in arts] == [
+            ("sample@1", None),
+            ("last.safetensors", "b" * 64),
+        ]

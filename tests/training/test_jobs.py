@@ -12,7 +12,14 @@ import pytest
 
 from core.model import file_sha256, load_checkpoint
 from core.store import get_artifacts, get_points, open_database, require_run
-from core.training.jobs import JobError, JobManager, JobSpec, JobState, max_jobs_from_env
+from core.training.jobs import (
+    JobError,
+    JobManager,
+    JobSpec,
+    JobState,
+    max_jobs_from_env,
+    nice_from_env,
+)
 from core.training.page import live_view
 
 REPETITIVE = "the cat sat on the mat. the dog sat on the log. " * 300
@@ -50,6 +57,7 @@ def _manager(**kw) -> JobManager:
     return JobManager(open_database(), background=False, nice=0, **kw)
 
 
+@pytest.mark.slow  # a real worker process: ~10-30 s on a busy 2-core machine
 def test_a_job_trains_in_a_worker_and_the_store_follows_it(tiny_job_args):
     factory = open_database()
     manager = _manager()
@@ -77,6 +85,7 @@ def test_a_job_trains_in_a_worker_and_the_store_follows_it(tiny_job_args):
     assert _manager().jobs() == []
 
 
+@pytest.mark.slow  # two real worker processes
 def test_kill_9_leaves_an_interrupted_run_that_resumes_in_place(tiny_job_args):
     factory = open_database()
     manager = _manager()
@@ -169,3 +178,14 @@ def test_max_jobs_from_the_environment(monkeypatch):
         monkeypatch.setenv("GLASSBOX_MAX_JOBS", bad)
         with pytest.raises(JobError, match="GLASSBOX_MAX_JOBS"):
             max_jobs_from_env()
+
+
+def test_job_nice_from_the_environment(monkeypatch):
+    monkeypatch.delenv("GLASSBOX_JOB_NICE", raising=False)
+    assert nice_from_env() == 5
+    monkeypatch.setenv("GLASSBOX_JOB_NICE", "0")
+    assert nice_from_env() == 0
+    for bad in ("-1", "20", "low"):
+        monkeypatch.setenv("GLASSBOX_JOB_NICE", bad)
+        with pytest.raises(JobError, match="GLASSBOX_JOB_NICE"):
+            nice_from_env()
