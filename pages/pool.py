@@ -59,7 +59,7 @@ STEPS = {
     "ttft": (0.5, None),
     "tpot": (0.01, "%.3f"),
 }
-FORMATS = {"policy": lambda p: p.replace("_", " "), "mix": lambda m: ps.MIXES[m][0]}
+FORMATS = {"mix": lambda m: ps.MIXES[m][0]}
 S = st.session_state
 
 
@@ -470,7 +470,6 @@ def compare_section(s: Setup | None) -> None:
         ps.POLICIES,
         key="pl_cmp",
         max_selections=4,
-        format_func=lambda p: p.replace("_", " "),
     )
     go_ = c[1].button(
         "Run comparison",
