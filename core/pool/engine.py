@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.pool.artifact import artifact_timing
 from core.pool.catalogue import gpu_spec, model_spec
 from core.pool.config import SimConfig
 from core.pool.latency import latency_model
@@ -87,6 +88,8 @@ class Simulation:
         gpu = gpu_spec(config.pool.gpu)
         specs = [model_spec(t) for t in self.trace.model_types]
         lat = {t: latency_model(t, gpu.name) for t in set(self.trace.model_types)}
+        if config.artifact_timing:
+            specs, lat = artifact_timing(specs, lat, gpu.name)
         self.ctx = SimContext(
             config=config,
             trace=self.trace,

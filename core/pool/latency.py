@@ -13,6 +13,7 @@ weights streamed from HBM per decode step, 2·params FLOPs per prompt token at ~
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,18 @@ class LatencyModel:
         """Latency of one decode step of ``batch`` requests holding ``sum_context`` tokens."""
         a, b, c = self.decode
         return a + b * sum_context + c * batch
+
+
+@dataclass(frozen=True)
+class WholeMsLatency(LatencyModel):
+    """A latency model whose every step is cut to whole milliseconds, as the Aegaeon
+    artifact's simulator does (``int(1000 · predicted seconds)`` ms per batch)."""
+
+    def prefill_s(self, sum_len: float, sum_sq: float) -> float:
+        return math.floor(1000 * super().prefill_s(sum_len, sum_sq)) / 1000
+
+    def decode_s(self, sum_context: float, batch: int) -> float:
+        return math.floor(1000 * super().decode_s(sum_context, batch)) / 1000
 
 
 def roofline(model: ModelSpec, gpu: GPUSpec) -> LatencyModel:
