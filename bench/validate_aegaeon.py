@@ -9,6 +9,12 @@
    FCFS/SRTF and the artifact-style ServerlessLLM that binds on arrival) and Aegaeon's
    default (plus prefetch) for token-level, and print our attainment next to the artifact's.
 
+3. Replay each trace in artifact-faithful mode (``core.pool.artifact.artifact_faithful``:
+   the artifact's very requests, latency fit, whole-ms steps, timeouts checked at arrivals)
+   with ``serverlessllm`` and compare with the artifact simulator's own numbers recorded in
+   ``reference.json`` (produced by bench/aegaeon_reference.py): the goal is within 0.02
+   attainment and 5% mean time between tokens on every trace.
+
     python -m bench.validate_aegaeon [--data core/pool/data/aegaeon] [--processes 2]
 
 The data is vendored in core/pool/data/aegaeon/ (Apache-2.0, with its NOTICE); the
@@ -18,6 +24,7 @@ simulator itself never reads it, only this script and tests/pool/test_pool_artif
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -27,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.helpformat import HelpFormatter  # noqa: E402
 from core.pool import PolicyName, PoolConfig, SimConfig, SwitchConfig, read_trace_csv  # noqa: E402
-from core.pool.artifact import ARTIFACT_DIR  # noqa: E402
+from core.pool.artifact import ARTIFACT_DIR, artifact_faithful, read_artifact_trace  # noqa: E402
 from core.pool.latency import fit_latency, latency_model, read_profiles  # noqa: E402
 from core.pool.runner import run_many  # noqa: E402
 
@@ -90,6 +97,29 @@ def replay_table(data: Path, processes: int) -> None:
               f"{res['aegaeon_noprefetch'].attainment:.2f} | {fmt(art[1])} |")  # fmt: skip
 
 
+def faithful_table(data: Path) -> int:
+    """Artifact-faithful ServerlessLLM next to the artifact's simulator; returns how many
+    traces miss the goal (0.02 attainment, 5% mean TBT)."""
+    ref = json.loads((data / "reference.json").read_text(encoding="utf-8"))["traces"]
+    cfg = artifact_faithful(SimConfig(policy=PolicyName.SERVERLESSLLM, record_events=False))
+    print(
+        "\n| trace | requests | attainment ours / artifact (Δ) | mean TBT ms ours / artifact (Δ) "
+        "| failed ours / artifact | swaps ours / artifact |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    misses = 0
+    for name in sorted(ref, key=lambda n: (int(n.split("-")[1]), float(n.split("-")[2]))):
+        a = ref[name]
+        r = run_many([cfg], processes=1, trace=read_artifact_trace(name, redraw=True))[0].result
+        d_att, d_tbt = r.attainment - a["attainment"], r.tbt_mean_s / a["tbt_mean_s"] - 1
+        misses += abs(d_att) > 0.02 or abs(d_tbt) > 0.05
+        print(f"| {name} | {a['requests']} | {r.attainment:.3f} / {a['attainment']:.3f} ({d_att:+.3f}) | "
+              f"{r.tbt_mean_s * 1e3:.2f} / {a['tbt_mean_s'] * 1e3:.2f} ({d_tbt:+.1%}) | "
+              f"{r.failed} / {a['failed']} | {r.switches} / {a['swaps']} |")  # fmt: skip
+    print(f"\n{misses} of {len(ref)} traces outside 0.02 attainment / 5% mean TBT")
+    return misses
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.validate_aegaeon", description=__doc__, formatter_class=HelpFormatter
@@ -103,6 +133,7 @@ def main() -> None:
         sys.exit(f"artifact data not found at {args.data}")
     fits_table(args.data)
     replay_table(args.data, args.processes)
+    faithful_table(args.data)
 
 
 if __name__ == "__main__":

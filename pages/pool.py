@@ -271,7 +271,7 @@ def stories_section(s: Setup | None) -> None:
     st.subheader(story.title)
     st.markdown(md(story.finding, 2000))
     result = _story(story.key)
-    metric_rows(list(result.tiles))
+    metric_rows(list(result.tiles), per_row=2)
     st.plotly_chart(story_figure(result), key=f"pl_story_{story.key}")
     if result.note:
         st.caption(md(result.note, 2000))

@@ -79,10 +79,10 @@ def market() -> StoryResult:
         "gpu_cut": cut,
     }
     tiles = (
-        ("Rarely-called models", f"{cold / m:.1%}", "Share of the market's models in the tail."),
-        ("Their share of requests", f"{cold_share:.2%}", "Computed from the workload generator."),
+        ("Cold models", f"{cold / m:.1%}", "Share of the market's models in the long tail."),
+        ("Their requests", f"{cold_share:.2%}", "Computed from the workload generator."),
         (
-            "GPUs in production",
+            "GPUs (production)",
             f"{PAPER_GPUS_BEFORE:,} → {PAPER_GPUS_AFTER:,}",
             "Alibaba Cloud Model Studio, > 3 months (the paper's numbers, not simulated).",
         ),
@@ -118,9 +118,9 @@ def theorem() -> StoryResult:
         "paper_formula": paper,
     }
     tiles = (
-        ("Active models, measured", f"{measured:.2f}", "Time-average models with a request."),
+        ("Active, measured", f"{measured:.2f}", "Time-average models with a request."),
         ("E[m] = M·(1 − e^(−λT))", f"{formula:.2f}", "With λ and T measured in this run."),
-        ("Mean service time T", f"{sojourn:.2f} s", "Arrival to last token."),
+        ("Service time T", f"{sojourn:.2f} s", "Mean, arrival to last token."),
     )
     note = (
         f"With the paper's T = 16.79 s the same formula gives {paper:.1f} active models, "
@@ -166,18 +166,18 @@ def fig11() -> StoryResult:
     }
     tiles = (
         (
-            "Aegaeon sustains",
+            "Aegaeon",
             f"{marks['aegaeon']:.0f} models",
             f"{marks['aegaeon'] * 0.1:.1f} req/s in total at 90% SLO attainment.",
         ),
         (
-            "ServerlessLLM sustains",
+            "ServerlessLLM",
             f"{marks['serverlessllm']:.0f} models",
             f"{marks['serverlessllm'] * 0.1:.1f} req/s in total.",
         ),
         ("Ratio", _x(ratio), "The paper: 2–2.5× (Figure 11)."),
         (
-            "On the artifact's traces",
+            "Artifact traces",
             _x(art_ratio),
             "Its synth-{10,16,40,80}-0.1 traces: only four loads, so the crossings are "
             "interpolated across wide gaps.",
@@ -209,10 +209,10 @@ def switch_cost() -> StoryResult:
             numbers[f"{pol.value}_{label}_switching"] = r.switching_fraction
     a_opt, a_stock = numbers["aegaeon_optimised"], numbers["aegaeon_stock"]
     tiles = (
-        ("Aegaeon, optimised switch", f"{a_opt:.1%}", "≈ 1 s per switch (the paper's)."),
+        ("Aegaeon, fast switch", f"{a_opt:.1%}", "≈ 1 s per switch (the paper's)."),
         ("Aegaeon, stock restart", f"{a_stock:.1%}", "≈ 50 s per switch."),
         (
-            "Time spent switching (stock)",
+            "Switching (stock)",
             f"{numbers['aegaeon_stock_switching']:.0%}",
             "Share of GPU time loading models.",
         ),
@@ -245,8 +245,8 @@ def request_wins() -> StoryResult:
     ratio = marks["request_fcfs"] / marks["aegaeon"]
     numbers = {"aegaeon": marks["aegaeon"], "request_fcfs": marks["request_fcfs"], "ratio": ratio}
     tiles = (
-        ("Request-level sustains", f"{marks['request_fcfs']:.2f} req/s per model", None),
-        ("Aegaeon sustains", f"{marks['aegaeon']:.2f} req/s per model", None),
+        ("Request-level", f"{marks['request_fcfs']:.2f} req/s", "Per model, at 90% attainment."),
+        ("Aegaeon", f"{marks['aegaeon']:.2f} req/s", "Per model, at 90% attainment."),
         ("Ratio", _x(ratio), "Request-level ÷ Aegaeon."),
     )
     note = (

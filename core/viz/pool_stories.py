@@ -79,7 +79,11 @@ def story_figure(result: StoryResult) -> go.Figure:
     if result.chart == "market":
         return market_figure(d["names"], d["rates"])
     if result.chart == "curves":
-        return sweep_figure(d["curves"], d["marks"], d["x_title"], TARGET)
+        fig = sweep_figure(d["curves"], d["marks"], d["x_title"], TARGET)
+        for trace in fig.data:  # curves measured on the artifact's traces: dotted, thinner
+            if "artifact" in (trace.name or ""):
+                trace.line.dash, trace.line.width = "dot", 1.5
+        return fig
     if result.chart == "bars":
         return bars_figure(d["bars"])
     if result.chart == "active":
