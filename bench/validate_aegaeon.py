@@ -3,8 +3,8 @@
 1. Fit the latency model of Qwen2.5-7B, Yi-9B and Llama-2-13B to the artifact's H100
    profiles and compare with the coefficients the product ships (core/pool/data/latency.json).
 2. Replay each of the artifact's synthetic traces — the first 120 s, market models mapped
-   6:2:2 in order of first appearance, rows taken as they are (the artifact redraws lengths
-   at random instead) — on 16 simulated H100s, with the artifact simulator's switch cost
+   6:2:2 in a cycle of 10 in order of first appearance as the artifact does, rows taken as
+   they are (the artifact redraws lengths at random instead) — on 16 simulated H100s, with the artifact simulator's switch cost
    (weight bytes / 16 GB/s, no prefetch) for the request-level baselines (our late-binding
    FCFS/SRTF and the artifact-style ServerlessLLM that binds on arrival) and Aegaeon's
    default (plus prefetch) for token-level, and print our attainment next to the artifact's.
@@ -33,18 +33,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.helpformat import HelpFormatter  # noqa: E402
-from core.pool import PolicyName, PoolConfig, SimConfig, SwitchConfig, read_trace_csv  # noqa: E402
+from core.pool import PolicyName, PoolConfig, SimConfig, SwitchConfig  # noqa: E402
 from core.pool.artifact import ARTIFACT_DIR, artifact_faithful, read_artifact_trace  # noqa: E402
 from core.pool.latency import fit_latency, latency_model, read_profiles  # noqa: E402
 from core.pool.runner import run_many  # noqa: E402
 
 MODELS = ("qwen2.5-7b", "yi-9b", "llama2-13b")
-# Numbers the artifact's simulator reported on these traces (REFERENCE §6), by trace name:
-# request-level attainment, token-level prototype attainment, request-level swaps.
-ARTIFACT = {
-    "synth-20-0.5-1.0-1.0": (0.66, 1.0, 157),
-    "synth-80-0.1-1.0-1.0": (0.48, 0.85, None),
-}
+# The artifact's token-level prototype on two traces (REFERENCE §6); its ServerlessLLM's
+# numbers on every trace are in reference.json (bench/aegaeon_reference.py).
+TOKEN_LEVEL = {"synth-20-0.5-1.0-1.0": 1.0, "synth-80-0.1-1.0-1.0": 0.85}
 ARTIFACT_SWITCH = SwitchConfig(bandwidth_gb_s=16.0, overhead_s=0.0, overhead_s_per_gb=0.0,
                                prefetch=False)  # fmt: skip
 
@@ -67,6 +64,7 @@ def fits_table(data: Path) -> None:
 
 
 def replay_table(data: Path, processes: int) -> None:
+    reference = json.loads((data / "reference.json").read_text(encoding="utf-8"))["traces"]
     traces = sorted(
         (data / "traces").glob("synth-*.csv"),
         key=lambda p: (int(p.stem.split("-")[1]), float(p.stem.split("-")[2])),
@@ -80,15 +78,16 @@ def replay_table(data: Path, processes: int) -> None:
         ("aegaeon_noprefetch", base.replace(policy=PolicyName.AEGAEON, switch=ARTIFACT_SWITCH)),
     )
     print(
-        "\n| trace | requests | request-level (ours) | ServerlessLLM (ours) | artifact SLLM | "
+        "\n| trace | requests | request-level (ours) | ServerlessLLM (ours) | artifact SLLM (its lengths) | "
         "swaps ours / SLLM / artifact | SLLM timeouts | SRTF (ours) | Aegaeon (ours) | "
         "no prefetch | artifact token-level |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for path in traces:
-        trace = read_trace_csv(path, until_s=120.0)
+        trace = read_artifact_trace(path.stem)
         res = {name: run_many([cfg], processes=1, trace=trace)[0].result for name, cfg in variants}
-        art = ARTIFACT.get(path.stem, (None, None, None))
+        ref = reference.get(path.stem, {})
+        art = (ref.get("attainment"), TOKEN_LEVEL.get(path.stem), ref.get("swaps"))
         fmt = lambda v: "" if v is None else f"{v:.2f}"  # noqa: E731
         req, sllm = res["request_fcfs"], res["serverlessllm"]
         print(f"| {path.stem} | {len(trace)} | {req.attainment:.2f} | {sllm.attainment:.2f} | {fmt(art[0])} | "

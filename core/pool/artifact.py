@@ -105,8 +105,8 @@ class ArtifactLatency(WholeMsLatency):
     whose batch-size term always sees −1 (its ``DecodeEstimator.predict`` is called with
     ``batch_size=-1`` and a list of context lengths, and keeps that −1 as the batch size)."""
 
-    def decode_s(self, sum_context: float, batch: int) -> float:
-        return super().decode_s(sum_context, -1)
+    def raw_decode_s(self, sum_context: float, batch: int) -> float:
+        return LatencyModel.decode_s(self, sum_context, -1)
 
 
 def read_artifact_trace(name: str, redraw: bool = False) -> Trace:

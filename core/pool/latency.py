@@ -61,8 +61,31 @@ class WholeMsLatency(LatencyModel):
     def prefill_s(self, sum_len: float, sum_sq: float) -> float:
         return math.floor(1000 * super().prefill_s(sum_len, sum_sq)) / 1000
 
+    def raw_decode_s(self, sum_context: float, batch: int) -> float:
+        """The step before it is cut to whole milliseconds."""
+        return LatencyModel.decode_s(self, sum_context, batch)
+
     def decode_s(self, sum_context: float, batch: int) -> float:
-        return math.floor(1000 * super().decode_s(sum_context, batch)) / 1000
+        return math.floor(1000 * self.raw_decode_s(sum_context, batch)) / 1000
+
+    def steady_steps(self, sum_context: float, batch: int) -> int:
+        """How many decode steps in a row last as long as the first while each of the
+        ``batch`` requests adds a token of context per step (≥ 1; 2⁴⁰ when flat): the
+        artifact re-evaluates every step, so a closed-form segment ends where the whole
+        milliseconds change."""
+        first = self.decode_s(sum_context, batch)
+        per_step = self.decode[1] * batch
+        if per_step == 0:
+            return 1 << 40
+        edge = first + 0.001 if per_step > 0 else first
+        k = min(
+            max(1, math.ceil((edge - self.raw_decode_s(sum_context, batch)) / per_step)), 1 << 40
+        )
+        while k > 1 and self.decode_s(sum_context + (k - 1) * batch, batch) != first:
+            k -= 1
+        while k < 1 << 40 and self.decode_s(sum_context + k * batch, batch) == first:
+            k += 1
+        return k
 
 
 def roofline(model: ModelSpec, gpu: GPUSpec) -> LatencyModel:

@@ -82,7 +82,9 @@ class ServerlessLLM(Policy):
         """When instance ``i`` last finished a batch step, as of ``t`` (swaps do not count)."""
         g = self.gpus[i]
         if g.phase == DECODE and g.seg_period > 0:
-            k = min(g.seg_n, max(0, math.floor((t - g.seg_start) / g.seg_period + 1e-9)))
+            # a step ending exactly now has ended, unless arrivals go first (artifact timing)
+            tie = -1e-6 if self.ctx.config.artifact_timing else 1e-9
+            k = min(g.seg_n, max(0, math.floor((t - g.seg_start) / g.seg_period + tie)))
             return g.seg_start + k * g.seg_period
         return self.last_end[i]
 
