@@ -9,6 +9,7 @@ Examples::
     python -m core.pool run --preset paper-40x0.1 --switch unoptimized
     python -m core.pool run --preset paper-40x0.1 --switch-bandwidth 8 --switch-overhead 2 --no-prefetch
     python -m core.pool run --artifact-trace synth-20-0.5-1.0-1.0 --policy serverlessllm
+    python -m core.pool run --artifact-trace synth-80-0.1-1.0-1.0 --policy serverlessllm --artifact-faithful
     python -m core.pool sweep --preset paper-40x0.1 --rates 0.05:0.7:12 \\
         --policies aegaeon,request_fcfs,serverlessllm,static_multiplex --save
     python -m core.pool goodput --preset paper-40x0.1 --policy aegaeon
@@ -30,7 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from core.helpformat import HelpFormatter
-from core.pool.artifact import artifact_switch, artifact_trace_names, read_artifact_trace
+from core.pool.artifact import (
+    artifact_faithful,
+    artifact_switch,
+    artifact_trace_names,
+    read_artifact_trace,
+)
 from core.pool.config import ConfigError, PolicyName, PoolError, SimConfig, SwitchConfig
 from core.pool.presets import PRESETS, preset
 from core.pool.results import SimResult
@@ -159,8 +165,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.trace and args.artifact_trace:
         raise ConfigError("give --trace or --artifact-trace, not both")
     trace = read_trace_csv(args.trace, until_s=args.until) if args.trace else None
+    if args.artifact_faithful:
+        cfg = artifact_faithful(cfg)
     if args.artifact_trace:
-        trace = read_artifact_trace(args.artifact_trace)
+        trace = read_artifact_trace(args.artifact_trace, redraw=args.artifact_faithful)
     result = run(cfg, trace=trace)
     print(HEADER)
     print(result_row(cfg.policy.value, result))
@@ -277,6 +285,12 @@ def make_parser() -> argparse.ArgumentParser:
                 "models 6:2:2 in a cycle of 10): " + ", ".join(artifact_trace_names()),
             )  # fmt: skip
             p.add_argument("--until", type=float, help="only requests before this time (s)")
+            p.add_argument(
+                "--artifact-faithful", action="store_true",
+                help="run as the artifact's simulator does: 16 H100s, its latency fit in whole "
+                "ms, its swap cost, ServerlessLLM timeouts checked at arrivals; with "
+                "--artifact-trace, its very requests (lengths redrawn as it does)",
+            )  # fmt: skip
             p.add_argument("--json", action="store_true", help="also print the summary as JSON")
         if name == "sweep":
             p.add_argument("--rates", default="0.05:0.7:12", help="LO:HI:N or a,b,c")

@@ -213,6 +213,10 @@ def test_cli_replays_an_artifact_trace(capsys) -> None:
     assert capsys.readouterr().out.splitlines()[1].split()[:2] == ["aegaeon", "98"]
     with pytest.raises(SystemExit):
         main(["run", "--artifact-trace", "synth-nope"])
+    faithful = ["run", "--artifact-trace", "synth-20-0.5-1.0-1.0", "--policy", "serverlessllm"]
+    assert main([*faithful, "--artifact-faithful", "--no-legend"]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[:3] == ["serverlessllm", "548", "0.663"]  # the artifact's simulator: 0.664
     assert main(["run", "--artifact-trace", "synth-10-0.1-1.0-1.0", "--trace", "x.csv"]) == 2
     assert "not both" in capsys.readouterr().err
 
