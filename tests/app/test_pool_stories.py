@@ -120,7 +120,14 @@ def test_story_state_covers_every_knob_and_view_field():
         state = ps.story_state(key)
         assert set(ps.KNOBS) <= set(state)
         assert state["view"] in ps.VIEWS
-        ps.check_setup(state["preset"], state)  # every story's setup can run
+        setup = ps.check_setup(state["preset"], state)  # every story's setup can run …
+        if state["view"] == "Sweep":  # … in the view it opens, within the page's limits
+            keys = ("sw_axis", "sw_lo", "sw_hi", "sw_n", "sw_pols")
+            ps.plan_sweep(setup.config, state["preset"], *(state[k] for k in keys))
+        elif state["view"] == "Compare":
+            assert ps.compare_refusal(setup, state["cmp"]) is None
+        else:
+            assert ps.live_refusal(setup) is None
 
 
 def test_an_artifact_trace_replays_from_the_page():
