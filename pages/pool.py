@@ -1,7 +1,8 @@
 """GPU pool: many LLMs sharing a few GPUs (Aegaeon, SOSP'25), live, compared and swept.
 
-The page reads the setup knobs, checks them with ``core.pool.setup``, and shows one of three
-views: **Live** (a ``core.pool.live.LiveRun`` stepped by an ``st.fragment``), **Compare**
+The page reads the setup knobs, checks them with ``core.pool.setup``, and shows one of four
+views: **Stories** (guided presets that each reproduce one of the paper's findings, from
+``core.pool.stories``, already run and cached, with a "run it yourself" button), **Live** (a ``core.pool.live.LiveRun`` stepped by an ``st.fragment``), **Compare**
 (policies on the same seeded workload) and **Sweep** (attainment against load, the paper's
 headline figure, and the GPUs each policy needs). Figures come from ``core.viz.pool`` and
 ``core.viz.pool_live``; every run is saved to the run store; the setup lives in the URL.
@@ -24,6 +25,7 @@ from core.pool.persist import save_result, save_sweep
 from core.pool.presets import PRESETS, preset
 from core.pool.runner import run, run_in_steps, run_many
 from core.pool.setup import Setup
+from core.pool.stories import STORIES, StoryResult
 from core.viz.pool import (
     attainment_time_figure,
     cdf_figure,
@@ -37,6 +39,7 @@ from core.viz.pool import (
     switches_figure,
 )
 from core.viz.pool_live import gantt_figure, live_series_figure, live_tiles, queue_figure
+from core.viz.pool_stories import story_figure
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
 from ui.jobs import Report, run_job
@@ -56,7 +59,7 @@ STEPS = {
     "ttft": (0.5, None),
     "tpot": (0.01, "%.3f"),
 }
-FORMATS = {"policy": lambda p: p.replace("_", " "), "mix": lambda m: ps.MIXES[m][0]}
+FORMATS = {"mix": lambda m: ps.MIXES[m][0]}
 S = st.session_state
 
 
@@ -82,6 +85,8 @@ def view_params() -> dict[str, Param]:
     policy = Choice(ps.POLICIES[0], tuple(ps.POLICIES))
     return {
         "view": Choice(d.view, ps.VIEWS),
+        "story": Choice(d.story, tuple(STORIES)),
+        "art": Choice(d.art, ps.ART_TRACES),
         "speed": Choice(d.speed, ps.SPEEDS),
         "cmp": Items(tuple(d.cmp), policy, max_items=4),
         "sw_axis": Choice(d.sw_axis, tuple(ps.AXES)),
@@ -167,6 +172,14 @@ def setup_panel() -> Any:
             "artifact's Request Time,Model Name,Input Length,Output Length. "
             "Replaces the synthetic workload.",
         )
+        st.selectbox(
+            "…or replay an artifact trace",
+            ps.ART_TRACES,
+            key="pl_art",
+            format_func=lambda n: n or "(none: the synthetic workload)",
+            help="The Aegaeon artifact's own traces (M models × rate req/s), as its simulator "
+            "replays them: the first 120 s, models mapped 6:2:2 in a cycle of 10.",
+        )
     with st.expander("Pool and SLOs", expanded=True):
         _grid(POOL_KNOBS)
     with st.expander("What the knobs mean"):
@@ -183,10 +196,11 @@ def sync_url(values: dict[str, Any]) -> None:
 
 
 def read_upload(upload: Any, mix: str) -> Trace | None:
-    """Parse the uploaded CSV once per (file, model mix); errors become a flash message."""
+    """Parse the uploaded CSV once per (file, model mix), else the chosen artifact trace;
+    errors become a flash message."""
     if upload is None:
         S.pl_trace, S.pl_trace_name = None, ""
-        return None
+        return _artifact_trace(S.pl_art) if S.pl_art else None
     ident = f"{upload.file_id}:{mix}"
     if S.pl_trace_name != ident:
         S.pl_trace_name, S.pl_trace = ident, None
@@ -195,6 +209,11 @@ def read_upload(upload: Any, mix: str) -> Trace | None:
         except PoolError as exc:
             S.pl_flash = str(exc)  # names the file and a line of it: shown escaped
     return S.pl_trace
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _artifact_trace(name: str) -> Trace:
+    return ps.artifact_replay(name)
 
 
 # ---------------------------------------------------------------- small helpers
@@ -225,6 +244,45 @@ def metric_rows(tiles: list[tuple[str, Any, str | None]], per_row: int = 3) -> N
             st.columns(per_row), tiles[i : i + per_row], strict=False
         ):
             col.metric(label, value, help=help_text)
+
+
+# ---------------------------------------------------------------- stories
+@st.cache_data(show_spinner="Running the story's simulations…", max_entries=16)
+def _story(key: str) -> StoryResult:
+    """A story's result: computed once per server (a fixed experiment, fixed seeds)."""
+    return STORIES[key].compute()
+
+
+def _try_story(key: str) -> None:
+    """ "Run it yourself": load the story's setup and view into the knobs."""
+    for k, v in ps.story_state(key).items():
+        S[f"pl_{k}"] = v
+
+
+def stories_section(s: Setup | None) -> None:
+    st.segmented_control(
+        "Story",
+        list(STORIES),
+        key="pl_story",
+        required=True,
+        format_func=lambda k: STORIES[k].title.split(":")[0],
+    )
+    story = STORIES[S.pl_story]
+    st.subheader(story.title)
+    st.markdown(md(story.finding, 2000))
+    result = _story(story.key)
+    metric_rows(list(result.tiles), per_row=2)
+    st.plotly_chart(story_figure(result), key=f"pl_story_{story.key}")
+    if result.note:
+        st.caption(md(result.note, 2000))
+    st.button(
+        "Run it yourself",
+        key="pl_story_try",
+        icon=":material/tune:",
+        on_click=_try_story,
+        args=(story.key,),
+        help="Load this story's setup into the knobs and open the view that runs it.",
+    )
 
 
 # ---------------------------------------------------------------- live view
@@ -412,7 +470,6 @@ def compare_section(s: Setup | None) -> None:
         ps.POLICIES,
         key="pl_cmp",
         max_selections=4,
-        format_func=lambda p: p.replace("_", " "),
     )
     go_ = c[1].button(
         "Run comparison",
@@ -486,7 +543,9 @@ def compare_results(cfg: SimConfig, results: dict[str, SimResult], ids: list) ->
 # ---------------------------------------------------------------- sweep
 def sweep_section(s: Setup | None) -> None:
     if s is not None and s.trace is not None:
-        st.info("Sweeps vary the synthetic workload: remove the uploaded trace to sweep.")
+        st.info(
+            "Sweeps vary the synthetic workload: remove the uploaded or artifact trace to sweep."
+        )
         return
     st.markdown(
         "Attainment against load for each policy, the paper's headline figure: the "
@@ -601,9 +660,11 @@ with main_col:
         st.error(f"This setup cannot run: {md(setup_error, 1000)}")
     elif setup.trace is not None:
         t = setup.trace
+        source = "uploaded trace" if upload is not None else f"artifact trace {S.pl_art}"
         st.info(
-            f"Using the uploaded trace: {len(t):,} requests to {t.num_models} models over "
+            f"Using the {source}: {len(t):,} requests to {t.num_models} models over "
             f"{t.duration_s:,.0f} s (the workload knobs are ignored)."
         )
     view = st.segmented_control("View", ps.VIEWS, key="pl_view", required=True)
-    {"Compare": compare_section, "Sweep": sweep_section}.get(view, live_section)(setup)
+    sections = {"Stories": stories_section, "Compare": compare_section, "Sweep": sweep_section}
+    sections.get(view, live_section)(setup)

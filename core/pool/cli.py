@@ -6,6 +6,10 @@ Examples::
     python -m core.pool run --preset paper-40x0.1 --policy request_fcfs
     python -m core.pool run --preset paper-80x0.1 --policy serverlessllm --json
     python -m core.pool run --trace my.csv --gpus 8 --save
+    python -m core.pool run --preset paper-40x0.1 --switch unoptimized
+    python -m core.pool run --preset paper-40x0.1 --switch-bandwidth 8 --switch-overhead 2 --no-prefetch
+    python -m core.pool run --artifact-trace synth-20-0.5-1.0-1.0 --policy serverlessllm
+    python -m core.pool run --artifact-trace synth-80-0.1-1.0-1.0 --policy serverlessllm --artifact-faithful
     python -m core.pool sweep --preset paper-40x0.1 --rates 0.05:0.7:12 \\
         --policies aegaeon,request_fcfs,serverlessllm,static_multiplex --save
     python -m core.pool goodput --preset paper-40x0.1 --policy aegaeon
@@ -27,7 +31,13 @@ from pathlib import Path
 import numpy as np
 
 from core.helpformat import HelpFormatter
-from core.pool.config import ConfigError, PolicyName, PoolError, SimConfig
+from core.pool.artifact import (
+    artifact_faithful,
+    artifact_switch,
+    artifact_trace_names,
+    read_artifact_trace,
+)
+from core.pool.config import ConfigError, PolicyName, PoolError, SimConfig, SwitchConfig
 from core.pool.presets import PRESETS, preset
 from core.pool.results import SimResult
 from core.pool.runner import SweepPoint, goodput, run, sweep
@@ -69,12 +79,36 @@ def build_config(args: argparse.Namespace) -> SimConfig:
         pool = dataclasses.replace(pool, num_gpus=args.gpus)
     if args.gpu is not None:
         pool = dataclasses.replace(pool, gpu=args.gpu)
-    changes = {"workload": wl, "pool": pool}
+    changes = {"workload": wl, "pool": pool, "switch": build_switch(cfg.switch, args)}
     if getattr(args, "policy", None):
         changes["policy"] = PolicyName(args.policy)
     if args.seed is not None:
         changes["seed"] = args.seed
     return cfg.replace(record_events=False, **changes)
+
+
+SWITCHES = {
+    "aegaeon": SwitchConfig.aegaeon,
+    "unoptimized": SwitchConfig.unoptimized,
+    "artifact": artifact_switch,
+}
+
+
+def build_switch(base: SwitchConfig, args: argparse.Namespace) -> SwitchConfig:
+    """The config's switch cost, or --switch's named one, with the --switch-* flags applied."""
+    sw = SWITCHES[args.switch]() if args.switch else base
+    changes = {
+        field: value
+        for field, value in (
+            ("bandwidth_gb_s", args.switch_bandwidth),
+            ("overhead_s", args.switch_overhead),
+            ("overhead_s_per_gb", args.switch_overhead_per_gb),
+            ("kv_bandwidth_gb_s", args.kv_bandwidth),
+            ("prefetch", args.prefetch),
+        )
+        if value is not None
+    }
+    return dataclasses.replace(sw, **changes)
 
 
 def parse_policies(text: str) -> list[PolicyName]:
@@ -101,6 +135,17 @@ HEADER = (
     f"{'policy / rate':<18} {'reqs':>7} {'att':>6} {'strict':>6} {'ttft90s':>8} {'tbt90ms':>7} "
     f"{'switch':>7} {'busy':>5} {'swtch':>5} {'gpus':>5} {'req/wall-s':>9}"
 )
+LEGEND = """\
+  reqs        requests simulated
+  att         SLO attainment: mean share of each request's service time on schedule (the paper's metric)
+  strict      share of requests whose every token met its original deadline
+  ttft90s     90th-percentile time to first token (s)
+  tbt90ms     90th-percentile time between tokens (ms)
+  switch      model switches (loads of a model onto a GPU)
+  busy        share of GPU time prefilling, decoding or switching
+  swtch       share of GPU time spent switching models
+  gpus        GPUs used
+  req/wall-s  requests simulated per wall-clock second (simulator speed)"""
 
 
 def _save(fn, *a, **kw) -> int | None:
@@ -117,10 +162,18 @@ def _save(fn, *a, **kw) -> int | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = build_config(args)
+    if args.trace and args.artifact_trace:
+        raise ConfigError("give --trace or --artifact-trace, not both")
     trace = read_trace_csv(args.trace, until_s=args.until) if args.trace else None
+    if args.artifact_faithful:
+        cfg = artifact_faithful(cfg)
+    if args.artifact_trace:
+        trace = read_artifact_trace(args.artifact_trace, redraw=args.artifact_faithful)
     result = run(cfg, trace=trace)
     print(HEADER)
     print(result_row(cfg.policy.value, result))
+    if not args.no_legend:
+        print(LEGEND)
     print(f"E[m]: measured {result.mean_active_models:.1f} active models, Theorem 3.1 gives "
           f"{result.expected_active_models:.1f}; models per GPU {result.models_per_gpu:.1f}")  # fmt: skip
     if result.failed:
@@ -149,6 +202,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(HEADER)
     for p in points:
         print(result_row(f"{p.policy.value[:13]} {p.rate_per_model:.3g}", p.result))
+    if not args.no_legend:
+        print(LEGEND)
     from core.pool.persist import save_sweep, sweep_summary
 
     for key, value in sweep_summary(points).items():
@@ -203,13 +258,39 @@ def make_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, help="random seed")
         p.add_argument("--name", help="run name in the store")
         p.add_argument("--processes", type=int, default=None, help="worker processes")
+        p.add_argument(
+            "--switch", choices=list(SWITCHES),
+            help="switch cost: aegaeon (optimised, ≈ 1 s), unoptimized (stock restart, ≈ 50 s) "
+            "or artifact (the artifact simulator's weights / 16 GB/s, no prefetch)",
+        )  # fmt: skip
+        p.add_argument("--switch-bandwidth", type=float, help="weight load bandwidth (GB/s)")
+        p.add_argument("--switch-overhead", type=float, help="fixed seconds per switch")
+        p.add_argument(
+            "--switch-overhead-per-gb", type=float, help="extra seconds per GB of weights"
+        )
+        p.add_argument("--kv-bandwidth", type=float, help="KV-cache swap bandwidth (GB/s)")
+        p.add_argument(
+            "--prefetch", action=argparse.BooleanOptionalAction, default=None,
+            help="load the next model while the current one runs (Aegaeon)",
+        )  # fmt: skip
         if name in ("run", "goodput"):
             p.add_argument(
                 "--policy", choices=[x.value for x in PolicyName], help="scheduling policy"
             )
         if name == "run":
             p.add_argument("--trace", help="replay a CSV trace (Glassbox or artifact format)")
+            p.add_argument(
+                "--artifact-trace", choices=artifact_trace_names(), metavar="NAME",
+                help="replay a vendored artifact trace as its simulator does (first 120 s, "
+                "models 6:2:2 in a cycle of 10): " + ", ".join(artifact_trace_names()),
+            )  # fmt: skip
             p.add_argument("--until", type=float, help="only requests before this time (s)")
+            p.add_argument(
+                "--artifact-faithful", action="store_true",
+                help="run as the artifact's simulator does: 16 H100s, its latency fit in whole "
+                "ms, its swap cost, ServerlessLLM timeouts checked at arrivals; with "
+                "--artifact-trace, its very requests (lengths redrawn as it does)",
+            )  # fmt: skip
             p.add_argument("--json", action="store_true", help="also print the summary as JSON")
         if name == "sweep":
             p.add_argument("--rates", default="0.05:0.7:12", help="LO:HI:N or a,b,c")
@@ -223,6 +304,7 @@ def make_parser() -> argparse.ArgumentParser:
             p.add_argument("--target", type=float, default=0.9, help="attainment to keep")
         if name in ("run", "sweep"):
             p.add_argument("--save", action="store_true", help="store in the run store")
+            p.add_argument("--no-legend", action="store_true", help="omit the column legend")
     return parser
 
 

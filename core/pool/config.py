@@ -166,6 +166,9 @@ class ServerlessLLMConfig:
     scale_up_below: int = 1  # R ≥ 1: scale up when the model's instances have < R free slots
     scale_up_target: ScaleUpTarget = ScaleUpTarget.LRU  # which instance a scale-up takes
     first_token_timeout_s: float | None = 15.0  # no first token by then: fail (None: never)
+    # The artifact checks the timeout only when a request arrives (so nothing is dropped
+    # after the last arrival); False fires it on time.
+    timeout_on_arrival: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,10 @@ class SimConfig:
     drain_s: float = 600.0  # keep simulating this long after the last arrival, then stop
     record_events: bool = True  # keep the event log (needed for live views and replays)
     time_bins: int = 60  # resolution of the over-time series in the result
+    # The Aegaeon artifact simulator's timing (core.pool.artifact): its latency fit for the
+    # models it profiled on H100, every prefill/decode step and swap cut to whole
+    # milliseconds, its weight sizes (14/18/26 GB) for swaps and KV memory.
+    artifact_timing: bool = False
 
     def replace(self, **changes: Any) -> SimConfig:
         """A copy with top-level fields changed (``cfg.replace(policy=...)``)."""

@@ -13,6 +13,7 @@ weights streamed from HBM per decode step, 2·params FLOPs per prompt token at ~
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,41 @@ class LatencyModel:
         """Latency of one decode step of ``batch`` requests holding ``sum_context`` tokens."""
         a, b, c = self.decode
         return a + b * sum_context + c * batch
+
+
+@dataclass(frozen=True)
+class WholeMsLatency(LatencyModel):
+    """A latency model whose every step is cut to whole milliseconds, as the Aegaeon
+    artifact's simulator does (``int(1000 · predicted seconds)`` ms per batch)."""
+
+    def prefill_s(self, sum_len: float, sum_sq: float) -> float:
+        return math.floor(1000 * super().prefill_s(sum_len, sum_sq)) / 1000
+
+    def raw_decode_s(self, sum_context: float, batch: int) -> float:
+        """The step before it is cut to whole milliseconds."""
+        return LatencyModel.decode_s(self, sum_context, batch)
+
+    def decode_s(self, sum_context: float, batch: int) -> float:
+        return math.floor(1000 * self.raw_decode_s(sum_context, batch)) / 1000
+
+    def steady_steps(self, sum_context: float, batch: int) -> int:
+        """How many decode steps in a row last as long as the first while each of the
+        ``batch`` requests adds a token of context per step (≥ 1; 2⁴⁰ when flat): the
+        artifact re-evaluates every step, so a closed-form segment ends where the whole
+        milliseconds change."""
+        first = self.decode_s(sum_context, batch)
+        per_step = self.decode[1] * batch
+        if per_step == 0:
+            return 1 << 40
+        edge = first + 0.001 if per_step > 0 else first
+        k = min(
+            max(1, math.ceil((edge - self.raw_decode_s(sum_context, batch)) / per_step)), 1 << 40
+        )
+        while k > 1 and self.decode_s(sum_context + (k - 1) * batch, batch) != first:
+            k -= 1
+        while k < 1 << 40 and self.decode_s(sum_context + k * batch, batch) == first:
+            k += 1
+        return k
 
 
 def roofline(model: ModelSpec, gpu: GPUSpec) -> LatencyModel:

@@ -83,25 +83,25 @@ PRESETS: MappingProxyType[str, Preset] = MappingProxyType(
     {
         p.name: p
         for p in (
-            Preset("paper-40x0.1", "§6: 40 models × 0.1 req/s on 16 H800s", lambda: _paper(40, 0.1)),
-            Preset("paper-80x0.1", "§6: 80 models × 0.1 req/s on 16 H800s", lambda: _paper(80, 0.1)),
-            Preset("paper-20x0.5", "§6: 20 models × 0.5 req/s on 16 H800s", lambda: _paper(20, 0.5)),
-            Preset("paper-40x0.3", "§6: 40 models × 0.3 req/s (a rate sweep's middle)", lambda: _paper(40, 0.3)),
+            Preset("paper-40x0.1", "Paper: 40 models × 0.1 req/s on 16 H800s", lambda: _paper(40, 0.1)),
+            Preset("paper-80x0.1", "Paper: 80 models × 0.1 req/s on 16 H800s", lambda: _paper(80, 0.1)),
+            Preset("paper-20x0.5", "Paper: 20 models × 0.5 req/s on 16 H800s", lambda: _paper(20, 0.5)),
+            Preset("paper-40x0.3", "Paper: 40 models × 0.3 req/s (a rate sweep's middle)", lambda: _paper(40, 0.3)),
             Preset(
-                "paper-tight-slo", "§6: 40 × 0.1 with 0.5× SLOs (TTFT 5 s, TPOT 50 ms)",
+                "paper-tight-slo", "Paper: 40 × 0.1 with 0.5× SLOs (TTFT 5 s, TPOT 50 ms)",
                 lambda: _paper(40, 0.1).replace(slo=SLOConfig().scaled(0.5)),
             ),
             Preset(
-                "paper-2x-output", "§6: 40 × 0.1 with responses twice as long",
+                "paper-2x-output", "Paper: 40 × 0.1 with responses twice as long",
                 lambda: _paper(40, 0.1).replace(workload=WorkloadConfig(num_models=40, output_scale=2.0)),
             ),
-            Preset("alibaba-market", "§2: 100 models, 94% of them get 1.35% of requests", _alibaba),
+            Preset("alibaba-market", "Alibaba's market: 100 models, 94% of them get 1.35% of requests", _alibaba),
             Preset("zipf-0.9", "MuxServe skew: rate ∝ (i+1)^-0.9 over 32 models", _zipf),
             Preset("bursty", "Gamma arrivals (CV 4) with 3× bursts every 5 min", _bursty),
-            Preset("theorem-3.1", "Thm 3.1: 100 models × 0.037 req/s, dedicated, 1 h", _theorem),
+            Preset("theorem-3.1", "Theorem 3.1: 100 models × 0.037 req/s, dedicated, 1 h", _theorem),
             Preset(
                 "serverlessllm-32x0.1",
-                "Fig. 11(a): 32 × 0.1 req/s, the artifact's ServerlessLLM (binds on arrival)",
+                "Figure 11(a): 32 × 0.1 req/s, the artifact's ServerlessLLM (binds on arrival)",
                 lambda: _paper(32, 0.1).replace(policy=PolicyName.SERVERLESSLLM),
             ),
             Preset(

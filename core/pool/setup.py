@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from core.pool.artifact import artifact_trace_names, read_artifact_trace
 from core.pool.catalogue import gpus, length_profiles
 from core.pool.config import (
     ArrivalProcess,
@@ -37,6 +38,7 @@ from core.pool.persist import save_result
 from core.pool.presets import preset
 from core.pool.results import SimResult
 from core.pool.runner import SweepPoint, crossing, estimate_cost, gpus_needed
+from core.pool.stories import DEFAULT_STORY, STORIES
 from core.pool.trace_io import read_trace_csv
 from core.pool.validation import validate_trace
 from core.pool.workload import Trace, measured_rates, model_rates
@@ -136,7 +138,7 @@ LIMITS: dict[str, tuple[float, float]] = {
 SWEEP_LIMIT = 1_000.0  # highest sweep bound (req/s per model or models)
 TARGET_LIMIT = 100_000.0  # highest target load of "GPUs needed" (req/s)
 AXES = {"rate": "arrival rate per model (req/s)", "models": "number of models"}
-VIEWS = ("Live", "Compare", "Sweep")
+VIEWS = ("Stories", "Live", "Compare", "Sweep")
 SPEEDS = (1, 2, 5, 10, 20, 60, 120)  # simulated seconds per wall second
 TWO_POLICIES = "aegaeon,request_fcfs"  # what Compare and Sweep start with
 
@@ -205,7 +207,9 @@ class ViewState:
     """Which view is shown and how, beside the setup: the rest of a shared link (the page
     reads and writes it with ``ui.urlstate``, bounded by the comments' ranges)."""
 
-    view: str = "Live"  # one of VIEWS
+    view: str = "Stories"  # one of VIEWS
+    story: str = DEFAULT_STORY  # stories view: a key of core.pool.stories.STORIES
+    art: str = ""  # an artifact trace replayed instead of the synthetic workload ("" = none)
     speed: int = 10  # live view: simulated seconds per wall second, one of SPEEDS
     cmp: list[str] = field(default_factory=lambda: TWO_POLICIES.split(","))  # compared
     sw_axis: str = "rate"  # sweep x-axis, a key of AXES
@@ -213,6 +217,27 @@ class ViewState:
     sw_hi: float = 0.7  # sweep range end
     sw_n: int = 8  # sweep points (2 to 16 run; 0 to 16 shown)
     sw_pols: list[str] = field(default_factory=lambda: TWO_POLICIES.split(","))  # swept
+
+
+def story_state(key: str) -> dict[str, Any]:
+    """What "run it yourself" loads for story ``key``: ``preset``, every knob (the preset's
+    values with the story's changes), the view's fields it sets, and no artifact trace."""
+    story = STORIES[key]
+    return (
+        {"preset": story.preset}
+        | values_of(preset(story.preset))
+        | dict(story.values)
+        | {"art": ""}
+        | dict(story.view)
+    )
+
+
+ART_TRACES = ("", *artifact_trace_names())  # "" = the synthetic workload
+
+
+def artifact_replay(name: str) -> Trace | None:
+    """The artifact trace ``name`` as its simulator replays it (None for "")."""
+    return read_artifact_trace(name) if name else None
 
 
 # ---------------------------------------------------------------- checks

@@ -4,7 +4,8 @@ Glassbox format (``write_trace_csv``):  arrival_s,model,model_type,input_tokens,
 Artifact format (read only):           Request Time,Model Name,Input Length,Output Length
 with times as ``hh:mm:ss.mmm``. Market models are numbered in order of first appearance; when
 the file does not say which catalogue model serves each, they are assigned in the
-``model_mix`` ratio in that order (the artifact maps 6:2:2 onto Qwen2.5-7B, Yi-9B, Llama-2-13B).
+``model_mix`` ratio in that order, in blocks or (``cycle=True``) cyclically as the artifact
+maps 6:2:2 onto Qwen2.5-7B, Yi-9B, Llama-2-13B (model n gets entry n mod 10).
 Rows are taken as they are (the artifact instead redraws lengths at random; see README of the
 data). Every problem raises ``TraceError`` naming the line.
 """
@@ -60,8 +61,11 @@ def read_trace_csv(
     model_mix: tuple[tuple[str, float], ...] = DEFAULT_MIX,
     until_s: float | None = None,
     text: str | None = None,
+    cycle: bool = False,
 ) -> Trace:
-    """Read a trace from a file path (or from ``text``), either format, sorted by arrival."""
+    """Read a trace from a file path (or from ``text``), either format, sorted by arrival.
+    ``cycle``: map untyped market models onto ``model_mix`` cyclically, as the artifact does
+    (``workload.assign_types``), instead of in contiguous blocks."""
     if text is None:
         try:
             text = Path(source).read_text(encoding="utf-8")
@@ -120,7 +124,11 @@ def read_trace_csv(
             f"trace {source} has no requests" + (f" before {until_s} s" if until_s else "")
         )
     market = tuple(index)
-    types = tuple(type_of[n] for n in market) if has_type else assign_types(len(market), model_mix)
+    types = (
+        tuple(type_of[n] for n in market)
+        if has_type
+        else assign_types(len(market), model_mix, cycle)
+    )
     a = np.asarray(arrival, dtype=float)
     order = np.argsort(a, kind="stable")
     model = np.asarray(names, dtype=np.int64)[order]

@@ -69,16 +69,26 @@ class Trace:
             raise TraceError("model_types must give one catalogue model per market model")
 
 
-def assign_types(num_models: int, mix: tuple[tuple[str, float], ...]) -> tuple[str, ...]:
-    """Catalogue model per market model, in contiguous blocks of the mix ratio.
+def assign_types(
+    num_models: int, mix: tuple[tuple[str, float], ...], cycle: bool = False
+) -> tuple[str, ...]:
+    """Catalogue model per market model, in contiguous blocks of the mix ratio, or with
+    ``cycle`` repeating one period of the (whole-number) ratio, as the Aegaeon artifact
+    maps its traces' models (model n gets the period's entry n mod 10 for 6:2:2).
 
-    Example: 10 models, mix 6:2:2 -> 6× qwen2.5-7b, 2× yi-9b, 2× llama2-13b.
+    Example: 20 models, mix 6:2:2 -> blocks: 12× qwen2.5-7b, 4× yi-9b, 4× llama2-13b;
+    cycle: (6× qwen2.5-7b, 2× yi-9b, 2× llama2-13b) twice.
     """
     if not mix:
         raise ConfigError("model_mix is empty: name at least one catalogue model")
     weights = np.array([w for _, w in mix], dtype=float)
     if np.any(weights < 0) or weights.sum() <= 0:
         raise ConfigError("model_mix weights must be ≥ 0 and not all zero")
+    if cycle:
+        if np.any(weights != np.round(weights)) or weights.sum() > 1_000:
+            raise ConfigError("a cyclic model mapping needs whole-number weights (sum ≤ 1,000)")
+        period = [name for (name, _), w in zip(mix, weights, strict=True) for _ in range(int(w))]
+        return tuple(period[n % len(period)] for n in range(num_models))
     exact = weights / weights.sum() * num_models
     counts = np.floor(exact).astype(int)
     for i in np.argsort(-(exact - counts), kind="stable")[: num_models - counts.sum()]:

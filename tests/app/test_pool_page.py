@@ -20,8 +20,10 @@ SMALL = {"preset": "paper-40x0.1", "models": "8", "duration": "60", "gpus": "4"}
 
 
 def _run(query: dict[str, str] | None = None) -> AppTest:
+    """The page with ``query`` in its link; the Live view unless the link names another
+    (the page opens on Stories, tested in test_pool_stories.py)."""
     at = AppTest.from_file(PAGE, default_timeout=60)
-    for key, value in (query or {}).items():
+    for key, value in ({"view": "Live"} | (query or {})).items():
         at.query_params[key] = value
     return at.run()
 

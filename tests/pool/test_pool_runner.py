@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from core.pool import ConfigError, PolicyName, PoolConfig, SimConfig, WorkloadConfig
+from core.pool import ConfigError, PolicyName, PoolConfig, SimConfig, SwitchConfig, WorkloadConfig
 from core.pool.cli import main, parse_rates
 from core.pool.persist import save_result, save_sweep, sweep_summary
 from core.pool.runner import (
@@ -171,6 +171,54 @@ def test_cli_run_sweep_and_errors(capsys, tmp_path) -> None:
     assert "unrecognised header" in capsys.readouterr().err
     assert main(["presets"]) == 0
     assert "paper-40x0.1" in capsys.readouterr().out
+
+
+def test_cli_switch_cost_flags_build_the_switch_config() -> None:
+    from core.pool.artifact import artifact_switch
+    from core.pool.cli import build_config, make_parser
+
+    def cfg(*flags: str):
+        return build_config(make_parser().parse_args(["run", "--preset", "paper-40x0.1", *flags]))
+
+    assert cfg().switch == SwitchConfig.aegaeon()
+    assert cfg("--switch", "unoptimized").switch == SwitchConfig.unoptimized()
+    assert cfg("--switch", "artifact").switch == artifact_switch()
+    sw = cfg("--switch-bandwidth", "8", "--switch-overhead", "2", "--switch-overhead-per-gb",
+             "0.5", "--kv-bandwidth", "20", "--no-prefetch").switch  # fmt: skip
+    assert sw == SwitchConfig(
+        bandwidth_gb_s=8.0, overhead_s=2.0, overhead_s_per_gb=0.5, kv_bandwidth_gb_s=20.0,
+        prefetch=False,
+    )  # fmt: skip
+    assert cfg("--switch", "unoptimized", "--prefetch").switch.prefetch is True
+    assert cfg("--switch", "unoptimized", "--switch-overhead", "1").switch.overhead_s == 1.0
+
+
+def test_cli_table_has_a_legend_and_switch_flags_change_the_run(capsys) -> None:
+    args = ["run", "--models", "6", "--duration", "30", "--gpus", "4"]
+    assert main(args) == 0
+    fast = capsys.readouterr().out
+    for column in ("att", "strict", "ttft90s", "tbt90ms", "switch", "busy", "swtch", "req/wall-s"):
+        assert f"\n  {column} " in fast, column
+    assert main([*args, "--switch-overhead", "30", "--no-legend"]) == 0
+    slow = capsys.readouterr().out
+    assert "ttft90s " not in slow.split("\n", 1)[1]  # no legend lines
+    att = lambda out: float(out.splitlines()[1].split()[2])  # noqa: E731
+    assert att(slow) < att(fast)
+    assert main([*args, "--switch-bandwidth", "-1"]) == 2
+    assert "bandwidth_gb_s must be a positive number" in capsys.readouterr().err
+
+
+def test_cli_replays_an_artifact_trace(capsys) -> None:
+    assert main(["run", "--artifact-trace", "synth-10-0.1-1.0-1.0", "--no-legend"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:2] == ["aegaeon", "98"]
+    with pytest.raises(SystemExit):
+        main(["run", "--artifact-trace", "synth-nope"])
+    faithful = ["run", "--artifact-trace", "synth-20-0.5-1.0-1.0", "--policy", "serverlessllm"]
+    assert main([*faithful, "--artifact-faithful", "--no-legend"]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[:3] == ["serverlessllm", "548", "0.663"]  # the artifact's simulator: 0.664
+    assert main(["run", "--artifact-trace", "synth-10-0.1-1.0-1.0", "--trace", "x.csv"]) == 2
+    assert "not both" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("policy", [PolicyName.AEGAEON, PolicyName.REQUEST_FCFS])

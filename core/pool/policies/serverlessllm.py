@@ -19,8 +19,9 @@ Dispatch on arrival of a request of model m (``ServerlessLLMConfig``):
 * otherwise bind it to the instance with tail m and the shortest same-model tail.
 
 A request with no first token ``first_token_timeout_s`` after its arrival fails: it leaves the
-system with attainment 0 (the artifact checks this at each arrival, i.e. up to one
-inter-arrival gap later; we fire it on time). A prefill it was part of still runs to the end.
+system with attainment 0; we fire it on time, while the artifact checks it only when a
+request arrives (``timeout_on_arrival``: up to one inter-arrival gap late, and never after
+the last arrival). A prefill it was part of still runs to the end.
 Swaps cost ``switch_seconds`` (the artifact: weight bytes / 16 GB/s).
 """
 
@@ -48,6 +49,9 @@ class ServerlessLLM(Policy):
         self.cfg = ctx.config.serverlessllm
         self.engine = UnifiedEngine(ctx, self._refill, self._on_empty)
         self.switch_s = [switch_seconds(s, ctx.config.switch) for s in ctx.specs]
+        if ctx.config.artifact_timing:  # the artifact's swaps last whole milliseconds
+            self.switch_s = [math.floor(1000 * s) / 1000 for s in self.switch_s]
+        self.unstarted: deque[int] = deque()  # timeout_on_arrival: arrived, in arrival order
         n = ctx.config.pool.num_gpus
         self.queue: list[deque[int]] = [deque() for _ in range(n)]  # bound, not yet admitted
         self.holds = [-1] * n  # model each instance holds or is loading (-1: never loaded)
@@ -78,7 +82,9 @@ class ServerlessLLM(Policy):
         """When instance ``i`` last finished a batch step, as of ``t`` (swaps do not count)."""
         g = self.gpus[i]
         if g.phase == DECODE and g.seg_period > 0:
-            k = min(g.seg_n, max(0, math.floor((t - g.seg_start) / g.seg_period + 1e-9)))
+            # a step ending exactly now has ended, unless arrivals go first (artifact timing)
+            tie = -1e-6 if self.ctx.config.artifact_timing else 1e-9
+            k = min(g.seg_n, max(0, math.floor((t - g.seg_start) / g.seg_period + tie)))
             return g.seg_start + k * g.seg_period
         return self.last_end[i]
 
@@ -146,7 +152,12 @@ class ServerlessLLM(Policy):
         if self.log is not None:
             self.log.append((t, "arrival", -1, m, r))
         timeout = self.cfg.first_token_timeout_s
-        out: list[Event] = [] if timeout is None else [(t + timeout, TIMEOUT, r, 0)]
+        out: list[Event] = []
+        if timeout is not None and self.cfg.timeout_on_arrival:
+            self._timeouts_at_arrival(t, timeout)
+            self.unstarted.append(r)
+        elif timeout is not None:
+            out.append((t + timeout, TIMEOUT, r, 0))
         i = self.choose(m, t)
         self.bound[r] = i
         g, q = self.gpus[i], self.queue[i]
@@ -169,6 +180,15 @@ class ServerlessLLM(Policy):
             self._admit_head(g)
             return self.engine.start(g, t)
         return self.engine.handle(g, t, kind, version)
+
+    def _timeouts_at_arrival(self, t: float, timeout: float) -> None:
+        """The artifact's check, run when a request arrives: drop every earlier request
+        still without a first token more than ``timeout`` after its arrival."""
+        arrival, done, q = self.ledger.arrival, self.ledger.done, self.unstarted
+        while q and t - arrival[q[0]] > timeout + 1e-9:  # strictly later (ms ties: no)
+            self._timeout(t, q.popleft())
+        if len(q) > 64:  # forget the ones that have started (they never time out)
+            self.unstarted = deque(r for r in q if done[r] == 0)
 
     def _timeout(self, t: float, r: int) -> list[Event]:
         """Drop ``r`` if it still has no token; the instance carries on with the rest."""

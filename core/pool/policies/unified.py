@@ -56,6 +56,7 @@ class UnifiedEngine:
         self.emit = led.emit
         self.model, self.input, self.output, self.done = led.model, led.input, led.output, led.done
         self.latency = ctx.latency
+        self.whole_ms = ctx.config.artifact_timing  # latency models are WholeMsLatency
         self.kv_per_token = ctx.kv_per_token
         self.max_batch = ctx.config.pool.max_batch_size
         self.refill = refill
@@ -114,7 +115,10 @@ class UnifiedEngine:
                     left = out[r] - done[r]
                     if left < n:
                         n = left
-                period += self.latency[m].decode_s(context, len(reqs))
+                lat = self.latency[m]
+                period += lat.decode_s(context, len(reqs))
+                if self.whole_ms:  # the artifact's steps change length with the context
+                    n = min(n, lat.steady_steps(context, len(reqs)))
                 offsets.append((m, period))
             g.seg_start, g.seg_period, g.seg_n, g.seg_offsets = t, period, n, offsets
             if g.phase != DECODE:
