@@ -434,7 +434,7 @@ def _positions_tab() -> None:
     if isinstance(positions, LearnedPositions):
         st.caption(
             "This GPT learned one vector per position, added to the token's. Nearby positions "
-            "end up alike (the bright band) and the first principal components vary smoothly "
+            "end up alike (the band along the diagonal) and the first principal components vary smoothly "
             "with position."
         )
         st.plotly_chart(position_similarity(positions), key="emb_possim")
