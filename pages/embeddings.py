@@ -273,12 +273,14 @@ def _keep(ids: tuple[int, ...]) -> None:
 
 
 def _table_tab(view: EmbeddingView) -> None:
-    c1, c2, c3, c4 = st.columns([1.3, 1.0, 1.7, 1.2])
+    # two rows of two: at 900 px a row of four clips the segmented controls' options
+    c1, c2 = st.columns(2)
     c1.segmented_control(
         "Projection", METHODS, format_func=METHOD_LABELS.get, key="emb_method", required=True
     )
     c2.segmented_control("Dimensions", (2, 3), format_func=lambda d: f"{d}-D", key="emb_dims",
                          required=True)  # fmt: skip
+    c3, c4 = st.columns(2)
     c3.radio("Colour by", COLOURS, key="emb_colour", horizontal=True,
              format_func={"kind": "token kind", "search": "search", "selection": "selection"}.get)  # fmt: skip
     c4.text_input("Search tokens", key="emb_search", max_chars=MAX_SEARCH_CHARS,
@@ -432,7 +434,7 @@ def _positions_tab() -> None:
     if isinstance(positions, LearnedPositions):
         st.caption(
             "This GPT learned one vector per position, added to the token's. Nearby positions "
-            "end up alike (the bright band) and the first principal components vary smoothly "
+            "end up alike (the band along the diagonal) and the first principal components vary smoothly "
             "with position."
         )
         st.plotly_chart(position_similarity(positions), key="emb_possim")

@@ -171,8 +171,13 @@ def position_similarity(view: LearnedPositions) -> go.Figure:
     shown = f" (first {view.shown} of {view.total})" if view.shown < view.total else ""
     fig.update_layout(
         title={"text": f"Cosine similarity of position embeddings{shown}"},
-        xaxis={"title": {"text": "position"}},
-        yaxis={"title": {"text": "position"}, "autorange": "reversed", "scaleanchor": "x"},
+        xaxis={"title": {"text": "position"}, "constrain": "domain"},
+        yaxis={
+            "title": {"text": "position"},
+            "autorange": "reversed",
+            "scaleanchor": "x",
+            "constrain": "domain",
+        },
         height=520,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
