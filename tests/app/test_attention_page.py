@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -169,3 +170,46 @@ def test_compare_two_checkpoints(two_checkpoints):
     at.selectbox(key="att_other_model").set_value("c").run()
     no_exception(at)
     assert "different shapes (2 layers × 2 heads vs 1 × 2)" in texts(at, "error")
+
+
+@pytest.fixture
+def tiny_llama_registry(monkeypatch):
+    """The registry offers one model: a 2-layer Llama with 6 query heads on 2 key/value heads."""
+    import streamlit as st
+    import torch
+
+    from core import registry
+    from core.model.llama import Llama, LlamaConfig
+    from tests.sampling.helpers import byte_encoding
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=257, context_length=64, n_layer=2, n_head=6, n_kv_head=2, n_embd=48,
+        ffn_hidden=64,
+    )  # fmt: skip
+    model = Llama(config).eval()
+    entry = SimpleNamespace(id="llama", label="Tiny Llama", source="pretrained", description="")
+    loaded = SimpleNamespace(model=model, tokenizer=byte_encoding(), config=config, entry=entry)
+    monkeypatch.setattr(registry, "load_model", lambda *a, **k: loaded)
+    monkeypatch.setattr(registry, "default_model_id", lambda *a, **k: "llama")
+    monkeypatch.setattr(registry, "list_models", lambda *a, **k: [entry])
+    monkeypatch.setattr(registry, "store_key", lambda model_id, *a, **k: model_id)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def test_grouped_query_attention_is_named(tiny_llama_registry):
+    at = no_exception(page({"text": "abcabc"}))
+    assert "2 key/value heads, each shared by 3 query heads" in texts(at, "caption")
+    head_names = json.loads(charts(at)[0].proto.spec)["data"][2]["text"]
+    assert head_names[4] == "h4<br>kv1"
+    at = no_exception(page({"text": "abcabc", "view": "head", "head": "4"}))
+    assert "head 4 reads key/value head 1, shared with query heads 3, 5" in texts(at, "caption")
+    at = no_exception(page({"text": "abcabc", "view": "steps", "layer": "1", "head": "4"}))
+    body = texts(at)
+    assert "2a. x·W_q" in body and "2b. Rotation angles" in body
+    at = no_exception(page({"text": "abcabc", "view": "statistics"}))
+    assert list(at.dataframe[0].value["kv head"]) == [0, 0, 0, 1, 1, 1] * 2
