@@ -311,7 +311,8 @@ def model_view() -> None:
     c1.selectbox("Layers per page", LAYERS_PER_PAGE, key="att_per_page")
     pages = n_pages(lay.n_layer, S.att_per_page)
     S.att_page = min(S.att_page, pages - 1)
-    c2.number_input(f"Page (of {pages})", 0, pages - 1, key="att_page", disabled=pages == 1)
+    label = f"Page (0–{pages - 1})" if pages > 1 else "Page (all layers shown)"
+    c2.number_input(label, 0, pages - 1, key="att_page", disabled=pages == 1)
     contrast = c3.toggle(
         "Each map on its own scale",
         key="att_contrast",
