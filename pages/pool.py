@@ -270,6 +270,10 @@ def stories_section(s: Setup | None) -> None:
     story = STORIES[S.pl_story]
     st.subheader(story.title)
     st.markdown(md(story.finding, 2000))
+    st.caption(
+        "A fixed experiment, already run: the knobs on the left do not change it. "
+        "**Run it yourself** loads its setup into them and opens the view that runs it."
+    )
     result = _story(story.key)
     metric_rows(list(result.tiles), per_row=2)
     st.plotly_chart(story_figure(result), key=f"pl_story_{story.key}")

@@ -12,7 +12,10 @@ from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
 
 # A small market (8 models on 4 GPUs for 120 s) so the comparison takes milliseconds.
-QUERY = "pool?preset=paper-40x0.1&models=8&duration=120&gpus=4&speed=5&cmp=aegaeon,request_fcfs"
+QUERY = (
+    "pool?view=Live&preset=paper-40x0.1&models=8&duration=120&gpus=4&speed=5"
+    "&cmp=aegaeon,request_fcfs"
+)
 
 
 def _sim_time(page) -> float:
