@@ -33,6 +33,18 @@ def _wait_sim_time_above(page, value: float) -> None:
     )
 
 
+def _settled_sim_time(page) -> float:
+    """The sim time once a frame already in flight when Pause was pressed has landed."""
+    shown = _sim_time(page)
+    for _ in range(10):  # bounded: the live fragment ticks about once a second
+        page.wait_for_timeout(1_000)
+        now = _sim_time(page)
+        if now == shown:
+            return now
+        shown = now
+    raise AssertionError(f"sim time still moving after Pause (last {shown})")
+
+
 def _view(page, name: str) -> None:
     page.locator('[data-testid="stButtonGroup"]').get_by_text(name, exact=True).click()
 
@@ -63,7 +75,7 @@ def test_live_run_advances_pauses_then_compare_two_policies(page, app_url):
     # pause: the button flips to Play and simulated time stops
     page.get_by_role("button", name="Pause").click()
     page.get_by_role("button", name="Play").wait_for()
-    paused_at = _sim_time(page)
+    paused_at = _settled_sim_time(page)
 
     # compare two policies on the same seeded workload
     _view(page, "Compare")
