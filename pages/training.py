@@ -297,7 +297,20 @@ def _url() -> str:
 
 
 # ---------------------------------------------------------------- queue and live view
+def _cancel(manager: JobManager, job_id: str) -> None:
+    try:
+        manager.cancel(job_id, S.tr_keys[job_id])
+    except JobError as exc:
+        S.tr_live_error = str(exc)
+
+
+def _follow() -> None:
+    S.tr_run, S.tr_watch = S.tr_pick, None
+
+
 def queue_panel(manager: JobManager) -> None:
+    if S.get("tr_live_error"):
+        st.error(md(S.pop("tr_live_error"), 400))
     jobs = [j for j in manager.jobs() if j.state in (JobState.RUNNING, JobState.QUEUED)]
     st.markdown(f"**Jobs** · {manager.running_count()} of {manager.max_jobs} slots busy")
     if not jobs:
@@ -314,13 +327,13 @@ def queue_panel(manager: JobManager) -> None:
         mine = job.id in S.tr_keys
         c[0].markdown(f"`{job.id}` {md(job.spec.label)} — {where}" + (" · yours" if mine else ""))
         if mine and not job.stop_requested:
-            label = "Stop" if job.state is JobState.RUNNING else "Cancel"
-            if c[1].button(label, key=f"tr_stop_{job.id}", icon=":material/stop:"):
-                try:
-                    manager.cancel(job.id, S.tr_keys[job.id])
-                except JobError as exc:
-                    st.error(md(str(exc)))
-                st.rerun(scope="fragment")
+            c[1].button(
+                "Stop" if job.state is JobState.RUNNING else "Cancel",
+                key=f"tr_stop_{job.id}",
+                icon=":material/stop:",
+                on_click=_cancel,
+                args=(manager, job.id),
+            )
         elif job.stop_requested:
             c[1].caption("stopping…")
 
@@ -352,26 +365,22 @@ def live_panel() -> None:
     run_id = watched_run(manager)
     with guard("read the training runs") as outcome, factory() as session:
         runs = tp.recent_runs(session)
+        if not run_id and runs:
+            run_id = S.tr_run = runs[0].run_id  # nothing chosen yet: the newest run
         view = tp.live_view(session, run_id) if run_id else None
     if not outcome.ok:
         S.tr_run, S.tr_watch = 0, None  # a deleted run: follow none
         return
-    options = {r.run_id: f"run {r.run_id}: {r.name} ({r.status})" for r in runs}
-    if view is not None and view.run_id not in options:
-        options = {view.run_id: f"run {view.run_id}: {view.name} ({view.status})"} | options
-    if not options:
-        st.info("No training run yet: set up a job on the left and start it.")
+    if view is None:
+        st.info("No training run yet: set up a job below and start it.")
         return
-    chosen = st.selectbox(
-        "Follow run",
-        list(options),
-        index=list(options).index(view.run_id) if view is not None else 0,
-        format_func=options.get,
-        key=f"tr_pick_{view.run_id if view else 0}",
+    options = {r.run_id: f"run {r.run_id}: {r.name} ({r.status})" for r in runs}
+    if view.run_id not in options:
+        options = {view.run_id: f"run {view.run_id}: {view.name} ({view.status})"} | options
+    S.tr_pick = view.run_id
+    st.selectbox(
+        "Follow run", list(options), format_func=options.get, key="tr_pick", on_change=_follow
     )
-    if view is None or chosen != view.run_id:
-        S.tr_run, S.tr_watch = chosen, None
-        st.rerun(scope="fragment")
     draw_view(view, manager)
     before = S.tr_last_status.get(view.run_id)
     S.tr_last_status[view.run_id] = view.status
