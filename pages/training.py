@@ -22,7 +22,7 @@ from core.model import CheckpointError
 from core.store import DatabaseUnavailable, database_url
 from core.tokenization import TokenizerError
 from core.training import page as tp
-from core.training.jobs import JobError, JobManager, JobSpec, JobState
+from core.training.jobs import Job, JobError, JobManager, JobSpec, JobState
 from core.viz.training import estimate_tiles, loss_figure, progress_tiles
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
@@ -343,17 +343,23 @@ def busy(manager: JobManager) -> bool:
     return any(j.state in (JobState.RUNNING, JobState.QUEUED) for j in manager.jobs())
 
 
-def watched_run(manager: JobManager) -> int | None:
-    """The run the live view follows: the session's latest job, else the URL's ``run``."""
+def watched_job(manager: JobManager) -> Job | None:
+    """The job this session started last, while it has no run yet (starting or queued);
+    once it has one, the live view follows that run."""
     job_id = S.get("tr_watch")
-    if job_id:
-        try:
-            job = manager.get(job_id)
-        except JobError:
-            job = None
-        if job is not None and job.run_id is not None and S.tr_run != job.run_id:
-            S.tr_run = job.run_id
-    return S.tr_run or None
+    if not job_id:
+        return None
+    try:
+        job = manager.get(job_id)
+    except JobError:
+        S.tr_watch = None
+        return None
+    if job.run_id is not None:
+        S.tr_run = job.run_id
+        return None
+    if job.state in (JobState.RUNNING, JobState.QUEUED):
+        return job
+    return None
 
 
 def live_panel() -> None:
@@ -362,7 +368,16 @@ def live_panel() -> None:
     queue_panel(manager)
     if factory is None:
         return
-    run_id = watched_run(manager)
+    pending = watched_job(manager)
+    if pending is not None:
+        st.info(
+            f"Job {pending.id} is starting: reading the corpus and building the model…"
+            if pending.state is JobState.RUNNING
+            else f"Job {pending.id} is queued at position {pending.position}.",
+            icon=":material/hourglass_top:",
+        )
+        return
+    run_id = S.tr_run or None
     with guard("read the training runs") as outcome, factory() as session:
         runs = tp.recent_runs(session)
         if not run_id and runs:
