@@ -22,7 +22,7 @@ from core.model import CheckpointError
 from core.store import DatabaseUnavailable, database_url
 from core.tokenization import TokenizerError
 from core.training import page as tp
-from core.training.jobs import JobError, JobManager, JobSpec, JobState
+from core.training.jobs import Job, JobError, JobManager, JobSpec, JobState
 from core.viz.training import estimate_tiles, loss_figure, progress_tiles
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
@@ -297,7 +297,20 @@ def _url() -> str:
 
 
 # ---------------------------------------------------------------- queue and live view
+def _cancel(manager: JobManager, job_id: str) -> None:
+    try:
+        manager.cancel(job_id, S.tr_keys[job_id])
+    except JobError as exc:
+        S.tr_live_error = str(exc)
+
+
+def _follow() -> None:
+    S.tr_run, S.tr_watch = S.tr_pick, None
+
+
 def queue_panel(manager: JobManager) -> None:
+    if S.get("tr_live_error"):
+        st.error(md(S.pop("tr_live_error"), 400))
     jobs = [j for j in manager.jobs() if j.state in (JobState.RUNNING, JobState.QUEUED)]
     st.markdown(f"**Jobs** · {manager.running_count()} of {manager.max_jobs} slots busy")
     if not jobs:
@@ -314,13 +327,13 @@ def queue_panel(manager: JobManager) -> None:
         mine = job.id in S.tr_keys
         c[0].markdown(f"`{job.id}` {md(job.spec.label)} — {where}" + (" · yours" if mine else ""))
         if mine and not job.stop_requested:
-            label = "Stop" if job.state is JobState.RUNNING else "Cancel"
-            if c[1].button(label, key=f"tr_stop_{job.id}", icon=":material/stop:"):
-                try:
-                    manager.cancel(job.id, S.tr_keys[job.id])
-                except JobError as exc:
-                    st.error(md(str(exc)))
-                st.rerun(scope="fragment")
+            c[1].button(
+                "Stop" if job.state is JobState.RUNNING else "Cancel",
+                key=f"tr_stop_{job.id}",
+                icon=":material/stop:",
+                on_click=_cancel,
+                args=(manager, job.id),
+            )
         elif job.stop_requested:
             c[1].caption("stopping…")
 
@@ -330,17 +343,23 @@ def busy(manager: JobManager) -> bool:
     return any(j.state in (JobState.RUNNING, JobState.QUEUED) for j in manager.jobs())
 
 
-def watched_run(manager: JobManager) -> int | None:
-    """The run the live view follows: the session's latest job, else the URL's ``run``."""
+def watched_job(manager: JobManager) -> Job | None:
+    """The job this session started last, while it has no run yet (starting or queued);
+    once it has one, the live view follows that run."""
     job_id = S.get("tr_watch")
-    if job_id:
-        try:
-            job = manager.get(job_id)
-        except JobError:
-            job = None
-        if job is not None and job.run_id is not None and S.tr_run != job.run_id:
-            S.tr_run = job.run_id
-    return S.tr_run or None
+    if not job_id:
+        return None
+    try:
+        job = manager.get(job_id)
+    except JobError:
+        S.tr_watch = None
+        return None
+    if job.run_id is not None:
+        S.tr_run = job.run_id
+        return None
+    if job.state in (JobState.RUNNING, JobState.QUEUED):
+        return job
+    return None
 
 
 def live_panel() -> None:
@@ -349,29 +368,34 @@ def live_panel() -> None:
     queue_panel(manager)
     if factory is None:
         return
-    run_id = watched_run(manager)
+    pending = watched_job(manager)
+    if pending is not None:
+        st.info(
+            f"Job {pending.id} is starting: reading the corpus and building the model…"
+            if pending.state is JobState.RUNNING
+            else f"Job {pending.id} is queued at position {pending.position}.",
+            icon=":material/hourglass_top:",
+        )
+        return
+    run_id = S.tr_run or None
     with guard("read the training runs") as outcome, factory() as session:
         runs = tp.recent_runs(session)
+        if not run_id and runs:
+            run_id = S.tr_run = runs[0].run_id  # nothing chosen yet: the newest run
         view = tp.live_view(session, run_id) if run_id else None
     if not outcome.ok:
         S.tr_run, S.tr_watch = 0, None  # a deleted run: follow none
         return
-    options = {r.run_id: f"run {r.run_id}: {r.name} ({r.status})" for r in runs}
-    if view is not None and view.run_id not in options:
-        options = {view.run_id: f"run {view.run_id}: {view.name} ({view.status})"} | options
-    if not options:
-        st.info("No training run yet: set up a job on the left and start it.")
+    if view is None:
+        st.info("No training run yet: set up a job below and start it.")
         return
-    chosen = st.selectbox(
-        "Follow run",
-        list(options),
-        index=list(options).index(view.run_id) if view is not None else 0,
-        format_func=options.get,
-        key=f"tr_pick_{view.run_id if view else 0}",
+    options = {r.run_id: f"run {r.run_id}: {r.name} ({r.status})" for r in runs}
+    if view.run_id not in options:
+        options = {view.run_id: f"run {view.run_id}: {view.name} ({view.status})"} | options
+    S.tr_pick = view.run_id
+    st.selectbox(
+        "Follow run", list(options), format_func=options.get, key="tr_pick", on_change=_follow
     )
-    if view is None or chosen != view.run_id:
-        S.tr_run, S.tr_watch = chosen, None
-        st.rerun(scope="fragment")
     draw_view(view, manager)
     before = S.tr_last_status.get(view.run_id)
     S.tr_last_status[view.run_id] = view.status

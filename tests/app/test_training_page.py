@@ -154,3 +154,22 @@ def test_a_run_stopped_by_a_non_finite_loss_says_why():
     assert not at.exception
     assert [plain(e.value) for e in at.error] == [message]
     assert _metrics(at)["step of 20"] == "6"
+
+
+def test_without_a_run_in_the_link_the_newest_is_followed_and_the_picker_switches():
+    with open_database().begin() as session:
+        ids = [
+            record_run(
+                session, kind=RunKind.TRAINING, name=f"run {name}",
+                config={"model": {"context_length": 16}, "train": {"steps": 2, "batch_size": 2}},
+                series={"train_loss": [(1, 4.0), (2, loss)]}, summary={"steps": 2},
+            ).id
+            for name, loss in (("old", 3.0), ("new", 2.0))
+        ]  # fmt: skip
+    at = _run()
+    assert not at.exception
+    assert at.subheader[0].value == "run new"
+    at.selectbox(key="tr_pick").select(ids[0]).run()
+    assert not at.exception
+    assert at.subheader[0].value == "run old"
+    assert at.query_params["run"] == str(ids[0])
