@@ -95,7 +95,11 @@ class LlamaDecoder:
             self.norm = model.norm.weight.detach()
             self.head = model.head.weight.detach().contiguous()  # tied: the same table
             self.cos = model.rope_cos.to(dtype)  # (context, hd)
-            self.sin = model.rope_sin.to(dtype)
+            # rotate(): x*cos + cat(-x2, x1)*sin = x*cos + roll(x, hd/2)*sin with the sines
+            # of the first half negated (the same products, two operations fewer).
+            half = self.head_dim // 2
+            self.signed_sin = torch.cat([-model.rope_sin[:, :half], model.rope_sin[:, half:]], -1)
+            self.signed_sin = self.signed_sin.to(dtype)
 
     def _mv(self, weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``weight @ x`` (rows,) in the model's dtype, summed in float32 by the kernel."""
@@ -106,10 +110,8 @@ class LlamaDecoder:
         return out if self.dtype == torch.float32 else out.to(self.dtype)
 
     def _rms_norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """:class:`core.model.llama.RMSNorm` of one vector (d,)."""
-        x32 = x.float()
-        normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return weight * normed.to(x.dtype)
+        """:class:`core.model.llama.RMSNorm` of one vector (d,), in float32 as there."""
+        return weight * F.rms_norm(x.float(), (x.shape[-1],), eps=self.eps).to(x.dtype)
 
     @torch.inference_mode()
     def step(self, idx: torch.Tensor, kv_cache: KVCache) -> torch.Tensor:
@@ -124,14 +126,13 @@ class LlamaDecoder:
         pos = self.model._check_step(idx, kv_cache)
         H, Hkv, hd = self.n_head, self.n_kv_head, self.head_dim
         q_rows, kv_rows = H * hd, Hkv * hd
-        cos, sin = self.cos[pos], self.sin[pos]  # (hd,)
+        cos, sin = self.cos[pos], self.signed_sin[pos]  # (hd,)
         x = self.embedding[int(idx)]  # (d,)
         for i, layer in enumerate(self.layers):
             keys, values = kv_cache.layer(i)  # (1, Hkv, Tmax, hd)
             qkv = self._mv(layer.qkv, self._rms_norm(x, layer.attn_norm))
             qk = qkv[: q_rows + kv_rows].view(H + Hkv, hd)  # query heads, then key heads
-            first, second = qk.chunk(2, dim=-1)
-            qk = qk * cos + torch.cat([-second, first], dim=-1) * sin  # rotary, as rotate()
+            qk = qk * cos + qk.roll(hd // 2, dims=-1) * sin  # rotary, as rotate() turns it
             keys[0, :, pos] = qk[H:]
             values[0, :, pos] = qkv[q_rows + kv_rows :].view(Hkv, hd)
             context = F.scaled_dot_product_attention(
