@@ -115,6 +115,7 @@ class Sampler:
         *,
         use_cache: bool = True,
         top_n: int = 10,
+        native: bool = True,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -156,8 +157,9 @@ class Sampler:
         self._cache: KVCache | None = None  # allocated at the first step that needs it
         # One-token cached steps of a Llama on the CPU run on the native kernels' decoder
         # (shared per model, read-only; None without a C compiler): same tokens, faster.
+        # ``native=False`` keeps the plain model's forward (benchmarks compare the two).
         self._decoder: LlamaDecoder | None = (
-            llama_decoder(model) if isinstance(model, Llama) else None
+            llama_decoder(model) if native and isinstance(model, Llama) else None
         )
         self._window_notice_given = False
 

@@ -146,16 +146,32 @@ def test_no_decoder_where_it_does_not_apply(kernels, monkeypatch):
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_sampler_decodes_with_it_and_without_it_the_same(kernels, monkeypatch, spy, native):
+def test_sampler_decodes_with_it_and_without_it_the_same(kernels, spy, native):
     encoding = byte_encoding()  # 256 bytes + <|endoftext|>
     model = tiny_llama(vocab_size=encoding.n_vocab)
-    if not native:
-        monkeypatch.setattr("core.sampling.sampler.llama_decoder", lambda model: None)
     steps = spy("core.model.llama_decoder.LlamaDecoder.step")
-    sampler = Sampler(model, encoding, "Hello there", SamplingConfig(temperature=1.0, seed=7))
+    config = SamplingConfig(temperature=1.0, seed=7)
+    sampler = Sampler(model, encoding, "Hello there", config, native=native)
     sampler.run(12)
     assert len(steps) == (11 if native else 0)  # every step after the prefill
     assert sampler.token_ids == EXPECTED_SAMPLED_IDS
+    twin = sampler.branch(at_step=6)  # a branch shares the decoder, not the cache
+    twin.run(6)
+    assert twin.token_ids == EXPECTED_SAMPLED_IDS
+
+
+def test_sampler_falls_back_to_the_plain_model_without_the_kernels(monkeypatch, spy):
+    monkeypatch.setattr("core.sampling.sampler.llama_decoder", lambda model: None)
+    encoding = byte_encoding()
+    steps = spy("core.model.llama_decoder.LlamaDecoder.step")
+    sampler = Sampler(
+        tiny_llama(vocab_size=encoding.n_vocab),
+        encoding,
+        "Hello there",
+        SamplingConfig(temperature=1.0, seed=7),
+    )
+    sampler.run(12)
+    assert steps == [] and sampler.token_ids == EXPECTED_SAMPLED_IDS
 
 
 # What the plain model samples for the test above (computed with the decoder disabled).
