@@ -1,13 +1,22 @@
-"""SmolLM2 benchmark: batch-1 decode of the plain Llama vs the bandwidth ceiling and transformers.
+"""SmolLM2 benchmark: batch-1 decode of the plain Llama and of its native decoder vs the
+bandwidth ceiling and transformers.
 
-Decoding one token reads every weight once (134.5M parameters, the tied embedding table read
-once as the output head): 538 MB in fp32, 269 MB in bf16. The ceiling is the bandwidth of
-one large matrix-vector product measured in this same run (``bench_decode.MatvecProbe``,
-just before and after each decode run) over those bytes. Also measured: the load time from
-the GGUF file (first: dequantize and write the safetensors cache; second: read the cache),
-the process's resident memory with the model loaded, the Sampling page's step (the stepwise
-sampler with every processor, median over the steps), and Hugging Face transformers'
-``generate`` on the same prompt and thread count, loading the same GGUF.
+Two ways to decode are timed side by side, their runs interleaved: the plain model's cached
+``forward`` and :class:`core.model.llama_decoder.LlamaDecoder` (the native matrix-vector
+kernel for every projection; what the Sampling page uses on the CPU). Each is reported as
+its best run's tokens/s and as CPU seconds per token (user + system, all threads: on a
+shared machine the wall clock also counts the time other processes held the cores).
+
+Decoding one token reads every weight once (134.5M parameters, the tied embedding table
+read once as the output head): 538 MB in fp32, 269 MB in bf16. The ceiling is the
+bandwidth of one large matrix-vector product measured in this same run
+(``bench_decode.MatvecProbe``, just before and after each decode run; the fastest reading
+of all) over those bytes. Also measured: the load time from the GGUF file (first:
+dequantize and write the safetensors cache; second: read the cache), the process's
+resident memory with the model loaded (and once the native decoder has stacked its q/k/v
+and gate/up matrices), the Sampling page's step (the stepwise sampler with every
+processor, median over the steps, with and without the native decoder), and Hugging Face
+transformers' ``generate`` on the same prompt and thread count, loading the same GGUF.
 
     python -m bench.bench_llama                    # needs python -m core.models get smollm2
     python -m bench.bench_llama --new-tokens 32 --no-transformers
@@ -24,9 +33,12 @@ from pathlib import Path
 
 import torch
 
-from bench.bench_decode import MatvecProbe, decode_rate
+from bench.bench_decode import MatvecProbe
 from bench.common import machine
 from core.helpformat import HelpFormatter
+from core.model.kernels.native import native_status
+from core.model.llama import Llama
+from core.model.llama_decoder import LlamaDecoder, llama_decoder
 from core.model.llama_gguf import read_llama_gguf
 from core.models.catalog import SMOLLM2
 from core.sampling import Sampler, SamplingConfig
@@ -51,6 +63,24 @@ def load(path: Path, cache: Path):
     model, meta = read_llama_gguf(path, cache_dir=cache)
     encoding = gguf_encoding(meta, "smollm2")
     return model, encoding, meta["tokenizer.chat_template"], time.perf_counter() - t0
+
+
+@torch.inference_mode()
+def greedy_run(
+    model: Llama, decoder: LlamaDecoder | None, prompt: torch.Tensor, new_tokens: int
+) -> tuple[float, float, list[int]]:
+    """Tokens/s, CPU seconds per token and the tokens of one greedy decode (prefill included):
+    the plain cached forward per token, or ``decoder.step``."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    cache = model.new_kv_cache(1)
+    logits = model(prompt, kv_cache=cache, last_only=True)  # (1, 1, vocab)
+    tokens = []
+    for _ in range(new_tokens - 1):
+        nxt = logits[:, -1].argmax(-1, keepdim=True)  # (1, 1)
+        tokens.append(int(nxt))
+        logits = model(nxt, kv_cache=cache) if decoder is None else decoder.step(nxt, cache)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return new_tokens / wall, cpu / new_tokens, tokens
 
 
 @torch.inference_mode()
@@ -103,36 +133,62 @@ def main(argv: list[str] | None = None) -> None:
     text = render_chat(template, QUESTION)
     prompt = torch.tensor([encoding.encode(text, allowed_special="all")])  # (1, 37)
 
-    steps = Sampler(base, encoding, text, SamplingConfig(temperature=0.8, top_p=0.95, seed=0))
-    steps.run(args.sampler_steps)
-    latency = statistics.median(r.latency_ms for r in steps.records[1:])
-    print(f"sampling-page step (sampler, all processors, KV cache): median {latency:.1f} ms")
+    print(f"native kernels: {native_status()}; {torch.get_num_threads()} threads")
+    decoder = llama_decoder(base)
+    print(f"RSS {rss_mb():.0f} MB with the fp32 native decoder's stacked matrices too")
+    for label, native in (("native decoder", True), ("plain forward", False)):
+        latencies = []
+        for _ in range(args.repeats):  # the median of each run; the best run reported
+            config = SamplingConfig(temperature=0.8, top_p=0.95, seed=0)
+            steps = Sampler(base, encoding, text, config, native=native)
+            steps.run(args.sampler_steps)
+            latencies.append(statistics.median(r.latency_ms for r in steps.records[1:]))
+        print(f"sampling-page step (sampler, all processors, KV cache), {label}: median "
+              f"{min(latencies):.1f} ms (best of {args.repeats} runs; all: "
+              + ", ".join(f"{v:.0f}" for v in latencies) + ")")  # fmt: skip
 
     probe = MatvecProbe(torch.device("cpu"), list(DTYPES.values()))
     rows = []
     reference = base(prompt)
     for name, dtype in DTYPES.items():
         model = base if dtype == torch.float32 else copy.deepcopy(base).to(dtype)
+        decoder = llama_decoder(model)
         err = (model(prompt).float() - reference).abs().max().item()
         nbytes = sum(p.numel() * p.element_size() for p in model.parameters())
-        runs = []
-        for _ in range(args.repeats):
-            before = probe.bandwidth()
-            rate = decode_rate(model, prompt, args.new_tokens, "cache")
-            runs.append((rate, (before + probe.bandwidth()) / 2))
-        rate, bandwidth = max(runs, key=lambda r: r[0] / r[1])
-        ceiling = bandwidth / nbytes
+        runs: dict[str, list] = {"plain": [], "native": []}
+        probes: list[float] = []  # bytes/s, before and after every run
+        tokens = {}
+        for _ in range(args.repeats):  # interleaved: both see the same machine
+            for kind, dec in (("plain", None), ("native", decoder)):
+                if kind == "native" and dec is None:
+                    continue
+                probes.append(probe.bandwidth())
+                rate, cpu, tokens[kind] = greedy_run(model, dec, prompt, args.new_tokens)
+                runs[kind].append((rate, cpu))
+                probes.append(probe.bandwidth())
         hf = float("nan")
         if not args.no_transformers:
             hf = transformers_rate(args.file, prompt, args.new_tokens, dtype)
-        rows.append((name, nbytes, err, rate, bandwidth, ceiling, hf))
-    print(f"\nbatch 1, prompt {prompt.shape[1]} tokens + {args.new_tokens} new, greedy, KV cache")
-    print("| weights | MB/token | max logit err | tok/s | GB/s now | ceiling tok/s | "
-          "of ceiling | transformers tok/s | ratio |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, nbytes, err, rate, bw, ceiling, hf in rows:
-        print(f"| {name} | {nbytes / 1e6:.0f} | {err:.1e} | {rate:.1f} | {bw / 1e9:.1f} | "
-              f"{ceiling:.1f} | {rate / ceiling:.0%} | {hf:.1f} | {rate / hf:.2f}× |")  # fmt: skip
+        same = "same" if tokens.get("native") == tokens["plain"] else "DIFFERENT"
+        # The ceiling: the fastest the probe ever streamed during these runs, so that a
+        # probe slowed by other processes cannot flatter a decode run that was not.
+        bandwidth = max(probes)
+        for kind, kind_runs in runs.items():
+            if not kind_runs:
+                continue
+            rate = max(r[0] for r in kind_runs)
+            cpu = min(r[1] for r in kind_runs)
+            label = f"{name} {kind}" + (f" ({same} tokens)" if kind == "native" else "")
+            rows.append((label, nbytes, err, rate, cpu, bandwidth, bandwidth / nbytes, hf))
+    print(f"\nbatch 1, prompt {prompt.shape[1]} tokens + {args.new_tokens} new, greedy, KV cache;"
+          f" best of {args.repeats} interleaved runs")  # fmt: skip
+    print("| weights, decoder | MB/token | max logit err | tok/s | CPU ms/token | GB/s probe | "
+          "ceiling tok/s | of ceiling | transformers tok/s | ratio |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for label, nbytes, err, rate, cpu, bw, ceiling, hf in rows:
+        print(f"| {label} | {nbytes / 1e6:.0f} | {err:.1e} | {rate:.1f} | {cpu * 1e3:.1f} | "
+              f"{bw / 1e9:.1f} | {ceiling:.1f} | {rate / ceiling:.0%} | {hf:.1f} | "
+              f"{rate / hf:.2f}× |")  # fmt: skip
 
 
 if __name__ == "__main__":
