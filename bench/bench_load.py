@@ -82,7 +82,7 @@ async def _bpe(page) -> None:
 PATHS = {
     "sample": ("sampling?n=5", _sample),
     "compare": (f"tokenization?view=Compare&cmp=gpt2,cl100k_base,o200k_base&text={TEXT}", _compare),
-    "pool": ("pool?preset=paper-40x0.1&models=8&duration=120&gpus=4", _pool),
+    "pool": ("pool?view=Live&preset=paper-40x0.1&models=8&duration=120&gpus=4", _pool),
     "bpe": ("tokenization?view=BPE%20lab", _bpe),
 }
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 SESSIONS = {
     "sample": ("sampling?n=5", "Run N", "5 tokens in"),
-    "pool": ("pool?preset=paper-40x0.1&models=8&duration=120&gpus=4", "Run in batch mode",
+    "pool": ("pool?view=Live&preset=paper-40x0.1&models=8&duration=120&gpus=4", "Run in batch mode",
              "Batch result"),
     "bpe": ("tokenization?view=BPE%20lab", "Train tokenizer", "Learned"),
     "sweep": ("pool?preset=paper-40x0.1&models=8&duration=60&gpus=4&view=Sweep&sw_n=2",

@@ -97,7 +97,11 @@ def test_kill_9_leaves_an_interrupted_run_that_resumes_in_place(tiny_job_args):
         if run_id is None:
             return False
         with factory() as session:
-            return bool(get_artifacts(session, run_id, "checkpoint"))
+            # the last checkpoint, on disk (the best one may be recorded a moment earlier)
+            return any(
+                a.name == "last.safetensors" and a.path and os.path.isfile(a.path)
+                for a in get_artifacts(session, run_id, "checkpoint")
+            )
 
     _until(has_checkpoint)
     run_id = manager.get(job.id).run_id
