@@ -7,9 +7,11 @@ chat template and the assistant's reply is generated step by step until ``<|im_e
 from __future__ import annotations
 
 import re
+from typing import NoReturn
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from core import registry
 from core.sampling import (
@@ -57,6 +59,7 @@ DEFAULT_PROMPT = "The quick brown fox"
 DEFAULT_QUESTION = "What is the capital of France?"
 CHAT, PLAIN = "Chat", "Plain text"
 RUN_N_MAX = 200
+RUN_SLICE_S = 0.3  # a Run N redraws (and can be stopped) after each slice of this length
 URL_PROMPT_CHARS = 2000  # longer prompts are not put in the link (as on Tokenization)
 # The page's own URL entries; the sampling settings travel as SamplingConfig.to_query().
 PARAMS = {
@@ -119,6 +122,7 @@ def _init_widgets() -> None:
 
 for key, default in (
     ("smp_tree", None),
+    ("smp_running", None),  # a Run N in progress: {"done": steps so far, "total": N}
     ("smp_signature", None),
     ("smp_error", None),
     ("smp_flash", None),
@@ -278,6 +282,7 @@ if st.session_state.smp_tree is None or st.session_state.smp_signature != signat
         st.toast("Prompt, model or settings changed: started a new trajectory.")
     st.session_state.smp_tree = BranchTree(root)
     st.session_state.smp_signature = signature
+    st.session_state.smp_running = None
     st.session_state.smp_pick = None
 
 
@@ -288,6 +293,7 @@ def _next_token() -> None:
 
 
 def _reset() -> None:
+    st.session_state.smp_running = None
     st.session_state.smp_tree = BranchTree(
         Sampler(model, tokenizer, prompt, config, use_cache=st.session_state.smp_cache)
     )
@@ -388,6 +394,18 @@ def branches_view(tree: BranchTree) -> None:
     )
 
 
+def _stop_run() -> None:
+    st.session_state.smp_running = None
+
+
+def _continue_run() -> NoReturn:
+    """Run the next slice of a Run N: rerun this fragment (the whole page in a full run)."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:  # a fragment-scoped rerun is refused during a full run
+        st.rerun()
+
+
 @st.fragment
 def trajectory_view() -> None:
     """Buttons, text and the inspected step: reruns alone when a step is added (fast)."""
@@ -417,24 +435,34 @@ def trajectory_view() -> None:
     run_clicked = b3.button(
         "Run N", key="smp_run", disabled=sampler.finished, icon=":material/play_arrow:"
     )
-    b4.button("Stop", key="smp_stop", icon=":material/stop:", help="Stops a running Run N.")
+    b4.button(
+        "Stop", key="smp_stop", on_click=_stop_run, icon=":material/stop:",
+        help="Stops a running Run N.",
+    )  # fmt: skip
     b5.button("Reset", key="smp_reset", on_click=_reset, icon=":material/restart_alt:")
 
     text_slot = st.empty()
     if run_clicked:
-        progress = st.progress(0.0, text="Generating…")
-        n = int(st.session_state.smp_n)
-        for i in range(n):
-            if sampler.finished:
-                break
-            try:
-                sampler.step()
-            except ERRORS as exc:
-                st.error(md(exc, 1000))
-                break
+        st.session_state.smp_running = {"done": 0, "total": int(st.session_state.smp_n)}
+    run = st.session_state.smp_running
+    if run is not None:
+        # A slice of steps per fragment run: a Stop click can only be seen between runs
+        # (Streamlit does not interrupt a fragment for a click inside it).
+        progress = st.progress(run["done"] / run["total"], text="Generating…")
+        try:
+            run["done"] += len(sampler.run_within(run["total"] - run["done"], RUN_SLICE_S))
+        except ERRORS as exc:
+            st.error(md(exc, 1000))
+            run["done"] = run["total"]
+        if run["done"] < run["total"] and not sampler.finished:
             text_slot.markdown(" ".join(token_label(r.token_text, r.prob) for r in sampler.records))
-            progress.progress((i + 1) / n, text=f"Generated {i + 1} of {n} tokens")
+            progress.progress(
+                run["done"] / run["total"],
+                text=f"Generated {run['done']} of {run['total']} tokens",
+            )
+            _continue_run()
         progress.empty()
+        st.session_state.smp_running = None
         st.session_state.smp_pick = None
 
     records = sampler.records

@@ -63,3 +63,27 @@ def test_step_branch_save_and_reopen(page, app_url):
     wait_for_app(page)
     assert pills.count() == 3
     assert_no_streamlit_exception(page)
+
+
+def test_stop_ends_a_running_run_n(page, app_url):
+    # Without the KV cache every step recomputes the whole text: 200 steps take many seconds.
+    query = urllib.parse.urlencode({"prompt": "Once upon a time", "cache": "0", "n": "200"})
+    open_app_page(page, app_url, f"{_url_path()}?{query}")
+    page.get_by_role("button", name="Run N", exact=True).click()
+    page.get_by_text(re.compile(r"Generated \d+ of 200 tokens")).wait_for()
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.get_by_text(re.compile(r"\d+ tokens in main")).wait_for()
+    wait_for_app(page)
+    assert_no_streamlit_exception(page)
+    assert page.get_by_text(re.compile(r"Generated \d+ of 200 tokens")).count() == 0
+    done = int(
+        re.search(
+            r"(\d+) tokens in main",
+            page.get_by_text(re.compile(r"\d+ tokens in main")).inner_text(),
+        ).group(1)
+    )
+    assert 0 < done < 200, f"Stop did not stop Run N: {done} of 200 tokens generated"
+    pills = page.get_by_role(
+        "radiogroup", name="Generated tokens: click one to inspect that step"
+    ).get_by_role("radio")
+    assert pills.count() == done
