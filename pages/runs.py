@@ -104,12 +104,18 @@ tag = f3.selectbox(
 )
 text = f4.text_input("Search name and notes", value=url["q"], max_chars=200)
 
-s1, s2, s3, _ = st.columns([2, 2, 2, 3])
+s1 = s2 = s3 = st.container(horizontal=True, vertical_alignment="bottom")
 sort = s1.selectbox(
-    "Sort by", list(SORTS), index=list(SORTS).index(url["sort"]), format_func=SORTS.get
+    "Sort by",
+    list(SORTS),
+    index=list(SORTS).index(url["sort"]),
+    format_func=SORTS.get,
+    width=220,
 )
 descending = s2.toggle("Descending", value=url["order"] == "desc")
-page_size = s3.selectbox("Rows per page", PAGE_SIZES, index=PAGE_SIZES.index(url["size"]))
+page_size = s3.selectbox(
+    "Rows per page", PAGE_SIZES, index=PAGE_SIZES.index(url["size"]), width=160
+)
 
 view = {
     "kind": tuple(kinds),

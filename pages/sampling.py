@@ -7,6 +7,7 @@ chat template and the assistant's reply is generated step by step until ``<|im_e
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import NoReturn
 
 import pandas as pd
@@ -59,6 +60,7 @@ DEFAULT_PROMPT = "The quick brown fox"
 DEFAULT_QUESTION = "What is the capital of France?"
 CHAT, PLAIN = "Chat", "Plain text"
 RUN_N_MAX = 200
+SETTINGS_PX, FIELD_PX = 340, 145  # the settings panel and one setting in it (two a row)
 RUN_SLICE_S = 0.3  # a Run N redraws (and can be stopped) after each slice of this length
 URL_PROMPT_CHARS = 2000  # longer prompts are not put in the link (as on Tokenization)
 # The page's own URL entries; the sampling settings travel as SamplingConfig.to_query().
@@ -197,7 +199,11 @@ NUMBERS = (
      "Subtracted from the logit of every token already in the text."),
 )  # fmt: skip
 
-settings_col, main_col = st.columns([1, 2.4], gap="large")
+# Panels and controls sit in wrapping rows: at half a screen the trajectory moves below the
+# settings instead of squeezing every label to one letter per line.
+panels = st.container(horizontal=True, gap="large")
+settings_col = panels.container(width=SETTINGS_PX)
+main_col = panels.container(width="stretch")
 with settings_col.container(border=True):
     if chat_template is not None:
         st.segmented_control(
@@ -213,14 +219,15 @@ with settings_col.container(border=True):
     else:
         st.text_area("Prompt", key="smp_prompt", height=90,
                      help="Empty = start a new document from <|endoftext|>.")  # fmt: skip
-    cols = st.columns(2)
-    for i, (kind, label, lo, hi, step, key, help_text) in enumerate(NUMBERS):
-        widget = cols[i % 2].slider if kind == "slider" else cols[i % 2].number_input
-        widget(label, lo, hi, step=step, key=f"smp_{key}", help=help_text)
-    cols[0].number_input("Seed", 0, MAX_SEED, step=1, key="smp_seed",
+    numbers = st.container(horizontal=True)
+    for kind, label, lo, hi, step, key, help_text in NUMBERS:
+        widget = numbers.slider if kind == "slider" else numbers.number_input
+        widget(label, lo, hi, step=step, key=f"smp_{key}", help=help_text, width=FIELD_PX)
+    numbers.number_input("Seed", 0, MAX_SEED, step=1, key="smp_seed", width=FIELD_PX,
                          help="Same seed + same settings = same tokens.")  # fmt: skip
-    cols[1].checkbox("Greedy", key="smp_greedy", help="Always take the most likely token.")
-    cols[1].checkbox("Stop at end-of-text", key="smp_stop_at_eos")
+    flags = numbers.container(width=FIELD_PX, gap="small")
+    flags.checkbox("Greedy", key="smp_greedy", help="Always take the most likely token.")
+    flags.checkbox("Stop at end-of-text", key="smp_stop_at_eos")
     st.multiselect(
         "Processors, in the order they run",
         list(DEFAULT_ORDER),
@@ -330,18 +337,19 @@ def step_view(records: list, current: int) -> None:
     """Metrics, before/after bars and branching controls of one step."""
     rec = records[current]
     st.subheader(f"Step {current + 1}: “{escape_markdown(display_token(rec.token_text))}”")
-    m = st.columns(6)
-    m[0].metric("Rank (model)", rec.rank + 1)
-    m[1].metric("p sampled", _fmt_p(rec.prob), help="After the processors.")
-    m[2].metric("p model", _fmt_p(rec.raw_prob), help="The model's own probability.")
-    m[3].metric("Entropy (nats)", f"{rec.entropy:.2f}")
-    m[4].metric(
+    row = st.container(horizontal=True, gap="medium")  # tiles wrap to a second row if narrow
+    tile = partial(row.metric, width="content")
+    tile("Rank (model)", rec.rank + 1)
+    tile("p sampled", _fmt_p(rec.prob), help="After the processors.")
+    tile("p model", _fmt_p(rec.raw_prob), help="The model's own probability.")
+    tile("Entropy (nats)", f"{rec.entropy:.2f}")
+    tile(
         "Latency",
         f"{rec.latency_ms:.0f} ms",
         help=f"{rec.new_tokens} token(s) fed to the model, "
         f"{'with' if rec.cached else 'without'} KV cache",
     )
-    m[5].metric(
+    tile(
         "Chosen by",
         "you" if rec.forced else "argmax" if rec.draw is None else "draw",
         help=None
@@ -354,11 +362,12 @@ def step_view(records: list, current: int) -> None:
     st.plotly_chart(stage_bars_figure(rec), key="smp_bars")
     st.caption(f"Candidates left after each stage: {stage_summary(rec)}")
     cand = {c.token_id: c for c in rec.candidates if c.token_id != rec.token_id}
-    k1, k2, k3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+    k1 = k2 = k3 = st.container(horizontal=True, vertical_alignment="bottom")
     alt = k1.selectbox(
         "Another candidate for this step",
         list(cand),
         key="smp_alt",
+        width=320,
         format_func=lambda t: f"“{display_token(cand[t].text)}” (p={_fmt_p(cand[t].prob)}, id {t})",
     )
     k2.button(
@@ -421,7 +430,7 @@ def trajectory_view() -> None:
     for notice in sampler.notices:
         st.info(notice, icon=":material/info:")
 
-    b1, b2, b3, b4, b5 = st.columns([1.2, 1, 1.1, 0.8, 0.8], vertical_alignment="bottom")
+    b1 = b2 = b3 = b4 = b5 = st.container(horizontal=True, vertical_alignment="bottom")
     b1.button(
         "Next token",
         key="smp_next",
@@ -431,7 +440,7 @@ def trajectory_view() -> None:
         disabled=sampler.finished,
         icon=":material/skip_next:",
     )
-    b2.number_input("N", 1, RUN_N_MAX, key="smp_n", label_visibility="collapsed")
+    b2.number_input("N", 1, RUN_N_MAX, key="smp_n", label_visibility="collapsed", width=110)
     run_clicked = b3.button(
         "Run N", key="smp_run", disabled=sampler.finished, icon=":material/play_arrow:"
     )
