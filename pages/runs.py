@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.sampling import SamplingError
-from core.sampling.compare import agreement, align_tokens, first_divergence
+from core.sampling.compare import agreement, align_tokens, aligned_table, first_divergence
 from core.sampling.persist import load_trajectory
 from core.store import (
     RunKind,
@@ -196,7 +196,7 @@ st.markdown(
 table = st.dataframe(
     pd.DataFrame(rows),
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
     on_select="rerun",
     selection_mode="multi-row",
     key=f"runs_table_{signature}_{st.session_state.runs_page}",
@@ -359,7 +359,7 @@ with tab_config:
                 ]
             ),
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
         st.caption(f"{sum(differs)} of {len(diff)} keys shown differ (highlighted).")
 with tab_metrics:
@@ -383,7 +383,7 @@ with tab_metrics:
         st.dataframe(
             pd.DataFrame(cells, columns=["metric", *labels]),
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
         st.caption("★ marks the best value: ↓ lower is better, ↑ higher is better.")
 with tab_curves:
@@ -400,7 +400,7 @@ with tab_curves:
                 for label, rid in zip(labels, selected_ids, strict=True)
             ]
         if outcome.ok and chosen:
-            st.plotly_chart(series_overlay(points, chosen), use_container_width=True)
+            st.plotly_chart(series_overlay(points, chosen), width="stretch")
 
 if kinds_selected == {"sampling"} and len(selected_ids) == 2:
     st.markdown("**Trajectories, aligned token by token**")
@@ -422,21 +422,9 @@ if kinds_selected == {"sampling"} and len(selected_ids) == 2:
                 )
             )
             st.dataframe(
-                pd.DataFrame(
-                    [
-                        {
-                            "step": r.step + 1,
-                            labels[0]: r.text_a,
-                            "p (a)": r.prob_a,
-                            labels[1]: r.text_b,
-                            "p (b)": r.prob_b,
-                            "same": r.equal,
-                        }
-                        for r in rows
-                    ]
-                ),
+                pd.DataFrame(aligned_table(rows, (labels[0], labels[1]))),
                 hide_index=True,
-                use_container_width=True,
+                width="stretch",
                 column_config={
                     "p (a)": st.column_config.NumberColumn(format="%.3f"),
                     "p (b)": st.column_config.NumberColumn(format="%.3f"),

@@ -28,6 +28,7 @@ from core.sampling import (
     SamplingError,
     agreement,
     align_tokens,
+    aligned_table,
     compare_cache,
     first_divergence,
     run_side_by_side,
@@ -576,7 +577,7 @@ with st.expander("Compare two settings on the same prompt and seed"):
             + ("identical." if div is None else f"first difference at step {div + 1}.")
         )
         st.plotly_chart(entropy_overlay_figure({la: sa.records, lb: sb.records}), key="smp_cmp_fig")
-        table = [{"step": r.step + 1, la: r.text_a, lb: r.text_b, "same": r.equal} for r in rows]
+        table = aligned_table(rows, (la, lb), probabilities=False)
         st.dataframe(pd.DataFrame(table), hide_index=True)
 
 
