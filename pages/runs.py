@@ -337,7 +337,8 @@ if len(selected) > MAX_COMPARE:
 
 # --- comparison ------------------------------------------------------------------------
 st.subheader("Comparison")
-tab_metrics, tab_config = st.columns(2, gap="large")
+# One above the other at full width: side by side, a wide table hid every run but the first.
+tab_metrics, tab_config = st.container(), st.container()
 tab_curves = st.container()
 with tab_config:
     st.markdown("**Config**")
@@ -364,7 +365,7 @@ with tab_config:
         st.caption(f"{sum(differs)} of {len(diff)} keys shown differ (highlighted).")
 with tab_metrics:
     st.markdown("**Metrics**")
-    table_rows = metrics_table(summaries)
+    table_rows = metrics_table(summaries, [r.kind for r in selected])
     if not table_rows:
         st.info("None of these runs has numeric summary metrics.")
     else:
