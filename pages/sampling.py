@@ -425,8 +425,8 @@ def trajectory_view() -> None:
     if st.session_state.smp_error:
         st.error(md(st.session_state.smp_error, 1000))
         st.session_state.smp_error = None
-    if st.session_state.smp_flash:
-        st.success(st.session_state.smp_flash)
+    if st.session_state.smp_flash:  # a confirmation: where the eye is, not atop the panel
+        st.toast(st.session_state.smp_flash, icon=":material/check_circle:")
         st.session_state.smp_flash = None
     for notice in sampler.notices:
         st.info(notice, icon=":material/info:")

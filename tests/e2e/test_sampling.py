@@ -53,13 +53,14 @@ def test_step_branch_save_and_reopen(page, app_url):
     # save the branch, reset, open it again: the replay must match token for token
     page.get_by_text("Save or open a trajectory").click()
     page.get_by_role("button", name="Save this trajectory as a run").click()
-    page.get_by_text(re.compile(r"Saved as run #\d+")).wait_for()
+    toast = page.locator('[data-testid="stToast"]')  # confirmations show as toasts
+    toast.filter(has_text=re.compile(r"Saved as run #\d+")).wait_for()
     wait_for_app(page)
     page.get_by_role("button", name="Reset", exact=True).click()
     page.get_by_text("Press Next token or Run N to start generating.").wait_for()
     wait_for_app(page)
     page.get_by_role("button", name="Open and replay").click()
-    page.get_by_text(re.compile(r"replayed 3 steps: every token matched")).wait_for()
+    toast.filter(has_text=re.compile(r"replayed 3 steps: every token matched")).wait_for()
     wait_for_app(page)
     assert pills.count() == 3
     assert_no_streamlit_exception(page)
