@@ -34,6 +34,7 @@ from core.sampling import (
     run_side_by_side,
     token_text,
 )
+from core.sampling.link import parse_trajectory, regenerate, trajectory_query
 from core.sampling.persist import list_saved, load_trajectory, replay, save_trajectory
 from core.store import DatabaseUnavailable, reading
 from core.tokenization.display import display_token
@@ -121,6 +122,8 @@ def _init_widgets() -> None:
     _set_widgets(values["prompt"], from_url)
     st.session_state.smp_cache = values["cache"]
     st.session_state.smp_n = values["n"]
+    # The link's trajectory is regenerated once the model is loaded (its vocabulary checks it).
+    st.session_state.smp_link_steps = {k: q[k] for k in ("steps", "forced") if k in q}
 
 
 for key, default in (
@@ -269,7 +272,7 @@ url_values = {
 long_prompt = len(raw_prompt) > URL_PROMPT_CHARS
 if long_prompt:
     del url_values["prompt"]
-replace_url(config.to_query() | query_of(PARAMS, url_values))
+st.session_state.smp_link_base = config.to_query() | query_of(PARAMS, url_values)
 with settings_col:
     warn(st.session_state.smp_url_problems)
     st.session_state.smp_url_problems = []
@@ -292,6 +295,24 @@ if st.session_state.smp_tree is None or st.session_state.smp_signature != signat
     st.session_state.smp_signature = signature
     st.session_state.smp_running = None
     st.session_state.smp_pick = None
+
+
+def _link() -> dict[str, str]:
+    """This view's link: prompt, settings, N and (in plain-text mode) the trajectory."""
+    entries = st.session_state.smp_link_base | query_of(PARAMS, {"n": st.session_state.smp_n})
+    if not chat_mode:  # a chat's messages are not in the link, so neither are its steps
+        entries |= trajectory_query(st.session_state.smp_tree.sampler)
+    return entries
+
+
+link_steps = st.session_state.pop("smp_link_steps", None)
+if link_steps and not chat_mode:  # a shared link: show the trajectory it was made with
+    try:
+        steps, forced = parse_trajectory(link_steps, tokenizer.n_vocab)
+        regenerate(st.session_state.smp_tree.sampler, steps, forced)
+    except ERRORS as exc:
+        st.session_state.smp_error = f"Could not regenerate the link's trajectory: {exc}"
+replace_url(_link())
 
 
 # ---------------------------------------------------------------- stepping
@@ -515,6 +536,7 @@ def trajectory_view() -> None:
         )
     if len(tree) > 1:
         branches_view(tree)
+    replace_url(_link())  # N and the steps change here, in the fragment
 
 
 with main_col:

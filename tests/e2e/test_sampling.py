@@ -88,3 +88,39 @@ def test_stop_ends_a_running_run_n(page, app_url):
         "radiogroup", name="Generated tokens: click one to inspect that step"
     ).get_by_role("radio")
     assert pills.count() == done
+
+
+def test_a_link_reopens_the_same_trajectory(page, app_url):
+    query = urllib.parse.urlencode({"prompt": "def main(", "temperature": "0.8", "seed": "5"})
+    open_app_page(page, app_url, f"{_url_path()}?{query}")
+    next_token = page.get_by_role("button", name="Next token", exact=True)
+    for step in range(1, 4):
+        next_token.click()
+        _heading(page, f"^Step {step}:").wait_for()
+        wait_for_app(page)
+    pills = page.get_by_role(
+        "radiogroup", name="Generated tokens: click one to inspect that step"
+    ).get_by_role("radio")
+    pills.nth(1).click()  # inspect step 2 and branch there: a forced token in the link
+    _heading(page, "^Step 2:").wait_for()
+    wait_for_app(page)
+    page.get_by_role("button", name="Branch with it").click()
+    _heading(page, "^Branches$").wait_for()
+    wait_for_app(page)
+    next_token.click()
+    _heading(page, "^Step 3:").wait_for()
+    wait_for_app(page)
+    page.wait_for_url(re.compile(r"[?&]steps=3(&|$)"))
+    assert re.search(r"[?&]forced=1%3A\d+", page.url), page.url
+    tokens = pills.all_inner_texts()
+
+    other = page.context.new_page()  # a fresh session opens the shared link
+    other.goto(page.url)
+    wait_for_app(other)
+    assert_no_streamlit_exception(other)
+    shared = other.get_by_role(
+        "radiogroup", name="Generated tokens: click one to inspect that step"
+    ).get_by_role("radio")
+    shared.first.wait_for()
+    assert shared.all_inner_texts() == tokens and len(tokens) == 3
+    other.close()
