@@ -52,6 +52,7 @@ from core.viz.sampling import (
 )
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
+from ui.models import load_model
 from ui.shell import MODEL_KEY, choices
 from ui.text import md
 from ui.urlstate import Flag, Int, Text, query_of, read_url, replace_url, warn
@@ -148,14 +149,9 @@ for key in ("smp_prompt", "smp_mode", "smp_system", "smp_user"):
         st.session_state[key] = st.session_state[key]
 
 
-# Keyed by the run's uid as well as its id: a deleted run's id must not serve its model.
-@st.cache_resource(show_spinner="Loading the model…")
-def _load_cached(model_id: str, uid: str):  # -> registry.LoadedModel, shared read-only
-    return registry.load_model(model_id)
-
-
-def _load(model_id: str):
-    return _load_cached(model_id, registry.store_key(model_id))
+def _load(model_id: str):  # -> registry.LoadedModel, shared read-only (ui.models' cache)
+    with st.spinner("Loading the model…"):
+        return load_model(model_id)
 
 
 def _action(fn, *args) -> None:
