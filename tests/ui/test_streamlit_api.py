@@ -30,3 +30,9 @@ def test_no_deprecated_streamlit_keyword_arguments():
 def test_server_address_is_set_to_loopback():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
     assert config["server"]["address"] == "127.0.0.1"
+
+
+def test_the_theme_is_not_pinned_and_the_menu_offers_the_switch():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert "base" not in config.get("theme", {})  # light or dark, as the viewer picks
+    assert config["client"]["toolbarMode"] == "viewer"  # Settings, not developer options
