@@ -305,7 +305,8 @@ link_steps = st.session_state.pop("smp_link_steps", None)
 if link_steps and not chat_mode:  # a shared link: show the trajectory it was made with
     try:
         steps, forced = parse_trajectory(link_steps, tokenizer.n_vocab)
-        regenerate(st.session_state.smp_tree.sampler, steps, forced)
+        with st.spinner(f"Regenerating the link's {steps:,} steps…"):
+            regenerate(st.session_state.smp_tree.sampler, steps, forced)
     except ERRORS as exc:
         st.session_state.smp_error = f"Could not regenerate the link's trajectory: {exc}"
 replace_url(_link())
