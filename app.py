@@ -15,6 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import streamlit as st
 
 from ui.auth import password_gate, password_required
+from ui.models import start_warmup, wait_for_warmup
 from ui.nav import sections
 from ui.shell import render_sidebar
 
@@ -41,6 +42,9 @@ navigation = st.navigation(
     },
     position="hidden" if password_required() else "sidebar",
 )
+start_warmup()  # once per server process: load PyTorch and the built-in model meanwhile
 password_gate()  # with GLASSBOX_PASSWORD set: nothing below runs until it was given
 render_sidebar()
+if navigation.url_path:  # every page but Home needs PyTorch: say so while it loads
+    wait_for_warmup()
 navigation.run()

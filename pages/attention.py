@@ -307,7 +307,7 @@ def _sharing_note(head: int) -> None:
 # ---------------------------------------------------------------- the five views
 def model_view() -> None:
     c1, c2 = st.columns(2, vertical_alignment="bottom")
-    c3, c4 = st.columns(2, vertical_alignment="center")
+    c3 = c4 = st.container(horizontal=True, vertical_alignment="center", gap="large")  # wraps
     c1.selectbox("Layers per page", LAYERS_PER_PAGE, key="att_per_page")
     pages = n_pages(lay.n_layer, S.att_per_page)
     S.att_page = min(S.att_page, pages - 1)

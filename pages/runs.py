@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.sampling import SamplingError
-from core.sampling.compare import agreement, align_tokens, first_divergence
+from core.sampling.compare import agreement, align_tokens, aligned_table, first_divergence
 from core.sampling.persist import load_trajectory
 from core.store import (
     RunKind,
@@ -104,12 +104,18 @@ tag = f3.selectbox(
 )
 text = f4.text_input("Search name and notes", value=url["q"], max_chars=200)
 
-s1, s2, s3, _ = st.columns([2, 2, 2, 3])
+s1 = s2 = s3 = st.container(horizontal=True, vertical_alignment="bottom")
 sort = s1.selectbox(
-    "Sort by", list(SORTS), index=list(SORTS).index(url["sort"]), format_func=SORTS.get
+    "Sort by",
+    list(SORTS),
+    index=list(SORTS).index(url["sort"]),
+    format_func=SORTS.get,
+    width=220,
 )
 descending = s2.toggle("Descending", value=url["order"] == "desc")
-page_size = s3.selectbox("Rows per page", PAGE_SIZES, index=PAGE_SIZES.index(url["size"]))
+page_size = s3.selectbox(
+    "Rows per page", PAGE_SIZES, index=PAGE_SIZES.index(url["size"]), width=160
+)
 
 view = {
     "kind": tuple(kinds),
@@ -190,7 +196,7 @@ st.markdown(
 table = st.dataframe(
     pd.DataFrame(rows),
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
     on_select="rerun",
     selection_mode="multi-row",
     key=f"runs_table_{signature}_{st.session_state.runs_page}",
@@ -331,7 +337,8 @@ if len(selected) > MAX_COMPARE:
 
 # --- comparison ------------------------------------------------------------------------
 st.subheader("Comparison")
-tab_metrics, tab_config = st.columns(2, gap="large")
+# One above the other at full width: side by side, a wide table hid every run but the first.
+tab_metrics, tab_config = st.container(), st.container()
 tab_curves = st.container()
 with tab_config:
     st.markdown("**Config**")
@@ -353,12 +360,12 @@ with tab_config:
                 ]
             ),
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
         st.caption(f"{sum(differs)} of {len(diff)} keys shown differ (highlighted).")
 with tab_metrics:
     st.markdown("**Metrics**")
-    table_rows = metrics_table(summaries)
+    table_rows = metrics_table(summaries, [r.kind for r in selected])
     if not table_rows:
         st.info("None of these runs has numeric summary metrics.")
     else:
@@ -377,7 +384,7 @@ with tab_metrics:
         st.dataframe(
             pd.DataFrame(cells, columns=["metric", *labels]),
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
         st.caption("★ marks the best value: ↓ lower is better, ↑ higher is better.")
 with tab_curves:
@@ -394,7 +401,7 @@ with tab_curves:
                 for label, rid in zip(labels, selected_ids, strict=True)
             ]
         if outcome.ok and chosen:
-            st.plotly_chart(series_overlay(points, chosen), use_container_width=True)
+            st.plotly_chart(series_overlay(points, chosen), width="stretch")
 
 if kinds_selected == {"sampling"} and len(selected_ids) == 2:
     st.markdown("**Trajectories, aligned token by token**")
@@ -416,21 +423,9 @@ if kinds_selected == {"sampling"} and len(selected_ids) == 2:
                 )
             )
             st.dataframe(
-                pd.DataFrame(
-                    [
-                        {
-                            "step": r.step + 1,
-                            labels[0]: r.text_a,
-                            "p (a)": r.prob_a,
-                            labels[1]: r.text_b,
-                            "p (b)": r.prob_b,
-                            "same": r.equal,
-                        }
-                        for r in rows
-                    ]
-                ),
+                pd.DataFrame(aligned_table(rows, (labels[0], labels[1]))),
                 hide_index=True,
-                use_container_width=True,
+                width="stretch",
                 column_config={
                     "p (a)": st.column_config.NumberColumn(format="%.3f"),
                     "p (b)": st.column_config.NumberColumn(format="%.3f"),

@@ -7,9 +7,12 @@ chat template and the assistant's reply is generated step by step until ``<|im_e
 from __future__ import annotations
 
 import re
+from functools import partial
+from typing import NoReturn
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from core import registry
 from core.sampling import (
@@ -25,11 +28,13 @@ from core.sampling import (
     SamplingError,
     agreement,
     align_tokens,
+    aligned_table,
     compare_cache,
     first_divergence,
     run_side_by_side,
     token_text,
 )
+from core.sampling.link import parse_trajectory, regenerate, trajectory_query
 from core.sampling.persist import list_saved, load_trajectory, replay, save_trajectory
 from core.store import DatabaseUnavailable, reading
 from core.tokenization.display import display_token
@@ -47,6 +52,7 @@ from core.viz.sampling import (
 )
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
+from ui.models import load_model
 from ui.shell import MODEL_KEY, choices
 from ui.text import md
 from ui.urlstate import Flag, Int, Text, query_of, read_url, replace_url, warn
@@ -57,6 +63,8 @@ DEFAULT_PROMPT = "The quick brown fox"
 DEFAULT_QUESTION = "What is the capital of France?"
 CHAT, PLAIN = "Chat", "Plain text"
 RUN_N_MAX = 200
+SETTINGS_PX, FIELD_PX = 340, 145  # the settings panel and one setting in it (two a row)
+RUN_SLICE_S = 0.3  # a Run N redraws (and can be stopped) after each slice of this length
 URL_PROMPT_CHARS = 2000  # longer prompts are not put in the link (as on Tokenization)
 # The page's own URL entries; the sampling settings travel as SamplingConfig.to_query().
 PARAMS = {
@@ -115,10 +123,13 @@ def _init_widgets() -> None:
     _set_widgets(values["prompt"], from_url)
     st.session_state.smp_cache = values["cache"]
     st.session_state.smp_n = values["n"]
+    # The link's trajectory is regenerated once the model is loaded (its vocabulary checks it).
+    st.session_state.smp_link_steps = {k: q[k] for k in ("steps", "forced") if k in q}
 
 
 for key, default in (
     ("smp_tree", None),
+    ("smp_running", None),  # a Run N in progress: {"done": steps so far, "total": N}
     ("smp_signature", None),
     ("smp_error", None),
     ("smp_flash", None),
@@ -138,14 +149,9 @@ for key in ("smp_prompt", "smp_mode", "smp_system", "smp_user"):
         st.session_state[key] = st.session_state[key]
 
 
-# Keyed by the run's uid as well as its id: a deleted run's id must not serve its model.
-@st.cache_resource(show_spinner="Loading the model…")
-def _load_cached(model_id: str, uid: str):  # -> registry.LoadedModel, shared read-only
-    return registry.load_model(model_id)
-
-
-def _load(model_id: str):
-    return _load_cached(model_id, registry.store_key(model_id))
+def _load(model_id: str):  # -> registry.LoadedModel, shared read-only (ui.models' cache)
+    with st.spinner("Loading the model…"):
+        return load_model(model_id)
 
 
 def _action(fn, *args) -> None:
@@ -193,7 +199,11 @@ NUMBERS = (
      "Subtracted from the logit of every token already in the text."),
 )  # fmt: skip
 
-settings_col, main_col = st.columns([1, 2.4], gap="large")
+# Panels and controls sit in wrapping rows: at half a screen the trajectory moves below the
+# settings instead of squeezing every label to one letter per line.
+panels = st.container(horizontal=True, gap="large")
+settings_col = panels.container(width=SETTINGS_PX)
+main_col = panels.container(width="stretch")
 with settings_col.container(border=True):
     if chat_template is not None:
         st.segmented_control(
@@ -209,14 +219,15 @@ with settings_col.container(border=True):
     else:
         st.text_area("Prompt", key="smp_prompt", height=90,
                      help="Empty = start a new document from <|endoftext|>.")  # fmt: skip
-    cols = st.columns(2)
-    for i, (kind, label, lo, hi, step, key, help_text) in enumerate(NUMBERS):
-        widget = cols[i % 2].slider if kind == "slider" else cols[i % 2].number_input
-        widget(label, lo, hi, step=step, key=f"smp_{key}", help=help_text)
-    cols[0].number_input("Seed", 0, MAX_SEED, step=1, key="smp_seed",
+    numbers = st.container(horizontal=True)
+    for kind, label, lo, hi, step, key, help_text in NUMBERS:
+        widget = numbers.slider if kind == "slider" else numbers.number_input
+        widget(label, lo, hi, step=step, key=f"smp_{key}", help=help_text, width=FIELD_PX)
+    numbers.number_input("Seed", 0, MAX_SEED, step=1, key="smp_seed", width=FIELD_PX,
                          help="Same seed + same settings = same tokens.")  # fmt: skip
-    cols[1].checkbox("Greedy", key="smp_greedy", help="Always take the most likely token.")
-    cols[1].checkbox("Stop at end-of-text", key="smp_stop_at_eos")
+    flags = numbers.container(width=FIELD_PX, gap="small")
+    flags.checkbox("Greedy", key="smp_greedy", help="Always take the most likely token.")
+    flags.checkbox("Stop at end-of-text", key="smp_stop_at_eos")
     st.multiselect(
         "Processors, in the order they run",
         list(DEFAULT_ORDER),
@@ -257,7 +268,7 @@ url_values = {
 long_prompt = len(raw_prompt) > URL_PROMPT_CHARS
 if long_prompt:
     del url_values["prompt"]
-replace_url(config.to_query() | query_of(PARAMS, url_values))
+st.session_state.smp_link_base = config.to_query() | query_of(PARAMS, url_values)
 with settings_col:
     warn(st.session_state.smp_url_problems)
     st.session_state.smp_url_problems = []
@@ -278,7 +289,27 @@ if st.session_state.smp_tree is None or st.session_state.smp_signature != signat
         st.toast("Prompt, model or settings changed: started a new trajectory.")
     st.session_state.smp_tree = BranchTree(root)
     st.session_state.smp_signature = signature
+    st.session_state.smp_running = None
     st.session_state.smp_pick = None
+
+
+def _link() -> dict[str, str]:
+    """This view's link: prompt, settings, N and (in plain-text mode) the trajectory."""
+    entries = st.session_state.smp_link_base | query_of(PARAMS, {"n": st.session_state.smp_n})
+    if not chat_mode:  # a chat's messages are not in the link, so neither are its steps
+        entries |= trajectory_query(st.session_state.smp_tree.sampler)
+    return entries
+
+
+link_steps = st.session_state.pop("smp_link_steps", None)
+if link_steps and not chat_mode:  # a shared link: show the trajectory it was made with
+    try:
+        steps, forced = parse_trajectory(link_steps, tokenizer.n_vocab)
+        with st.spinner(f"Regenerating the link's {steps:,} steps…"):
+            regenerate(st.session_state.smp_tree.sampler, steps, forced)
+    except ERRORS as exc:
+        st.session_state.smp_error = f"Could not regenerate the link's trajectory: {exc}"
+replace_url(_link())
 
 
 # ---------------------------------------------------------------- stepping
@@ -288,6 +319,7 @@ def _next_token() -> None:
 
 
 def _reset() -> None:
+    st.session_state.smp_running = None
     st.session_state.smp_tree = BranchTree(
         Sampler(model, tokenizer, prompt, config, use_cache=st.session_state.smp_cache)
     )
@@ -324,18 +356,19 @@ def step_view(records: list, current: int) -> None:
     """Metrics, before/after bars and branching controls of one step."""
     rec = records[current]
     st.subheader(f"Step {current + 1}: “{escape_markdown(display_token(rec.token_text))}”")
-    m = st.columns(6)
-    m[0].metric("Rank (model)", rec.rank + 1)
-    m[1].metric("p sampled", _fmt_p(rec.prob), help="After the processors.")
-    m[2].metric("p model", _fmt_p(rec.raw_prob), help="The model's own probability.")
-    m[3].metric("Entropy (nats)", f"{rec.entropy:.2f}")
-    m[4].metric(
+    row = st.container(horizontal=True, gap="medium")  # tiles wrap to a second row if narrow
+    tile = partial(row.metric, width="content")
+    tile("Rank (model)", rec.rank + 1)
+    tile("p sampled", _fmt_p(rec.prob), help="After the processors.")
+    tile("p model", _fmt_p(rec.raw_prob), help="The model's own probability.")
+    tile("Entropy (nats)", f"{rec.entropy:.2f}")
+    tile(
         "Latency",
         f"{rec.latency_ms:.0f} ms",
         help=f"{rec.new_tokens} token(s) fed to the model, "
         f"{'with' if rec.cached else 'without'} KV cache",
     )
-    m[5].metric(
+    tile(
         "Chosen by",
         "you" if rec.forced else "argmax" if rec.draw is None else "draw",
         help=None
@@ -348,11 +381,12 @@ def step_view(records: list, current: int) -> None:
     st.plotly_chart(stage_bars_figure(rec), key="smp_bars")
     st.caption(f"Candidates left after each stage: {stage_summary(rec)}")
     cand = {c.token_id: c for c in rec.candidates if c.token_id != rec.token_id}
-    k1, k2, k3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+    k1 = k2 = k3 = st.container(horizontal=True, vertical_alignment="bottom")
     alt = k1.selectbox(
         "Another candidate for this step",
         list(cand),
         key="smp_alt",
+        width=320,
         format_func=lambda t: f"“{display_token(cand[t].text)}” (p={_fmt_p(cand[t].prob)}, id {t})",
     )
     k2.button(
@@ -388,6 +422,18 @@ def branches_view(tree: BranchTree) -> None:
     )
 
 
+def _stop_run() -> None:
+    st.session_state.smp_running = None
+
+
+def _continue_run() -> NoReturn:
+    """Run the next slice of a Run N: rerun this fragment (the whole page in a full run)."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:  # a fragment-scoped rerun is refused during a full run
+        st.rerun()
+
+
 @st.fragment
 def trajectory_view() -> None:
     """Buttons, text and the inspected step: reruns alone when a step is added (fast)."""
@@ -397,13 +443,13 @@ def trajectory_view() -> None:
     if st.session_state.smp_error:
         st.error(md(st.session_state.smp_error, 1000))
         st.session_state.smp_error = None
-    if st.session_state.smp_flash:
-        st.success(st.session_state.smp_flash)
+    if st.session_state.smp_flash:  # a confirmation: where the eye is, not atop the panel
+        st.toast(st.session_state.smp_flash, icon=":material/check_circle:")
         st.session_state.smp_flash = None
     for notice in sampler.notices:
         st.info(notice, icon=":material/info:")
 
-    b1, b2, b3, b4, b5 = st.columns([1.2, 1, 1.1, 0.8, 0.8], vertical_alignment="bottom")
+    b1 = b2 = b3 = b4 = b5 = st.container(horizontal=True, vertical_alignment="bottom")
     b1.button(
         "Next token",
         key="smp_next",
@@ -413,28 +459,38 @@ def trajectory_view() -> None:
         disabled=sampler.finished,
         icon=":material/skip_next:",
     )
-    b2.number_input("N", 1, RUN_N_MAX, key="smp_n", label_visibility="collapsed")
+    b2.number_input("N", 1, RUN_N_MAX, key="smp_n", label_visibility="collapsed", width=110)
     run_clicked = b3.button(
         "Run N", key="smp_run", disabled=sampler.finished, icon=":material/play_arrow:"
     )
-    b4.button("Stop", key="smp_stop", icon=":material/stop:", help="Stops a running Run N.")
+    b4.button(
+        "Stop", key="smp_stop", on_click=_stop_run, icon=":material/stop:",
+        help="Stops a running Run N.",
+    )  # fmt: skip
     b5.button("Reset", key="smp_reset", on_click=_reset, icon=":material/restart_alt:")
 
     text_slot = st.empty()
     if run_clicked:
-        progress = st.progress(0.0, text="Generating…")
-        n = int(st.session_state.smp_n)
-        for i in range(n):
-            if sampler.finished:
-                break
-            try:
-                sampler.step()
-            except ERRORS as exc:
-                st.error(md(exc, 1000))
-                break
+        st.session_state.smp_running = {"done": 0, "total": int(st.session_state.smp_n)}
+    run = st.session_state.smp_running
+    if run is not None:
+        # A slice of steps per fragment run: a Stop click can only be seen between runs
+        # (Streamlit does not interrupt a fragment for a click inside it).
+        progress = st.progress(run["done"] / run["total"], text="Generating…")
+        try:
+            run["done"] += len(sampler.run_within(run["total"] - run["done"], RUN_SLICE_S))
+        except ERRORS as exc:
+            st.error(md(exc, 1000))
+            run["done"] = run["total"]
+        if run["done"] < run["total"] and not sampler.finished:
             text_slot.markdown(" ".join(token_label(r.token_text, r.prob) for r in sampler.records))
-            progress.progress((i + 1) / n, text=f"Generated {i + 1} of {n} tokens")
+            progress.progress(
+                run["done"] / run["total"],
+                text=f"Generated {run['done']} of {run['total']} tokens",
+            )
+            _continue_run()
         progress.empty()
+        st.session_state.smp_running = None
         st.session_state.smp_pick = None
 
     records = sampler.records
@@ -477,6 +533,7 @@ def trajectory_view() -> None:
         )
     if len(tree) > 1:
         branches_view(tree)
+    replace_url(_link())  # N and the steps change here, in the fragment
 
 
 with main_col:
@@ -539,7 +596,7 @@ with st.expander("Compare two settings on the same prompt and seed"):
             + ("identical." if div is None else f"first difference at step {div + 1}.")
         )
         st.plotly_chart(entropy_overlay_figure({la: sa.records, lb: sb.records}), key="smp_cmp_fig")
-        table = [{"step": r.step + 1, la: r.text_a, lb: r.text_b, "same": r.equal} for r in rows]
+        table = aligned_table(rows, (la, lb), probabilities=False)
         st.dataframe(pd.DataFrame(table), hide_index=True)
 
 

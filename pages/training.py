@@ -257,11 +257,9 @@ def start_panel(form: tp.TrainForm, sources: list[str], checkpoint: Any) -> None
     rate = machine_rate()
     problems = tp.form_problems(form, vocab, rate)
     if not problems:
-        cols = st.columns(4)
-        for col, (label, value) in zip(
-            cols, estimate_tiles(tp.estimate(form, vocab, rate)), strict=True
-        ):
-            col.metric(label, value)
+        tiles = st.container(horizontal=True, gap="medium")  # wrap at half a screen
+        for label, value in estimate_tiles(tp.estimate(form, vocab, rate)):
+            tiles.metric(label, value, width="content")
     for problem in problems:
         st.warning(md(problem, 400), icon=":material/block:")
     manager = job_manager(_url())
@@ -408,9 +406,9 @@ def live_panel() -> None:
 
 def draw_view(view: tp.LiveView, manager: JobManager) -> None:
     st.subheader(md(view.name))
-    cols = st.columns(4)
-    for col, (label, value) in zip(cols, progress_tiles(view), strict=True):
-        col.metric(label, value)
+    tiles = st.container(horizontal=True, gap="medium")  # wrap at half a screen
+    for label, value in progress_tiles(view):
+        tiles.metric(label, value, width="content")
     st.progress(view.fraction, text=f"{view.status} · {view.fraction:.0%}")
     if view.message:
         box = st.error if view.status == "failed" else st.info

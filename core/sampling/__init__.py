@@ -11,6 +11,7 @@ from core.sampling.compare import (
     AlignedRow,
     agreement,
     align_tokens,
+    aligned_table,
     first_divergence,
     run_side_by_side,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "TreeNode",
     "agreement",
     "align_tokens",
+    "aligned_table",
     "build_pipeline",
     "choose_token",
     "compare_cache",

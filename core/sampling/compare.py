@@ -22,6 +22,7 @@ from core.model import GPT, Llama
 from core.sampling.config import SamplingConfig
 from core.sampling.records import StepRecord
 from core.sampling.sampler import Sampler
+from core.tokenization.display import display_token
 
 RecordLike = StepRecord | Mapping[str, Any]
 
@@ -70,6 +71,34 @@ def align_tokens(
         equal = a[0] is not None and a[0] == b[0]
         rows.append(AlignedRow(step, *a, *b, equal=equal))
     return rows
+
+
+def aligned_table(
+    rows: Sequence[AlignedRow], labels: tuple[str, str], probabilities: bool = True
+) -> list[dict[str, Any]]:
+    """The rows of an A/B step table, one per position, tokens shown as the chips show them.
+
+    Whitespace is made visible (``"\\n\\n"`` → ``↵↵``, ``" "`` → ``·``): a bare whitespace
+    token would be a blank cell. A position one trajectory does not reach is ``None``.
+    """
+    a, b = labels
+    if a == b:
+        raise ValueError(f"The two columns need different labels (got {a!r} twice).")
+    out = []
+    for r in rows:
+        row: dict[str, Any] = {"step": r.step + 1, a: _shown(r.text_a)}
+        if probabilities:
+            row["p (a)"] = r.prob_a
+        row[b] = _shown(r.text_b)
+        if probabilities:
+            row["p (b)"] = r.prob_b
+        row["same"] = r.equal
+        out.append(row)
+    return out
+
+
+def _shown(text: str | None) -> str | None:
+    return None if text is None else display_token(text)
 
 
 def first_divergence(rows: Sequence[AlignedRow]) -> int | None:

@@ -94,6 +94,33 @@ def trajectory_summary(records: list[StepRecord]) -> dict[str, Any]:
     }
 
 
+def run_name(model_id: str | None, prompt: str, cfg: SamplingConfig, forced: int) -> str:
+    """A saved run's default name: the prompt and every setting that makes it differ.
+
+    E.g. ``builtin: 'Once upon' greedy`` or ``builtin: 'Once upon' T=0.8 top-k 50 top-p 0.9
+    seed=3, 2 forced``: two runs with different settings never share a name this way.
+    """
+    snippet = prompt.strip().replace("\n", " ")[:40] or "<|endoftext|>"
+    parts = [f"{model_id or 'model'}: {snippet!r}"]
+    used = set(cfg.order)
+    if cfg.greedy or cfg.temperature == 0:
+        parts.append("greedy")
+    elif "temperature" in used:
+        parts.append(f"T={cfg.temperature:g}")
+    for key, label in (("top_k", "top-k"), ("top_p", "top-p"), ("min_p", "min-p")):
+        value = getattr(cfg, key)
+        if value is not None and key in used:
+            parts.append(f"{label} {value:g}")
+    if cfg.repetition_penalty != 1.0 and "repetition_penalty" in used:
+        parts.append(f"rep {cfg.repetition_penalty:g}")
+    if cfg.presence_penalty != 0.0 and "presence_penalty" in used:
+        parts.append(f"presence {cfg.presence_penalty:g}")
+    if not (cfg.greedy or cfg.temperature == 0):
+        parts.append(f"seed={cfg.seed}")
+    name = " ".join(parts)
+    return f"{name}, {forced} forced" if forced else name
+
+
 def save_trajectory(
     session: Session,
     sampler: Sampler,
@@ -107,8 +134,7 @@ def save_trajectory(
     records = sampler.records
     cfg = sampler.requested_config
     if name is None:
-        snippet = sampler.prompt.strip().replace("\n", " ")[:40] or "<|endoftext|>"
-        name = f"{model_id or 'model'}: {snippet!r} T={cfg.temperature} seed={cfg.seed}"
+        name = run_name(model_id, sampler.prompt, cfg, sum(r.forced for r in records))
     payload = {
         "format": FORMAT_VERSION,
         "prompt": sampler.prompt,

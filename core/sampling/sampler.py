@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Set
+from collections.abc import Callable, Set
 
 import tiktoken
 import torch
@@ -347,6 +347,24 @@ class Sampler:
             if self.finished:
                 break
             done.append(self.step())
+        return done
+
+    def run_within(
+        self, n: int, seconds: float, clock: Callable[[], float] = time.perf_counter
+    ) -> list[StepRecord]:
+        """Up to ``n`` steps, but stop once ``seconds`` have passed (after at least one step).
+
+        A long run is cut into such slices so a page can redraw and notice a Stop between
+        them; a slice never exceeds ``n`` steps nor goes past end-of-text.
+        """
+        done: list[StepRecord] = []
+        start = clock()
+        for _ in range(n):
+            if self.finished:
+                break
+            done.append(self.step())
+            if clock() - start >= seconds:
+                break
         return done
 
     def rewind(self, k: int = 1) -> None:

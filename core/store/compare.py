@@ -3,7 +3,8 @@
 ``config_diff`` flattens nested configs to dotted keys and lists, per key, each run's
 value; ``metrics_table`` lines up summary metrics and marks the best run per metric,
 using the metric's direction guessed from its name (``val_loss`` lower is better,
-``slo_attainment`` higher is better; unknown names get no "best").
+``slo_attainment`` higher is better; unknown names get no "best") unless the runs' kind
+declares its directions (`KIND_DIRECTIONS`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ _DIRECTION_HINTS: tuple[tuple[str, Direction], ...] = (
     ("_s", "min"),
     ("_ms", "min"),
 )
+
+
+# Kinds that declare which of their metrics have a better direction; any other metric of
+# theirs gets no ★. A sampling run's perplexity or forced steps describe the run, they do not
+# rank it (greedy decoding always has the lowest perplexity).
+KIND_DIRECTIONS: dict[str, dict[str, Direction]] = {"sampling": {}}
 
 
 def metric_direction(name: str) -> Direction | None:
@@ -92,14 +99,27 @@ def _number(value: Any) -> float | None:
     return finite(value)
 
 
-def metrics_table(summaries: list[dict[str, Any]]) -> list[MetricRow]:
-    """Numeric summary metrics side by side, with the best value per metric marked."""
+def metrics_table(
+    summaries: list[dict[str, Any]], kinds: list[str] | None = None
+) -> list[MetricRow]:
+    """Numeric summary metrics side by side, with the best value per metric marked.
+
+    With ``kinds`` (one per run): runs of different kinds get no ★ at all, and a kind in
+    `KIND_DIRECTIONS` gets one only for the metrics it declares there.
+    """
     summaries = [s if isinstance(s, dict) else {} for s in summaries]
+    kind_set = set(kinds or [])
+    declared = KIND_DIRECTIONS.get(next(iter(kind_set))) if len(kind_set) == 1 else None
     names = sorted({k for s in summaries for k, v in s.items() if _number(v) is not None})
     rows = []
     for name in names:
         values = [_number(s.get(name)) for s in summaries]
-        direction = metric_direction(name)
+        if len(kind_set) > 1:
+            direction = None
+        elif declared is not None:
+            direction = declared.get(name)
+        else:
+            direction = metric_direction(name)
         known = [v for v in values if v is not None]
         best: list[int] = []
         if direction and len(known) >= 2 and len(set(known)) > 1:

@@ -37,7 +37,11 @@ def bytes_rows(text: str, spans: list[TokenSpan]) -> list[dict[str, object]]:
 def window_rows(
     ds: SlidingWindowDataset, enc: tiktoken.Encoding, limit: int = 8
 ) -> list[dict[str, object]]:
-    """The first ``limit`` (input, target) pairs, as ids and decoded text."""
+    """The first ``limit`` (input, target) pairs, as ids and decoded text.
+
+    A window can start or end inside a character (o200k splits many): its partial bytes are
+    shown as ``\\xe4`` escapes, as on the rest of the page, not as replacement characters.
+    """
     rows = []
     for i in range(min(len(ds), limit)):
         x, y = ds[i]
@@ -46,11 +50,16 @@ def window_rows(
                 "window": i,
                 "input ids": str(x.tolist()),
                 "target ids": str(y.tolist()),
-                "input text": enc.decode(x.tolist()),
-                "next token": enc.decode(y.tolist()[-1:]),
+                "input text": _text(enc.decode_bytes(x.tolist())),
+                "next token": _text(enc.decode_bytes(y.tolist()[-1:])),
             }
         )
     return rows
+
+
+def _text(data: bytes) -> str:
+    """Bytes as text; a window that cuts a character shows ``\\xf0`` escapes, never ``�``."""
+    return data.decode("utf-8", errors="backslashreplace")
 
 
 def count_rows(results: Mapping[str, Tokenized]) -> list[dict[str, object]]:

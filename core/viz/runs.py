@@ -1,7 +1,8 @@
 """Figures for comparing saved runs: time-series curves of several runs overlaid.
 
-Each series (``train_loss``, ``slo_attainment``...) gets its own row, sharing the x axis;
-each run keeps one colour across rows, so a reader follows a run down the figure.
+Each series (``train_loss``, ``tbt_cdf``...) gets its own row with its own x axis and units
+(a training step, a fraction of requests...); each run keeps one colour across rows, so a
+reader follows a run down the figure.
 """
 
 from __future__ import annotations
@@ -26,6 +27,36 @@ RUN_COLOURS = (
 )
 
 
+# (x axis, y axis) of each series a page saves; the first matching rule decides. Series
+# differ in what x means (a training step, a generated token, a fraction of requests, a
+# rate), so every row of the figure gets its own x axis.
+_SERIES_AXES: tuple[tuple[str, str, str], ...] = (
+    ("eval_train_loss", "training step", "loss (nats/token)"),
+    ("train_loss", "training step", "loss (nats/token)"),
+    ("val_loss", "training step", "loss (nats/token)"),
+    ("lr", "training step", "learning rate"),
+    ("grad_norm", "training step", "gradient norm"),
+    ("entropy", "generated token", "entropy (nats)"),
+    ("cum_logprob", "generated token", "cumulative log-prob (nats)"),
+    ("step_latency_ms", "generated token", "latency (ms)"),
+    ("ttft_cdf", "fraction of requests", "TTFT (s)"),
+    ("tbt_cdf", "fraction of tokens", "time between tokens (s)"),
+    ("attainment_over_time", "simulated time (s)", "SLO attainment"),
+    ("active_models_over_time", "simulated time (s)", "active models"),
+    ("strict_attainment_", "rate per model (req/s)", "strict SLO attainment"),
+    ("attainment_", "rate per model (req/s)", "SLO attainment"),
+    ("chars_per_token", "vocabulary size", "characters per token"),
+)
+
+
+def series_axes(name: str, x_title: str = "step") -> tuple[str, str]:
+    """The (x, y) axis titles of a saved series; unknown series: ``x_title`` and "value"."""
+    for prefix, x, y in _SERIES_AXES:
+        if name == prefix or (prefix.endswith("_") and name.startswith(prefix)):
+            return x, y
+    return x_title, "value"
+
+
 def run_colour(index: int) -> str:
     return RUN_COLOURS[index % len(RUN_COLOURS)]
 
@@ -46,10 +77,11 @@ def series_overlay(
     fig = make_subplots(
         rows=rows,
         cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.08 if rows > 1 else 0.0,
+        shared_xaxes=False,
+        vertical_spacing=0.12 if rows > 1 else 0.0,
         subplot_titles=series or ["no series selected"],
     )
+    axes = {name: series_axes(name, x_title) for name in series}
     for run_index, (label, points) in enumerate(runs):
         for row, name in enumerate(series, start=1):
             pts = points.get(name) or []
@@ -64,17 +96,17 @@ def series_overlay(
                     legendgroup=label,
                     showlegend=row == 1 or not any(points.get(s) for s in series[: row - 1]),
                     line={"color": run_colour(run_index), "width": 2},
-                    hovertemplate=f"{label}<br>{name}<br>{x_title} %{{x}}<br>value %{{y:.5g}}"
-                    "<extra></extra>",
+                    hovertemplate=f"{label}<br>{name}<br>{axes[name][0]} %{{x}}<br>"
+                    f"{axes[name][1]} %{{y:.5g}}<extra></extra>",
                 ),
                 row=row,
                 col=1,
             )
-    for row in range(1, rows + 1):
-        fig.update_yaxes(title_text="value", row=row, col=1)
-    fig.update_xaxes(title_text=x_title, row=rows, col=1)
+    for row, name in enumerate(series, start=1):
+        fig.update_xaxes(title_text=axes[name][0], row=row, col=1)
+        fig.update_yaxes(title_text=axes[name][1], row=row, col=1)
     fig.update_layout(
-        height=260 * rows + 80,
+        height=290 * rows + 80,
         margin={"l": 60, "r": 20, "t": 40, "b": 50},
         legend={"orientation": "h", "y": -0.12 if rows == 1 else -0.05},
         hovermode="closest",

@@ -34,6 +34,9 @@ TOKEN_BACKGROUNDS = (
 SPECIAL_BACKGROUND = "rgba(120,120,120,0.45)"
 DIFF_MARK = "inset 2px 0 0 #d62728"
 HIGHLIGHT = "box-shadow:inset 0 -3px 0 #d62728;font-weight:700;"  # tokens of the current merge  # red bar at a boundary not all encodings share
+# Each token is laid out on its own (bidi isolation): an Arabic or Hebrew token then stays
+# in its place in token order, and an emoji's byte chips stay beside their neighbours.
+ISOLATE = "unicode-bidi:isolate;"
 MONO = "font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace"
 # Hovering a token outlines it (its id and bytes appear as the tooltip). Streamlit keeps a
 # <style> only in an st.html call of its own, so pages draw this once, separately.
@@ -74,7 +77,7 @@ def _span_html(text: str, span: TokenSpan, visible_ws: bool, style: str = "") ->
     return (
         f"<span title='{_tooltip(text, span)}' data-id='{span.token_id}' "
         f"data-tip='id {span.token_id}' "
-        f"style='background:{colour};{border}border-radius:2px;{style}'>{body}</span>"
+        f"style='background:{colour};{border}border-radius:2px;{ISOLATE}{style}'>{body}</span>"
     )
 
 

@@ -190,12 +190,12 @@ def test_save_and_open_replays_exactly(tiny_registry):
     tokens = list(at.session_state.smp_tree.sampler.token_ids)
     at.button(key="smp_save").click().run()
     no_exception(at)
-    assert any("Saved as run #1" in s.value for s in at.success)
+    assert any("Saved as run #1" in s.value for s in at.toast)
     at.button(key="smp_reset").click().run()
     assert len(at.session_state.smp_tree.sampler) == 0
     at.button(key="smp_open").click().run()
     no_exception(at)
-    assert any("replayed 6 steps: every token matched" in s.value for s in at.success)
+    assert any("replayed 6 steps: every token matched" in s.value for s in at.toast)
     assert at.session_state.smp_tree.sampler.token_ids == tokens
     assert len(at.pills(key="smp_pick").options) == 6
 

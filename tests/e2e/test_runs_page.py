@@ -84,3 +84,17 @@ def test_import_rejects_a_bad_file_and_accepts_an_export(page, app_url, tmp_path
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text("not a Glassbox export").wait_for()
     assert_no_streamlit_exception(page)
+
+
+def test_comparison_tables_use_the_full_width(page, app_url, seeded_ids):
+    # Side by side, the metrics table was half as wide as the page: the second run was hidden.
+    page.set_viewport_size({"width": 1440, "height": 900})
+    open_app_page(page, app_url, f"runs?compare={seeded_ids[0]},{seeded_ids[1]}")
+    page.get_by_text("Comparison").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    main = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()
+    grids = page.locator('[data-testid="stDataFrame"]')
+    assert grids.count() >= 3  # the runs, the metrics and the config tables
+    widths = [grids.nth(i).bounding_box()["width"] for i in range(grids.count())]
+    assert min(widths) > 0.8 * main["width"], (widths, main["width"])
+    assert_no_streamlit_exception(page)

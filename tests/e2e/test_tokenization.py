@@ -80,3 +80,16 @@ def test_invalid_utf8_upload_is_refused_clearly(page, app_url, tmp_path):
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(bad))
     page.get_by_text("latin1.txt is not valid UTF-8 text").wait_for()
     assert_no_streamlit_exception(page)
+
+
+def test_right_to_left_tokens_stay_in_token_order(page, app_url):
+    text = "2025-12-05 — مرحبا بالعالم 🎉"
+    query = urllib.parse.urlencode({"text": text, "enc": "o200k_base", "view": "Explore"})
+    open_app_page(page, app_url, f"tokenization?{query}")
+    assert_no_streamlit_exception(page)
+    view = page.locator(".gb-tokens").first
+    view.wait_for()
+    boxes = [s.bounding_box() for s in view.locator("span[data-id]").all()]
+    assert len(boxes) > 5
+    places = [(round(b["y"]), b["x"]) for b in boxes]  # line by line, left to right
+    assert places == sorted(places), "token chips are not laid out in token order"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.sampling import BranchTree, Sampler, SamplingConfig, SamplingError
-from core.sampling.compare import agreement, align_tokens, first_divergence
+from core.sampling.compare import agreement, align_tokens, aligned_table, first_divergence
 
 
 def rec(token_id: int, text: str, prob: float = 0.5, entropy: float = 1.0) -> dict:
@@ -62,3 +62,19 @@ def test_branch_tree_forks_and_tracks_the_active_branch(model, enc):
         tree.fork(0, at_step=9, token_id=1)
     with pytest.raises(SamplingError, match="no branch 7"):
         tree.activate(7)
+
+
+def test_aligned_table_shows_whitespace_tokens_as_the_chips_do():
+    rows = align_tokens(
+        [rec(1, "\n\n", 0.25), rec(2, " ", 0.5), rec(3, "x")], [rec(1, "\n\n", 0.75), rec(4, "\t")]
+    )
+    assert aligned_table(rows, ("A", "B")) == [
+        {"step": 1, "A": "↵↵", "p (a)": 0.25, "B": "↵↵", "p (b)": 0.75, "same": True},
+        {"step": 2, "A": "·", "p (a)": 0.5, "B": "⇥", "p (b)": 0.5, "same": False},
+        {"step": 3, "A": "x", "p (a)": 0.5, "B": None, "p (b)": None, "same": False},
+    ]
+    assert aligned_table(rows[:1], ("A", "B"), probabilities=False) == [
+        {"step": 1, "A": "↵↵", "B": "↵↵", "same": True}
+    ]
+    with pytest.raises(ValueError, match="different labels"):
+        aligned_table(rows, ("A", "A"))

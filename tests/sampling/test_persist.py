@@ -90,3 +90,21 @@ def test_opening_something_that_is_not_a_trajectory(session_factory):
             load_trajectory(session, empty)
         with pytest.raises(TrajectoryFormatError, match="does not exist"):
             load_trajectory(session, 12345)
+
+
+def test_default_run_names_tell_settings_apart():
+    from core.sampling.persist import run_name
+
+    greedy = SamplingConfig(temperature=0.0)
+    assert run_name("builtin", "Once upon", greedy, 0) == "builtin: 'Once upon' greedy"
+    filtered = SamplingConfig(temperature=0.8, top_k=50, top_p=0.9, min_p=0.05, seed=3)
+    assert (
+        run_name("builtin", "Once upon", filtered, 2)
+        == "builtin: 'Once upon' T=0.8 top-k 50 top-p 0.9 min-p 0.05 seed=3, 2 forced"
+    )
+    no_top_k = dataclasses.replace(filtered, order=("temperature", "top_p", "min_p"))
+    assert run_name(None, "", no_top_k, 0) == (
+        "model: '<|endoftext|>' T=0.8 top-p 0.9 min-p 0.05 seed=3"
+    )
+    penalties = SamplingConfig(repetition_penalty=1.3, presence_penalty=0.5)
+    assert run_name("m", "x", penalties, 0) == "m: 'x' T=1 rep 1.3 presence 0.5 seed=0"

@@ -249,3 +249,21 @@ def test_real_gpt2_encoding():
     assert on.prompt_ids == [15496, 11, 466, 345, 588, 8887, 30]
     assert on.token_ids == off.token_ids
     assert on.text == enc.decode(on.token_ids)
+
+
+def test_run_within_stops_at_the_time_budget_and_continues_the_same_trajectory(model, enc):
+    ticks = iter(range(1000))  # a fake clock: one second per call
+    s = Sampler(model, enc, "Hi", SamplingConfig(seed=4))
+    first = s.run_within(50, 2.5, clock=lambda: next(ticks))
+    assert len(first) == 3  # start at t=0; after each step t=1, 2, 3 (≥ 2.5: stop)
+    rest = s.run_within(50 - 3, 1e9)
+    assert len(rest) == 47
+    whole = Sampler(model, enc, "Hi", SamplingConfig(seed=4))
+    assert [r.token_id for r in whole.run(50)] == s.token_ids[-50:]
+    assert s.run_within(0, 1.0) == []
+
+
+def test_run_within_stops_at_end_of_text(enc):
+    s = Sampler(eos_model(), enc, "Bye", SamplingConfig(seed=0))
+    assert len(s.run_within(10, 1e9)) == 1 and s.finished
+    assert s.run_within(10, 1e9) == []

@@ -63,3 +63,15 @@ def test_metrics_table_marks_best_and_ties():
 
 def test_key_metrics_text():
     assert key_metrics({"b": 2, "a": 1.23456, "c": "x", "d": 4, "e": 5}) == "a=1.235 · b=2 · d=4"
+
+
+def test_best_only_where_the_kind_declares_a_direction():
+    summaries = [{"perplexity": 3.0, "forced_steps": 0.0}, {"perplexity": 5.0, "forced_steps": 2.0}]
+    guessed = {r.name: r for r in metrics_table(summaries)}
+    assert guessed["perplexity"].best == [0]  # without kinds: guessed from the name
+    sampling = {r.name: r for r in metrics_table(summaries, ["sampling", "sampling"])}
+    assert sampling["perplexity"].best == [] and sampling["perplexity"].direction is None
+    assert sampling["forced_steps"].best == []
+    losses = [{"val_loss": 2.0}, {"val_loss": 1.0}]
+    assert metrics_table(losses, ["training", "training"])[0].best == [1]
+    assert metrics_table(losses, ["training", "pool"])[0].best == []  # different kinds

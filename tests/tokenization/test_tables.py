@@ -68,3 +68,15 @@ def test_merge_rows_and_reference_points():
 def test_special_token_messages():
     assert "ordinary text" in special_token_message(["<|endoftext|>"], allowed=False)
     assert "never for text from users" in special_token_message(["<|endoftext|>"], allowed=True)
+
+
+def test_window_rows_show_a_split_character_as_escapes_not_replacement_characters():
+    enc = get_encoding("o200k_base")
+    ids = enc.encode("𝔘𝔫 ok")  # each fraktur letter: 3 tokens (f0 9d | 94 | 98)
+    rows = window_rows(SlidingWindowDataset(ids, max_length=2, stride=1), enc, limit=3)
+    assert [(r["input text"], r["next token"]) for r in rows] == [
+        ("\\xf0\\x9d\\x94", "\\x98"),
+        ("\\x94\\x98", "\\xf0\\x9d"),
+        ("\\x98\\xf0\\x9d", "\\x94"),
+    ]
+    assert not any("\ufffd" in str(v) for r in rows for v in r.values())

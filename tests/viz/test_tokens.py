@@ -73,3 +73,14 @@ def test_highlighted_tokens_are_marked():
     spans = tokenize(enc, "the cat the").spans
     markup = tokens_html("the cat the", spans, highlight=frozenset({1169}))  # "the"
     assert markup.count("inset 0 -3px 0 #d62728") == 1
+
+
+def test_every_token_span_is_bidi_isolated():
+    text = "2025-12-05 — مرحبا بالعالم 🎉"
+    for name in ("cl100k_base", "o200k_base"):
+        spans = tokenize(get_encoding(name), text).spans
+        styles = re.findall(
+            r"data-id='\d+' data-tip='[^']*' style='([^']*)'", tokens_html(text, spans)
+        )
+        assert len(styles) == len(spans)
+        assert all("unicode-bidi:isolate;" in style for style in styles)
