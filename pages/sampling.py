@@ -476,7 +476,9 @@ def trajectory_view() -> None:
     if run is not None:
         # A slice of steps per fragment run: a Stop click can only be seen between runs
         # (Streamlit does not interrupt a fragment for a click inside it).
-        progress = st.progress(run["done"] / run["total"], text="Generating…")
+        progress = st.progress(
+            run["done"] / run["total"], text=f"Generated {run['done']} of {run['total']} tokens"
+        )
         try:
             run["done"] += len(sampler.run_within(run["total"] - run["done"], RUN_SLICE_S))
         except ERRORS as exc:
