@@ -198,7 +198,7 @@ def text_input() -> str:
         st.error(md(st.session_state.tok_upload_error, 1000))
     st.text_area("Text", key="tok_text", height=160)
     c1, c2 = st.columns(2)
-    c1.toggle("Show whitespace (· space, → tab, ↵ newline)", key="tok_ws")
+    c1.toggle("Show whitespace", key="tok_ws", help="Marks spaces as ·, tabs as →, newlines as ↵.")
     c2.toggle(
         "Allow special tokens",
         key="tok_special",

@@ -35,7 +35,7 @@ def test_user_text_is_shown_not_run_and_ids_show_on_hover(page, app_url):
     assert first.get_attribute("title").startswith("token #0 · id 27 |")  # "<" is id 27
     assert first.get_attribute("data-tip") == "id 27"  # shown at once by the hover style
     first.hover()
-    page.get_by_label("Show whitespace (· space, → tab, ↵ newline)").check(force=True)
+    page.get_by_role("switch", name="Show whitespace").check(force=True)
     page.locator(".gb-tokens", has_text="·tea").wait_for()  # whitespace made visible
     page.wait_for_url(re.compile(r"[?&]ws=1"))  # ...and kept in the shareable link
     assert "enc=gpt2" in page.url
