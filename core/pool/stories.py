@@ -314,7 +314,7 @@ STORIES: MappingProxyType[str, Story] = MappingProxyType(
             ),
             Story(
                 "wins",
-                "Where request-level scheduling wins",
+                "Request-level wins: when every model keeps a GPU",
                 "With as many GPUs as models (4 on 4 H800s) every model keeps a GPU: request-level never "
                 "switches and all GPUs decode, while Aegaeon still splits its pool into "
                 "prefill and decode and rotates batches. Look at request-level crossing 90% "
