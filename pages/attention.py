@@ -63,7 +63,8 @@ from core.viz.attention import (
     scores_figure,
 )
 from ui.boot import ensure_app_shell
-from ui.db import guard, session_factory
+from ui.db import guard
+from ui.saved import save_or_open_panel
 from ui.shell import MODEL_KEY, choices
 from ui.text import md
 from ui.urlstate import Choice, Flag, Int, Items, Text, read_url, warn, write_url
@@ -621,26 +622,15 @@ if check:
     )
 
 with st.expander("Save or open an analysis"):
-    Session = session_factory()
-    if Session is not None:
-        st.button(
-            "Save this analysis as a run",
-            key="att_save",
-            on_click=_action,
-            args=(_save, Session),
-            icon=":material/save:",
-        )
-        saved_runs = []
-        with guard("list saved analyses"), reading(Session) as session:
-            saved_runs = list_saved(session)
-        if saved_runs:
-            names = {r.run_id: f"#{r.run_id} {r.name}" for r in saved_runs}
-            chosen = st.selectbox(
-                "Saved analyses", list(names), key="att_open_id", format_func=names.get
-            )
-            st.button(
-                "Open", key="att_open", on_click=_action, args=(_open, Session, chosen),
-                icon=":material/folder_open:",
-            )  # fmt: skip
-        else:
-            st.caption("No saved analyses yet.")
+    save_or_open_panel(
+        things="analyses",
+        save_label="Save this analysis as a run",
+        open_label="Open",
+        open_icon=":material/folder_open:",
+        key="att",
+        list_saved=list_saved,
+        label=lambda r: f"#{r.run_id} {r.name}",
+        action=_action,
+        save=_save,
+        open_run=_open,
+    )

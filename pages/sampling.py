@@ -51,8 +51,9 @@ from core.viz.sampling import (
     trajectory_figure,
 )
 from ui.boot import ensure_app_shell
-from ui.db import guard, session_factory
+from ui.db import guard
 from ui.models import load_model
+from ui.saved import save_or_open_panel
 from ui.shell import MODEL_KEY, choices
 from ui.text import md
 from ui.urlstate import Flag, Int, Text, query_of, read_url, replace_url, warn
@@ -641,29 +642,15 @@ def _open(Session, run_id: int) -> None:
 
 
 with st.expander("Save or open a trajectory", expanded=False):
-    Session = session_factory()
-    if Session is not None:
-        st.button(
-            "Save this trajectory as a run",
-            key="smp_save",
-            on_click=_action,
-            args=(_save, Session),
-            icon=":material/save:",
-        )
-        saved_runs = []
-        with guard("list saved trajectories"), reading(Session) as session:
-            saved_runs = list_saved(session)
-        if saved_runs:
-            names = {r.run_id: f"#{r.run_id} {r.name} ({r.tokens} tokens)" for r in saved_runs}
-            chosen = st.selectbox(
-                "Saved trajectories", list(names), key="smp_open_id", format_func=names.get
-            )
-            st.button(
-                "Open and replay",
-                key="smp_open",
-                on_click=_action,
-                args=(_open, Session, chosen),
-                icon=":material/replay:",
-            )
-        else:
-            st.caption("No saved trajectories yet.")
+    save_or_open_panel(
+        things="trajectories",
+        save_label="Save this trajectory as a run",
+        open_label="Open and replay",
+        open_icon=":material/replay:",
+        key="smp",
+        list_saved=list_saved,
+        label=lambda r: f"#{r.run_id} {r.name} ({r.tokens} tokens)",
+        action=_action,
+        save=_save,
+        open_run=_open,
+    )
