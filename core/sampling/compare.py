@@ -116,6 +116,18 @@ def agreement(rows: Sequence[AlignedRow]) -> float:
     return sum(r.equal for r in rows) / len(rows)
 
 
+def agreement_line(rows: Sequence[AlignedRow]) -> str:
+    """One line over two aligned trajectories, as both the Sampling and Saved runs pages
+    say it: ``Same token at 50% of positions; first difference at step 2.``"""
+    diverge = first_divergence(rows)
+    end = (
+        "identical continuations."
+        if diverge is None
+        else f"first difference at step {diverge + 1}."
+    )
+    return f"Same token at {agreement(rows):.0%} of positions; {end}"
+
+
 def run_side_by_side(
     model: GPT | Llama,
     tokenizer: tiktoken.Encoding,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from core.sampling import BranchTree, Sampler, SamplingConfig, SamplingError
-from core.sampling.compare import agreement, align_tokens, aligned_table, first_divergence
+from core.sampling.compare import (
+    agreement,
+    agreement_line,
+    align_tokens,
+    aligned_table,
+    first_divergence,
+)
 
 
 def rec(token_id: int, text: str, prob: float = 0.5, entropy: float = 1.0) -> dict:
@@ -23,6 +29,9 @@ def test_align_tokens_by_position():
     assert first_divergence(rows) == 1
     assert agreement(rows) == pytest.approx(1 / 3)
     assert first_divergence(align_tokens([], [])) is None and agreement([]) == 1.0
+    assert agreement_line(rows) == "Same token at 33% of positions; first difference at step 2."
+    same = align_tokens([rec(5, "a")], [rec(5, "a")])
+    assert agreement_line(same) == "Same token at 100% of positions; identical continuations."
 
 
 def test_align_tokens_accepts_step_records(model, enc):
