@@ -2,6 +2,9 @@
 
 A chat model (SmolLM2) also has a chat mode: system and user messages go through the model's
 chat template and the assistant's reply is generated step by step until ``<|im_end|>``.
+The page lays out ``core.sampling.page`` (the prompt or chat, the settings, what goes into
+the link) around a ``BranchTree`` of samplers; figures come from ``core.viz.sampling``.
+The link holds the prompt (or the chat's messages), the settings, N and the trajectory.
 """
 
 from __future__ import annotations
@@ -26,19 +29,19 @@ from core.sampling import (
     SamplingConfig,
     SamplingConfigError,
     SamplingError,
-    agreement,
     align_tokens,
     aligned_table,
     compare_cache,
-    first_divergence,
     run_side_by_side,
     token_text,
 )
+from core.sampling import page as sp
+from core.sampling.compare import agreement_line
 from core.sampling.link import parse_trajectory, regenerate, trajectory_query
 from core.sampling.persist import list_saved, load_trajectory, replay, save_trajectory
 from core.store import DatabaseUnavailable, reading
 from core.tokenization.display import display_token
-from core.tokenization.gguf_tokenizer import ChatTemplateError, render_chat
+from core.tokenization.gguf_tokenizer import ChatTemplateError
 from core.viz.sampling import (
     branch_tree_figure,
     entropy_overlay_figure,
@@ -60,18 +63,21 @@ from ui.urlstate import Flag, Int, Text, query_of, read_url, replace_url, warn
 
 ensure_app_shell()
 
-DEFAULT_PROMPT = "The quick brown fox"
-DEFAULT_QUESTION = "What is the capital of France?"
-CHAT, PLAIN = "Chat", "Plain text"
-RUN_N_MAX = 200
+CHAT, PLAIN = sp.CHAT, sp.PLAIN
+RUN_N_MAX = sp.RUN_N_MAX
 SETTINGS_PX, FIELD_PX = 340, 145  # the settings panel and one setting in it (two a row)
 RUN_SLICE_S = 0.3  # a Run N redraws (and can be stopped) after each slice of this length
-URL_PROMPT_CHARS = 2000  # longer prompts are not put in the link (as on Tokenization)
-# The page's own URL entries; the sampling settings travel as SamplingConfig.to_query().
+D = sp.Form()
+# The page's own URL entries (a prompt or a chat's messages: links keep at most
+# LINK_TEXT_CHARS characters of them); the sampling settings travel as
+# SamplingConfig.to_query(), the trajectory as trajectory_query().
 PARAMS = {
-    "prompt": Text(DEFAULT_PROMPT, URL_PROMPT_CHARS),
-    "cache": Flag(True),
-    "n": Int(20, 1, RUN_N_MAX),
+    "prompt": Text(D.prompt.prompt, sp.LINK_TEXT_CHARS),
+    "chat": Flag(True),
+    "system": Text(D.prompt.system, sp.LINK_TEXT_CHARS),
+    "user": Text(D.prompt.user, sp.LINK_TEXT_CHARS),
+    "cache": Flag(D.cache),
+    "n": Int(D.n, 1, RUN_N_MAX),
 }
 ERRORS = (
     SamplingError,
@@ -93,8 +99,11 @@ st.caption(
 FORM_KEYS = tuple(SamplingConfig().to_form())  # widget key = "smp_" + setting name
 
 
-def _set_widgets(prompt: str, cfg: SamplingConfig) -> None:
-    st.session_state.smp_prompt = prompt
+def _set_widgets(prompt: sp.Prompt, cfg: SamplingConfig) -> None:
+    st.session_state.smp_prompt = prompt.prompt
+    st.session_state.smp_mode = prompt.mode
+    st.session_state.smp_system = prompt.system
+    st.session_state.smp_user = prompt.user
     for name, value in cfg.to_form().items():
         st.session_state[f"smp_{name}"] = value
 
@@ -103,15 +112,21 @@ def _config_from_widgets() -> SamplingConfig:
     return SamplingConfig.from_form({k: st.session_state[f"smp_{k}"] for k in FORM_KEYS})
 
 
+def _prompt_from_widgets() -> sp.Prompt:
+    s = st.session_state
+    return sp.Prompt(mode=s.smp_mode or CHAT, prompt=s.smp_prompt, system=s.smp_system,
+                     user=s.smp_user)  # fmt: skip
+
+
 def _init_widgets() -> None:
     """Fill the settings widgets: from the URL (a shared link) on the first visit, else from
     the copy kept in ``smp_form`` (Streamlit drops widget state while another page is shown).
     """
     q = st.query_params
     if "smp_form" in st.session_state and not q:
-        form = st.session_state.smp_form
-        _set_widgets(form["prompt"], SamplingConfig.from_dict(form["config"]))
-        st.session_state.smp_cache, st.session_state.smp_n = form["cache"], form["n"]
+        form: sp.Form = st.session_state.smp_form
+        _set_widgets(form.prompt, form.config)
+        st.session_state.smp_cache, st.session_state.smp_n = form.cache, form.n
         return
     values, problems = read_url(PARAMS)
     st.session_state.smp_url_problems = problems
@@ -121,7 +136,7 @@ def _init_widgets() -> None:
     except SamplingConfigError as exc:
         st.session_state.smp_error = f"Ignored the settings in the link: {exc}"
         from_url = SamplingConfig()
-    _set_widgets(values["prompt"], from_url)
+    _set_widgets(sp.prompt_from_link(values, set(q.keys())), from_url)
     st.session_state.smp_cache = values["cache"]
     st.session_state.smp_n = values["n"]
     # The link's trajectory is regenerated once the model is loaded (its vocabulary checks it).
@@ -137,9 +152,6 @@ for key, default in (
     ("smp_compare", None),
     ("smp_cache_cmp", None),
     ("smp_url_problems", []),
-    ("smp_mode", CHAT),
-    ("smp_system", ""),
-    ("smp_user", DEFAULT_QUESTION),
 ):
     st.session_state.setdefault(key, default)
 if "smp_temperature" not in st.session_state:
@@ -212,7 +224,7 @@ with settings_col.container(border=True):
             help="Chat: your messages go through the model's chat template and the model "
             "writes the assistant's reply. Plain text: the model continues your text.",
         )  # fmt: skip
-    chat_mode = chat_template is not None and st.session_state.smp_mode != PLAIN
+    chat_mode = _prompt_from_widgets().is_chat(chat_template is not None)
     if chat_mode:
         st.text_area("System message", key="smp_system", height=68,
                      help="Empty = the template's default system message.")  # fmt: skip
@@ -244,40 +256,29 @@ with settings_col.container(border=True):
     )
 
 config = _config_from_widgets()
-prompt = st.session_state.smp_prompt
-if chat_mode:
-    messages = [{"role": "user", "content": st.session_state.smp_user}]
-    if st.session_state.smp_system.strip():
-        messages.insert(0, {"role": "system", "content": st.session_state.smp_system})
-    try:  # the template is the model file's: rendered in Jinja's sandbox
-        prompt = render_chat(chat_template, messages)
-    except ChatTemplateError as exc:
-        main_col.error(str(exc))
-        st.stop()
-st.session_state.smp_form = {
-    "prompt": st.session_state.smp_prompt,
-    "config": config.to_dict(),
-    "cache": st.session_state.smp_cache,
-    "n": st.session_state.smp_n,
-}
-raw_prompt = st.session_state.smp_prompt  # the link keeps the plain prompt, not the chat render
-url_values = {
-    "prompt": raw_prompt,
-    "cache": st.session_state.smp_cache,
-    "n": st.session_state.smp_n,
-}
-long_prompt = len(raw_prompt) > URL_PROMPT_CHARS
-if long_prompt:
-    del url_values["prompt"]
-st.session_state.smp_link_base = config.to_query() | query_of(PARAMS, url_values)
+form = sp.Form(
+    prompt=_prompt_from_widgets(),
+    config=config,
+    cache=st.session_state.smp_cache,
+    n=st.session_state.smp_n,
+)
+st.session_state.smp_form = form
+try:  # a chat's template is the model file's: rendered in Jinja's sandbox
+    prompt = form.prompt.text(chat_template)
+except ChatTemplateError as exc:
+    main_col.error(md(exc, 1000))
+    st.stop()
+# The link keeps the plain prompt or the chat's messages (not the chat's render).
+link_text = sp.link_values(form.prompt, chat_template is not None)
+st.session_state.smp_link_base = config.to_query() | query_of(
+    PARAMS, link_text.values | {"cache": form.cache, "n": form.n}
+)
+st.session_state.smp_link_text_kept = link_text.complete
 with settings_col:
     warn(st.session_state.smp_url_problems)
     st.session_state.smp_url_problems = []
-    if long_prompt:
-        st.caption(
-            f"The prompt is {len(raw_prompt):,} characters long: links keep prompts of at most "
-            f"{URL_PROMPT_CHARS:,}, so this page's link does not include it."
-        )
+    if link_text.note:
+        st.caption(link_text.note)
 
 signature = (model_id, prompt, config.to_json())
 if st.session_state.smp_tree is None or st.session_state.smp_signature != signature:
@@ -295,15 +296,15 @@ if st.session_state.smp_tree is None or st.session_state.smp_signature != signat
 
 
 def _link() -> dict[str, str]:
-    """This view's link: prompt, settings, N and (in plain-text mode) the trajectory."""
+    """This view's link: prompt or chat, settings, N and the trajectory."""
     entries = st.session_state.smp_link_base | query_of(PARAMS, {"n": st.session_state.smp_n})
-    if not chat_mode:  # a chat's messages are not in the link, so neither are its steps
+    if st.session_state.smp_link_text_kept:  # no steps without the text they continue
         entries |= trajectory_query(st.session_state.smp_tree.sampler)
     return entries
 
 
 link_steps = st.session_state.pop("smp_link_steps", None)
-if link_steps and not chat_mode:  # a shared link: show the trajectory it was made with
+if link_steps:  # a shared link: show the trajectory it was made with
     try:
         steps, forced = parse_trajectory(link_steps, tokenizer.n_vocab)
         with st.spinner(f"Regenerating the link's {steps:,} steps…"):
@@ -349,8 +350,7 @@ def _marker(text: str) -> str:
     return text if re.fullmatch(r"<\|\w+\|>", text) else escape_markdown(text)
 
 
-def _fmt_p(p: float) -> str:
-    return f"{p:.3f}" if p >= 0.001 or p == 0 else f"{p:.1e}"
+_fmt_p = sp.fmt_p
 
 
 def step_view(records: list, current: int) -> None:
@@ -369,14 +369,8 @@ def step_view(records: list, current: int) -> None:
         help=f"{rec.new_tokens} token(s) fed to the model, "
         f"{'with' if rec.cached else 'without'} KV cache",
     )
-    tile(
-        "Chosen by",
-        "you" if rec.forced else "argmax" if rec.draw is None else "draw",
-        help=None
-        if rec.draw is None
-        else f"Uniform draw u = {rec.draw:.4f} from the seeded "
-        "generator; the token is where u falls in the cumulative distribution.",
-    )
+    who, why = sp.chosen_by(rec)
+    tile("Chosen by", who, help=why)
     for notice in rec.notices:
         st.warning(notice)
     st.plotly_chart(stage_bars_figure(rec), key="smp_bars")
@@ -571,16 +565,7 @@ with st.expander("Compare two settings on the same prompt and seed"):
     p_b = d4.slider("Top-p B", 0.01, 1.0, 1.0, 0.01, key="smp_cmp_pb")
     n_cmp = d5.number_input("Steps", 1, RUN_N_MAX, 30, key="smp_cmp_n")
     if st.button("Run comparison", key="smp_cmp_run"):
-        variants = {
-            f"A: T={t_a}" + (f", top-p {p_a}" if p_a < 1 else ""): {
-                "temperature": t_a,
-                "top_p": None if p_a == 1 else p_a,
-            },
-            f"B: T={t_b}" + (f", top-p {p_b}" if p_b < 1 else ""): {
-                "temperature": t_b,
-                "top_p": None if p_b == 1 else p_b,
-            },
-        }
+        variants = sp.compare_variants(t_a, p_a, t_b, p_b)
         try:
             st.session_state.smp_compare = run_side_by_side(
                 model, tokenizer, prompt, config, variants, int(n_cmp)
@@ -593,11 +578,7 @@ with st.expander("Compare two settings on the same prompt and seed"):
         for col, label, s in zip(st.columns(2), (la, lb), (sa, sb), strict=True):
             col.markdown(f"**{escape_markdown(label)}**")
             col.markdown(" ".join(token_label(r.token_text, r.prob) for r in s.records))
-        div = first_divergence(rows)
-        st.write(
-            f"Same token at {agreement(rows):.0%} of positions; "
-            + ("identical." if div is None else f"first difference at step {div + 1}.")
-        )
+        st.write(agreement_line(rows))
         st.plotly_chart(entropy_overlay_figure({la: sa.records, lb: sb.records}), key="smp_cmp_fig")
         table = aligned_table(rows, (la, lb), probabilities=False)
         st.dataframe(pd.DataFrame(table), hide_index=True)
@@ -625,20 +606,13 @@ def _open(Session, run_id: int) -> None:
             )
         st.session_state[MODEL_KEY] = target
     result = replay(_load(target).model, _load(target).tokenizer, saved)
-    _set_widgets(saved.prompt, saved.config)
-    st.session_state.smp_mode = PLAIN  # the saved prompt as the model read it, markers included
+    # The saved prompt as the model read it (plain text, chat markers included).
+    _set_widgets(sp.opened_prompt(saved.prompt, _prompt_from_widgets()), saved.config)
     st.session_state.smp_cache = saved.use_cache
     st.session_state.smp_tree = BranchTree(result.sampler)
     st.session_state.smp_signature = (target, saved.prompt, _config_from_widgets().to_json())
     st.session_state.smp_pick = None
-    st.session_state.smp_flash = (
-        f"Opened run #{run_id} and replayed {len(saved.records)} steps: "
-        + (
-            "every token matched ✓"
-            if result.exact
-            else f"re-sampling diverged at step {result.first_mismatch + 1}; the saved tokens are shown"
-        )
-    )
+    st.session_state.smp_flash = sp.opened_message(run_id, result, len(saved.records))
 
 
 with st.expander("Save or open a trajectory", expanded=False):

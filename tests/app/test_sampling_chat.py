@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import core.registry as registry
+from tests.app.rendered import plain
 from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
 from tests.model.tiny_llama import CHATML
 from tests.sampling.test_llama_sampling import IM_END, chat_encoding, tiny_llama
@@ -77,6 +78,52 @@ def test_plain_mode_keeps_its_prompt_across_mode_switches(chat_registry):
     at.segmented_control(key="smp_mode").set_value("Chat").run()
     at.segmented_control(key="smp_mode").set_value("Plain text").run()
     assert _ok(at).text_area(key="smp_prompt").value == "Once upon"
+
+
+def test_a_chat_round_trips_through_the_link(chat_registry):
+    """Mode, system and user messages and the chat's steps go into the link and come back."""
+    at = _ok(_page("tinychat"))
+    at.text_area(key="smp_system").set_value("Be brief.").run()
+    at.text_area(key="smp_user").set_value("Hi *there*").run()
+    at.button(key="smp_next").click().run()
+    link = {k: _ok(at).query_params[k] for k in at.query_params}
+    assert (link["chat"], link["system"], link["user"], link["steps"]) == (
+        "1", "Be brief.", "Hi *there*", "1"
+    )  # fmt: skip
+    assert "prompt" not in link
+    tokens = [r.token_id for r in at.session_state["smp_tree"].sampler.records]
+
+    shared = AppTest.from_file(PAGE, default_timeout=120)
+    shared.session_state["gb_model_id"] = "tinychat"
+    for key, value in link.items():
+        shared.query_params[key] = value
+    _ok(shared.run())
+    assert shared.session_state["smp_mode"] == "Chat"
+    assert shared.text_area(key="smp_system").value == "Be brief."
+    assert shared.text_area(key="smp_user").value == "Hi *there*"
+    sampler = shared.session_state["smp_tree"].sampler
+    assert sampler.prompt_text.startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
+    assert [r.token_id for r in sampler.records] == tokens  # the trajectory regenerated
+
+
+def test_plain_mode_link_opens_in_plain_mode_and_long_messages_stay_out(chat_registry):
+    at = _ok(_page("tinychat"))
+    at.segmented_control(key="smp_mode").set_value("Plain text").run()
+    assert (at.query_params["chat"], at.query_params["prompt"]) == ("0", "The quick brown fox")
+    at.segmented_control(key="smp_mode").set_value("Chat").run()
+    at.text_area(key="smp_user").set_value("x" * 2001).run()
+    _ok(at)
+    assert at.query_params["chat"] == "1"
+    assert "user" not in at.query_params and "steps" not in at.query_params
+    assert any("2,001 characters long" in c.value for c in at.caption)
+    # a link whose message is over the bound is refused (named), the default kept
+    over = AppTest.from_file(PAGE, default_timeout=120)
+    over.session_state["gb_model_id"] = "tinychat"
+    over.query_params["chat"] = "1"
+    over.query_params["user"] = "y" * 2001
+    _ok(over.run())
+    assert over.text_area(key="smp_user").value == "What is the capital of France?"
+    assert any("user=" in plain(w.value) for w in over.warning)
 
 
 @pytest.mark.slow
