@@ -20,7 +20,6 @@ from streamlit.errors import StreamlitAPIException
 from core import registry
 from core.sampling import (
     DEFAULT_ORDER,
-    MAX_PENALTY,
     MAX_SEED,
     MAX_TEMPERATURE,
     PROCESSOR_LABELS,
@@ -143,23 +142,27 @@ def _init_widgets() -> None:
     st.session_state.smp_link_steps = {k: q[k] for k in ("steps", "forced") if k in q}
 
 
-for key, default in (
-    ("smp_tree", None),
-    ("smp_running", None),  # a Run N in progress: {"done": steps so far, "total": N}
-    ("smp_signature", None),
-    ("smp_error", None),
-    ("smp_flash", None),
-    ("smp_compare", None),
-    ("smp_cache_cmp", None),
-    ("smp_url_problems", []),
-):
-    st.session_state.setdefault(key, default)
-if "smp_temperature" not in st.session_state:
-    _init_widgets()
-# Keep the values of the widgets one mode hides (Streamlit forgets a widget not drawn).
-for key in ("smp_prompt", "smp_mode", "smp_system", "smp_user"):
-    if key in st.session_state:
-        st.session_state[key] = st.session_state[key]
+def init_state() -> None:
+    for key, default in (
+        ("smp_tree", None),
+        ("smp_running", None),  # a Run N in progress: {"done": steps so far, "total": N}
+        ("smp_signature", None),
+        ("smp_error", None),
+        ("smp_flash", None),
+        ("smp_compare", None),
+        ("smp_cache_cmp", None),
+        ("smp_url_problems", []),
+    ):
+        st.session_state.setdefault(key, default)
+    if "smp_temperature" not in st.session_state:
+        _init_widgets()
+    # Keep the values of the widgets one mode hides (Streamlit forgets a widget not drawn).
+    for key in ("smp_prompt", "smp_mode", "smp_system", "smp_user"):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+init_state()
 
 
 def _load(model_id: str):  # -> registry.LoadedModel, shared read-only (ui.models' cache)
@@ -196,36 +199,16 @@ st.caption(
     "sidebar's Tokenizer choice applies to the tokenization pages."
 )
 
-# (widget, label, min, max, step, setting, help) for the numeric settings
-NUMBERS = (
-    ("number", "Temperature", 0.0, MAX_TEMPERATURE, 0.1, "temperature",
-     "Divides the logits: < 1 sharper, > 1 flatter, 0 = greedy."),
-    ("number", "Top-k (0 = off)", 0, 10_000_000, 1, "top_k",
-     "Keep only the k most likely tokens."),
-    ("slider", "Top-p (1 = off)", 0.0, 1.0, 0.01, "top_p",
-     "Keep the smallest set of tokens whose probabilities add up to p."),
-    ("slider", "Min-p (0 = off)", 0.0, 1.0, 0.01, "min_p",
-     "Keep tokens at least this fraction as likely as the top token."),
-    ("number", "Repetition penalty", 0.0, MAX_PENALTY, 0.05, "repetition_penalty",
-     "Seen tokens' logits are divided by it (multiplied if negative); 1 = off."),
-    ("number", "Presence penalty", -MAX_PENALTY, MAX_PENALTY, 0.1, "presence_penalty",
-     "Subtracted from the logit of every token already in the text."),
-)  # fmt: skip
 
-# Panels and controls sit in wrapping rows: at half a screen the trajectory moves below the
-# settings instead of squeezing every label to one letter per line.
-panels = st.container(horizontal=True, gap="large")
-settings_col = panels.container(width=SETTINGS_PX)
-main_col = panels.container(width="stretch")
-with settings_col.container(border=True):
+def settings_panel(chat_template: str | None) -> None:
+    """Mode, the prompt or the chat's messages, every setting, the processors' order."""
     if chat_template is not None:
         st.segmented_control(
-            "Mode", [CHAT, PLAIN], key="smp_mode",
+            "Mode", sp.MODES, key="smp_mode",
             help="Chat: your messages go through the model's chat template and the model "
             "writes the assistant's reply. Plain text: the model continues your text.",
         )  # fmt: skip
-    chat_mode = _prompt_from_widgets().is_chat(chat_template is not None)
-    if chat_mode:
+    if _prompt_from_widgets().is_chat(chat_template is not None):
         st.text_area("System message", key="smp_system", height=68,
                      help="Empty = the template's default system message.")  # fmt: skip
         st.text_area("User message", key="smp_user", height=68)
@@ -233,9 +216,10 @@ with settings_col.container(border=True):
         st.text_area("Prompt", key="smp_prompt", height=90,
                      help="Empty = start a new document from <|endoftext|>.")  # fmt: skip
     numbers = st.container(horizontal=True)
-    for kind, label, lo, hi, step, key, help_text in NUMBERS:
-        widget = numbers.slider if kind == "slider" else numbers.number_input
-        widget(label, lo, hi, step=step, key=f"smp_{key}", help=help_text, width=FIELD_PX)
+    for n in sp.NUMBER_SETTINGS:
+        widget = numbers.slider if n.slider else numbers.number_input
+        widget(n.label, n.lo, n.hi, step=n.step, key=f"smp_{n.setting}", help=n.help,
+               width=FIELD_PX)  # fmt: skip
     numbers.number_input("Seed", 0, MAX_SEED, step=1, key="smp_seed", width=FIELD_PX,
                          help="Same seed + same settings = same tokens.")  # fmt: skip
     flags = numbers.container(width=FIELD_PX, gap="small")
@@ -254,6 +238,15 @@ with settings_col.container(border=True):
         help="Keep each layer's keys/values so a step only computes the new token. "
         "Tokens are identical either way; only the latency changes.",
     )
+
+
+# Panels and controls sit in wrapping rows: at half a screen the trajectory moves below the
+# settings instead of squeezing every label to one letter per line.
+panels = st.container(horizontal=True, gap="large")
+settings_col = panels.container(width=SETTINGS_PX)
+main_col = panels.container(width="stretch")
+with settings_col.container(border=True):
+    settings_panel(chat_template)
 
 config = _config_from_widgets()
 form = sp.Form(
@@ -538,7 +531,8 @@ with main_col:
 
 
 # ---------------------------------------------------------------- KV cache, comparison, runs
-with st.expander("KV cache: measured latency"):
+def cache_panel() -> None:
+    """The same steps with and without the KV cache: latency, and that the tokens agree."""
     n_measure = st.number_input("Steps to measure", 4, 128, 32, key="smp_measure_n")
     if st.button("Measure with and without the cache", key="smp_measure"):
         try:
@@ -556,7 +550,9 @@ with st.expander("KV cache: measured latency"):
         st.plotly_chart(latency_figure(cmp.cached_ms, cmp.uncached_ms), key="smp_latency")
         st.caption("Identical tokens both ways: " + ("yes ✓" if cmp.tokens_equal else "NO"))
 
-with st.expander("Compare two settings on the same prompt and seed"):
+
+def compare_panel() -> None:
+    """Two temperatures / top-p on the same prompt and seed, aligned token by token."""
     st.caption("Both use this page's prompt, seed and other settings; only these differ.")
     d1, d2, d3, d4, d5 = st.columns(5)
     t_a = d1.number_input("Temperature A", 0.0, MAX_TEMPERATURE, 0.7, 0.1, key="smp_cmp_ta")
@@ -615,6 +611,10 @@ def _open(Session, run_id: int) -> None:
     st.session_state.smp_flash = sp.opened_message(run_id, result, len(saved.records))
 
 
+with st.expander("KV cache: measured latency"):
+    cache_panel()
+with st.expander("Compare two settings on the same prompt and seed"):
+    compare_panel()
 with st.expander("Save or open a trajectory", expanded=False):
     save_or_open_panel(
         things="trajectories",

@@ -23,7 +23,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.sampling.config import SamplingConfig
+from core.sampling.config import MAX_PENALTY, MAX_TEMPERATURE, SamplingConfig
 from core.sampling.persist import ReplayResult
 from core.sampling.records import StepRecord
 from core.tokenization.gguf_tokenizer import render_chat
@@ -35,6 +35,35 @@ MODES = (CHAT, PLAIN)
 RUN_N_MAX = 200  # tokens one Run N generates at most
 DEFAULT_N = 20
 LINK_TEXT_CHARS = 2000  # a prompt (or a chat's messages together) longer than this stays out
+
+
+@dataclass(frozen=True)
+class NumberSetting:
+    """One numeric setting's widget: its bounds are the config's (0 or 1 = off where noted)."""
+
+    setting: str  # a SamplingConfig.to_form() key
+    label: str
+    lo: float
+    hi: float
+    step: float
+    help: str
+    slider: bool = False  # a slider (bounded fractions) rather than a number box
+
+
+NUMBER_SETTINGS = (
+    NumberSetting("temperature", "Temperature", 0.0, MAX_TEMPERATURE, 0.1,
+                  "Divides the logits: < 1 sharper, > 1 flatter, 0 = greedy."),
+    NumberSetting("top_k", "Top-k (0 = off)", 0, 10_000_000, 1,
+                  "Keep only the k most likely tokens."),
+    NumberSetting("top_p", "Top-p (1 = off)", 0.0, 1.0, 0.01,
+                  "Keep the smallest set of tokens whose probabilities add up to p.", True),
+    NumberSetting("min_p", "Min-p (0 = off)", 0.0, 1.0, 0.01,
+                  "Keep tokens at least this fraction as likely as the top token.", True),
+    NumberSetting("repetition_penalty", "Repetition penalty", 0.0, MAX_PENALTY, 0.05,
+                  "Seen tokens' logits are divided by it (multiplied if negative); 1 = off."),
+    NumberSetting("presence_penalty", "Presence penalty", -MAX_PENALTY, MAX_PENALTY, 0.1,
+                  "Subtracted from the logit of every token already in the text."),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

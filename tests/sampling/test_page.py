@@ -133,3 +133,21 @@ def test_compare_variants_and_opened_message():
         "Opened run #4 and replayed 12 steps: re-sampling diverged at step 3; the saved "
         "tokens are shown"
     )
+
+
+def test_number_settings_are_form_keys_whose_bounds_the_config_accepts():
+    from core.sampling import SamplingConfig, SamplingConfigError
+
+    form = SamplingConfig().to_form()
+    assert [n.setting for n in sp.NUMBER_SETTINGS] == [
+        "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "presence_penalty"
+    ]  # fmt: skip
+    for n in sp.NUMBER_SETTINGS:
+        SamplingConfig.from_form(form | {n.setting: n.hi}).resolve(20_000_000)
+        low = SamplingConfig.from_form(form | {n.setting: n.lo})
+        refused = {"top_p": "top-p must be in", "repetition_penalty": "penalty must be > 0"}
+        if n.setting in refused:  # their widgets' 0 is refused with a message the page shows
+            with pytest.raises(SamplingConfigError, match=refused[n.setting]):
+                low.resolve(20_000_000)
+        else:
+            low.resolve(20_000_000)
