@@ -3,6 +3,8 @@
 Three views (kept in the URL with the text and settings, so a view can be shared):
 Explore one encoding (coloured tokens, bytes, ids, training pairs), Compare encodings
 aligned by character, and the BPE lab (train, replay merge by merge, save as a run).
+The page lays out ``core.tokenization.page`` (the state, the link, the menus) and the rows
+of ``core.tokenization.tables``; figures and token HTML come from ``core.viz.tokens``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from core.tokenization import (
     save_tokenizer_run,
     train_bpe,
 )
+from core.tokenization import page as tp
 from core.tokenization.analysis import boundary_diff, covered_chars, tokenize
 from core.tokenization.bpe import corpus_refusal
 from core.tokenization.examples import EXAMPLES
@@ -57,11 +60,9 @@ from ui.urlstate import Choice, Flag, Items, Param, Text, read_url, warn, write_
 
 ensure_app_shell()
 
-VIEWS = ("Explore", "Compare", "BPE lab")
-RENDER_TOKENS = 2000  # coloured spans drawn at most (counts stay exact)
-COMPARE_CHARS = 3000  # characters aligned side by side at most
-URL_TEXT_CHARS = 2000  # longer texts are not put in the link
-TRAINED = "trained"  # option id of the tokenizer trained in the BPE lab
+VIEWS = tp.VIEWS
+RENDER_TOKENS = tp.RENDER_TOKENS
+TRAINED = tp.TRAINED
 
 st.title("Tokenization")
 st.html(HOVER_CSS)
@@ -103,63 +104,70 @@ def current_encoding(option: str) -> tiktoken.Encoding:
 
 
 def options() -> list[str]:
-    return [*tokenizer_options()] + ([TRAINED] if st.session_state.tok_bpe else [])
+    return tp.menu(tokenizer_options(), trained=st.session_state.tok_bpe is not None)
 
 
 def option_label(option: str) -> str:
-    if option == TRAINED:
-        tok = st.session_state.tok_bpe
-        return f"Trained in the BPE lab ({tok.name})" if tok else "Trained tokenizer"
-    return tokenizer_options().get(option, option)
+    # Session state only for the trained option: AppTest calls this outside a script run.
+    tok = st.session_state.tok_bpe if option == TRAINED else None
+    return tp.option_label(option, tokenizer_options(), tok.name if tok else None)
 
 
 # ---- state: once per session, from the URL when it has it ----------------------------
 def link_params(known: dict[str, str], sidebar: str) -> dict[str, Param]:
-    """The link's entries: view, text (≤ URL_TEXT_CHARS), encodings, toggles."""
+    """The link's entries: view, text (≤ LINK_TEXT_CHARS), encodings, toggles."""
+    d = tp.TokView()
     tokenizer = Choice(sidebar, tuple(known))
     return {
-        "view": Choice(VIEWS[0], VIEWS),
-        "text": Text(EXAMPLES["Prose"], URL_TEXT_CHARS),
+        "view": Choice(d.view, tp.VIEWS),
+        "text": Text(d.text, tp.LINK_TEXT_CHARS),
         "enc": tokenizer,
-        "cmp": Items(tuple(ENCODING_NAMES), tokenizer, max_items=len(known)),
-        "ws": Flag(False),
-        "special": Flag(False),
+        "cmp": Items(d.cmp, tokenizer, max_items=len(known)),
+        "ws": Flag(d.ws),
+        "special": Flag(d.special),
     }
 
 
-_known = tokenizer_options()
-_sidebar = choices().tokenizer_id
-PARAMS = link_params(_known, _sidebar)
-if "tok_text" not in st.session_state:
-    _url, _problems = read_url(PARAMS)
-    st.session_state.tok_url_problems = _problems
-else:
-    _url = {k: spec.default for k, spec in PARAMS.items()}
-for _key, _value in {
-    "tok_text": _url["text"],
-    "tok_view": _url["view"],
-    "tok_enc": _url["enc"],
-    "tok_cmp": list(_url["cmp"]),
-    "tok_ws": _url["ws"],
-    "tok_special": _url["special"],
-    "tok_sidebar": _sidebar,  # the sidebar's tokenizer when last seen
-    "tok_bpe": None,  # BPETokenizer trained in this session
-    "tok_bpe_corpus": "",  # name of its training corpus
-    "tok_bpe_refs": {},  # real encodings' (vocab, chars/token) on that corpus
-    "tok_bpe_table": None,  # its merge table
-    "tok_saved_run": None,  # run id once saved
-    "tok_upload_error": None,  # message about the last uploaded text file
-    "tok_url_problems": [],  # bad link entries, shown once
-}.items():
-    if _key not in st.session_state:
-        st.session_state[_key] = _value
-warn(st.session_state.tok_url_problems)
-st.session_state.tok_url_problems = []
-if _sidebar != st.session_state.tok_sidebar:  # picked in the sidebar just now: follow it
-    st.session_state.tok_sidebar = st.session_state.tok_enc = _sidebar
-# Widget values survive views that do not draw their widget (Streamlit drops them otherwise).
-for key in ("tok_text", "tok_enc", "tok_cmp", "tok_ws", "tok_special"):
-    st.session_state[key] = st.session_state[key]
+def init_state(sidebar: str) -> None:
+    """The view from the link on the first visit; the session's keys once."""
+    if "tok_text" not in st.session_state:
+        url, st.session_state.tok_url_problems = read_url(PARAMS)
+    else:
+        url = {k: spec.default for k, spec in PARAMS.items()}
+    view = tp.TokView(**url)
+    for key in tp.TokView.__dataclass_fields__:  # tok_view, tok_text, tok_enc…
+        value = getattr(view, key)
+        st.session_state.setdefault(
+            f"tok_{key}", list(value) if isinstance(value, tuple) else value
+        )
+    for key, value in {
+        "tok_sidebar": sidebar,  # the sidebar's tokenizer when last seen
+        "tok_bpe": None,  # BPETokenizer trained in this session
+        "tok_bpe_corpus": "",  # name of its training corpus
+        "tok_bpe_refs": {},  # real encodings' (vocab, chars/token) on that corpus
+        "tok_bpe_table": None,  # its merge table
+        "tok_saved_run": None,  # run id once saved
+        "tok_upload_error": None,  # message about the last uploaded text file
+        "tok_url_problems": [],  # bad link entries, shown once
+    }.items():
+        st.session_state.setdefault(key, value)
+    warn(st.session_state.tok_url_problems)
+    st.session_state.tok_url_problems = []
+    if sidebar != st.session_state.tok_sidebar:  # picked in the sidebar just now: follow it
+        st.session_state.tok_sidebar = st.session_state.tok_enc = sidebar
+    # Widget values survive views that do not draw their widget (Streamlit drops them).
+    for key in ("tok_text", "tok_enc", "tok_cmp", "tok_ws", "tok_special"):
+        st.session_state[key] = st.session_state[key]
+
+
+def current_view(view: str, text: str) -> tp.TokView:
+    s = st.session_state
+    return tp.TokView(view=view, text=text, enc=s.tok_enc, cmp=tuple(s.tok_cmp), ws=s.tok_ws,
+                      special=s.tok_special)  # fmt: skip
+
+
+PARAMS = link_params(tokenizer_options(), choices().tokenizer_id)
+init_state(choices().tokenizer_id)
 
 
 def _load_example() -> None:
@@ -208,7 +216,7 @@ def text_input() -> str:
 
 
 def special_token_notice(text: str, enc: tiktoken.Encoding) -> None:
-    found = sorted(s for s in enc.special_tokens_set if s in text)
+    found = tp.specials_in(text, enc.special_tokens_set)
     if found and st.session_state.tok_special:
         st.warning(special_token_message(found, allowed=True), icon=":material/warning:")
     elif found:
@@ -217,8 +225,7 @@ def special_token_notice(text: str, enc: tiktoken.Encoding) -> None:
 
 def explore(text: str) -> None:
     choices_ = options()
-    if st.session_state.tok_enc not in choices_:
-        st.session_state.tok_enc = "gpt2"
+    st.session_state.tok_enc = tp.explored(st.session_state.tok_enc, choices_)
     name = st.selectbox(
         "Encoding",
         choices_,
@@ -281,7 +288,7 @@ def training_pairs(ids: list[int], enc) -> None:
 
 def compare(text: str) -> None:
     choices_ = options()
-    st.session_state.tok_cmp = [n for n in st.session_state.tok_cmp if n in choices_]
+    st.session_state.tok_cmp = tp.compared(st.session_state.tok_cmp, choices_)
     chosen = st.multiselect("Encodings", choices_, key="tok_cmp", format_func=option_label)
     if not chosen:
         st.info("Pick at least one encoding to compare.")
@@ -302,13 +309,9 @@ def compare(text: str) -> None:
     left, right = st.columns([3, 2], vertical_alignment="center")
     left.plotly_chart(tokens_per_encoding_figure({n: r.counts for n, r in results.items()}))
     right.dataframe(pd.DataFrame(count_rows(results)), hide_index=True)
-    upto = min([len(text), COMPARE_CHARS] + [covered_chars(r.spans) for r in results.values()])
-    if upto < len(text):
-        st.warning(
-            f"Aligned view shows the first {upto:,} of {len(text):,} characters; the "
-            "token counts are exact.",
-            icon=":material/content_cut:",
-        )
+    upto = tp.aligned_chars(len(text), (covered_chars(r.spans) for r in results.values()))
+    if notice := tp.aligned_notice(upto, len(text)):
+        st.warning(notice, icon=":material/content_cut:")
     spans = {n: r.spans for n, r in results.items()}
     diff = boundary_diff(spans, upto)
     st.caption(
@@ -383,7 +386,7 @@ def train(corpus_name: str, corpus: str) -> None:
             min_frequency=int(min_freq),
             progress=progress,
             allow_smaller_vocab=smaller,
-            name=f"bpe-{pattern}-{int(vocab)}-{corpus_name[:40]}",
+            name=tp.bpe_name(pattern, int(vocab), corpus_name),
         )
 
     try:
@@ -466,24 +469,14 @@ def bpe_lab() -> None:
         st.html(merge_html(left, right, mk.token_bytes, mk.token_id, mk.count, k))
     sample = st.text_area("Sample text", EXAMPLES["Code"], key="tok_bpe_sample", height=120)
     res = tokenize(tok.encoding(k), sample, limit=RENDER_TOKENS)
-    st.caption(
-        f"{res.counts.tokens:,} tokens for {res.counts.chars:,} characters "
-        f"({res.counts.chars_per_token:.2f} chars/token) after {k:,} merges. Underlined "
-        "in red: the token merge k created."
-    )
+    st.caption(tp.merge_caption(res.counts, k))
     new_id = frozenset({tok.merges[k - 1].token_id}) if k else frozenset()
     st.html(
         tokens_html(sample, res.spans, visible_whitespace=st.session_state.tok_ws, highlight=new_id)
     )
-    ratios = tok.chars_per_token()
-    base = 256 + len(tok.special_tokens)
+    sizes, ratios, marker = tp.lab_curve(tok.chars_per_token(), len(tok.special_tokens), k)
     st.plotly_chart(
-        compression_figure(
-            [base + i for i in range(len(ratios))],
-            ratios,
-            marker=(base + k, ratios[k]),
-            references=st.session_state.tok_bpe_refs,
-        )
+        compression_figure(sizes, ratios, marker=marker, references=st.session_state.tok_bpe_refs)
     )
     st.dataframe(st.session_state.tok_bpe_table, hide_index=True, height=300)
     save_run(tok)
@@ -491,23 +484,10 @@ def bpe_lab() -> None:
 
 def sync_url(view: str, text: str) -> None:
     """The view, its settings and (when short enough) the text into the link."""
-    state = st.session_state
-    values = {
-        "view": view,
-        "enc": state.tok_enc if state.tok_enc != TRAINED else "gpt2",
-        "cmp": [n for n in state.tok_cmp if n != TRAINED],
-        "ws": state.tok_ws,
-        "special": state.tok_special,
-        "text": text,
-    }
-    too_long = len(text) > URL_TEXT_CHARS
-    if too_long:
-        del values["text"]
-        st.caption(
-            f"The text is {len(text):,} characters long: links keep texts of at most "
-            f"{URL_TEXT_CHARS:,}, so this page's link does not include it."
-        )
-    write_url(PARAMS, values, drop=("text",) if too_long else ())
+    link = tp.link_values(current_view(view, text))
+    if link.note:
+        st.caption(link.note)
+    write_url(PARAMS, link.values, drop=link.drop)
 
 
 view = st.segmented_control("View", VIEWS, key="tok_view", label_visibility="collapsed")
