@@ -27,7 +27,7 @@ from core.attention import (
     explain_head,
     run_induction_probe,
 )
-from core.attention.explain import model_attention_output
+from core.attention.explain import model_attention_output, step_panels, steps_intro
 from core.attention.view import (
     AGAINST,
     LAYERS_PER_PAGE,
@@ -40,16 +40,23 @@ from core.attention.view import (
     analyse,
     combine_queries,
     difference,
+    gqa_phrase,
+    grid_pick,
     head_differences,
     hover_lines,
     induction_heads,
+    induction_line,
+    kv_heads,
+    line_picks,
     list_saved,
     load_analysis,
     n_pages,
     page_layers,
     same_statistics,
     save_analysis,
+    sharing_note,
     statistics_rows,
+    table_pick,
 )
 from core.model.gpt import InputError
 from core.store import reading
@@ -186,26 +193,19 @@ def _open_head(layer: int, head: int) -> None:
 
 
 def _on_grid_select() -> None:
-    points = S.get("att_grid", {}).get("selection", {}).get("points", [])
-    for p in points:
-        data = p.get("customdata")
-        if isinstance(data, list) and len(data) == 2:
-            _open_head(int(data[0]), int(data[1]))
-            return
+    if picked := grid_pick(S.get("att_grid", {}).get("selection", {}).get("points", [])):
+        _open_head(*picked)
 
 
 def _on_line_select() -> None:
-    points = S.get("att_lines", {}).get("selection", {}).get("points", [])
-    picked = [p["customdata"] for p in points if isinstance(p.get("customdata"), int)]
-    if picked:
-        S.att_queries = sorted(set(picked))[:MAX_QUERIES]
+    if picked := line_picks(S.get("att_lines", {}).get("selection", {}).get("points", [])):
+        S.att_queries = picked
 
 
 def _on_table_select() -> None:
-    rows = S.get("att_table", {}).get("selection", {}).get("rows", [])
-    table = S.get("att_table_rows") or []
-    if rows and rows[0] < len(table):
-        _open_head(int(table[rows[0]]["layer"]), int(table[rows[0]]["head"]))
+    selected = S.get("att_table", {}).get("selection", {}).get("rows", [])
+    if picked := table_pick(selected, S.get("att_table_rows") or []):
+        _open_head(*picked)
 
 
 def _probe() -> None:
@@ -275,14 +275,9 @@ S.att_error = S.att_flash = None
 for notice in analysis.notices:
     st.info(md(notice, 600), icon=":material/info:")
 
-gqa = (
-    f", grouped-query attention: {lay.n_kv_head} key/value heads, each shared by "
-    f"{lay.group_size} query heads"
-    if lay.n_kv_head != lay.n_head
-    else ""
-)
 st.caption(
-    f"Model: {md(loaded.entry.label)} — {lay.n_layer} layers × {lay.n_head} heads{gqa}. "
+    f"Model: {md(loaded.entry.label)} — {lay.n_layer} layers × {lay.n_head} heads"
+    f"{gqa_phrase(lay)}. "
     f"Text: {analysis.n_tokens} tokens (model's own tokenizer, {md(tokenizer.name)})."
 )
 rows = statistics_rows(analysis, induction, THRESHOLDS)
@@ -295,14 +290,8 @@ def _layer_head_pickers(container=st) -> None:
 
 
 def _sharing_note(head: int) -> None:
-    if lay.n_kv_head == lay.n_head:
-        return
-    others = [h for h in lay.sharing(head) if h != head]
-    st.caption(
-        f"Grouped-query attention: head {head} reads key/value head {lay.kv_head_of(head)}, "
-        f"shared with query heads {', '.join(map(str, others))}: they use the same keys "
-        "and values, with their own queries."
-    )
+    if note := sharing_note(lay, head):
+        st.caption(note)
 
 
 # ---------------------------------------------------------------- the five views
@@ -331,9 +320,7 @@ def model_view() -> None:
         highlight=found,
         selected=(state.layer, state.head),
         contrast=contrast,
-        kv_heads=None
-        if lay.n_kv_head == lay.n_head
-        else [lay.kv_head_of(h) for h in range(lay.n_head)],
+        kv_heads=kv_heads(lay),
     )
     st.plotly_chart(
         fig,
@@ -350,13 +337,7 @@ def model_view() -> None:
         + ("; red frames: induction heads." if induction is not None else ".")
     )
     if induction is not None:
-        best = np.unravel_index(int(induction.argmax()), induction.shape)
-        strongest = f"L{best[0]}H{best[1]} ({float(induction[best]):.2f})"
-        listed = ", ".join(f"L{a}H{b}" for a, b in found[:20]) or f"none (strongest: {strongest})"
-        st.markdown(
-            f"**Induction heads** (score ≥ {THRESHOLDS.induction:g} on {probe.length} random "
-            f"tokens repeated twice): {listed}"
-        )
+        st.markdown(induction_line(induction, found, THRESHOLDS.induction, probe.length))
         st.plotly_chart(
             scores_figure(
                 induction, title="Induction score per head", highlight_at=THRESHOLDS.induction
@@ -461,50 +442,15 @@ def steps_view() -> None:
         st.info(f"Number by number uses the first {EXPLAIN_MAX_TOKENS} tokens of the text.")
     steps = explain_head(model, ids, layer, head)
     own = model_attention_output(model, ids, layer)
-    gap = float(np.abs(steps.output - own).max())
     tokens = analysis.tokens[: len(ids)]
-    hd, d = steps.head_dim, steps.x.shape[1]
-    dims = [f"d{j}" for j in range(hd)]
-    st.markdown(
-        f"Layer {layer}, head {head} on {len(ids)} tokens. Each step is a plain matrix "
-        f"operation on the layer's own weights; the last one equals the model's attention "
-        f"output ({'identical, to the last bit' if gap == 0 else f'largest difference {gap:.1e}'})."
-    )
+    st.markdown(steps_intro(steps, len(ids), float(np.abs(steps.output - own).max())))
     _sharing_note(head)
-
-    def show(title: str, text: str, m, cols=None, xtitle="", diverging=True) -> None:
-        st.markdown(f"**{title}** — {text}")
-        st.plotly_chart(
-            matrix_figure(m, tokens, cols, title="", xtitle=xtitle, diverging=diverging),
-            width="stretch",
+    for p in step_panels(steps, tokens, lay.n_head):
+        st.markdown(f"**{p.title}** — {p.text}")
+        fig = matrix_figure(
+            p.matrix, tokens, p.columns, title="", xtitle=p.xtitle, diverging=p.diverging
         )
-
-    show("1. x", f"the {d}-wide input of the layer's attention (after its norm), one row per "
-         "token", steps.x, xtitle="feature")  # fmt: skip
-    if steps.q_before_rotation is not None:
-        show("2a. x·W_q", f"queries before rotation ({hd} numbers per token)",
-             steps.q_before_rotation, dims)  # fmt: skip
-        show("2b. Rotation angles", "RoPE turns each pair (i, i + hd/2) by position × "
-             "frequency (radians): the score then depends on the distance between tokens",
-             steps.angles, [f"pair {j}" for j in range(hd // 2)], diverging=False)  # fmt: skip
-        show("2c. Q = rotate(x·W_q)", "the rotated queries", steps.q, dims)
-        show("3. K = rotate(x·W_k)",
-             f"keys of key/value head {steps.kv_head}, rotated the same way", steps.k, dims)  # fmt: skip
-    else:
-        show("2. Q = x·W_q", f"queries ({hd} numbers per token)", steps.q, dims)
-        show("3. K = x·W_k", "keys", steps.k, dims)
-    show("4. V = x·W_v", "values", steps.v, dims)
-    show("5. Q·Kᵀ", "scores: how well each query matches each key", steps.scores, tokens)
-    show("6. ÷ √d", f"scaled by 1/√{hd} = {1 / np.sqrt(hd):.4f}", steps.scaled, tokens)
-    show("7. Causal mask", "a token cannot see later tokens (−∞)", steps.masked, tokens)
-    show("8. Softmax", "each row turned into weights that sum to 1", steps.weights, tokens,
-         diverging=False)  # fmt: skip
-    show("9. Weights · V", "this head's output: a weighted mix of values", steps.context, dims)
-    concat_cols = [f"h{j // hd}.{j % hd}" for j in range(steps.concat.shape[1])]
-    show("10. Heads concatenated", f"all {lay.n_head} heads side by side", steps.concat,
-         concat_cols)  # fmt: skip
-    show("11. Projected: ·W_o", "what the layer adds to the residual stream", steps.output,
-         xtitle="feature")  # fmt: skip
+        st.plotly_chart(fig, width="stretch")
 
 
 def compare_view() -> None:

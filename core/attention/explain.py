@@ -180,3 +180,74 @@ def model_attention_output(model: Any, ids: list[int], layer: int) -> np.ndarray
     else:
         out, _ = attn(x, need_weights=True)
     return _np(out[0])
+
+
+# ---------------------------------------------------------------- what the page draws
+@dataclass(frozen=True)
+class StepPanel:
+    """One step of the number-by-number view: a titled matrix with a line saying what it is."""
+
+    title: str  # "5. Q·Kᵀ"
+    text: str  # what the step computes
+    matrix: np.ndarray  # rows = query tokens
+    columns: list[str] | None  # column labels: tokens, head dimensions; None = numbered
+    xtitle: str = ""
+    diverging: bool = True  # a colour scale centred at 0 (False for weights and angles)
+
+
+def steps_intro(steps: HeadSteps, n_tokens: int, gap: float) -> str:
+    """The line above the steps: which head, and how close the last step is to the model."""
+    same = "identical, to the last bit" if gap == 0 else f"largest difference {gap:.1e}"
+    return (
+        f"Layer {steps.layer}, head {steps.head} on {n_tokens} tokens. Each step is a plain "
+        "matrix operation on the layer's own weights; the last one equals the model's "
+        f"attention output ({same})."
+    )
+
+
+def step_panels(steps: HeadSteps, tokens: list[str], n_head: int) -> list[StepPanel]:
+    """The steps x -> Q, K, V -> scores -> softmax -> output, in the book's order (with the
+    rotation of Q and K for Llama); ``tokens`` label the rows and the T-wide columns."""
+    hd, d = steps.head_dim, steps.x.shape[1]
+    dims = [f"d{j}" for j in range(hd)]
+    panels = [
+        StepPanel("1. x", f"the {d}-wide input of the layer's attention (after its norm), one "
+                  "row per token", steps.x, None, xtitle="feature"),
+    ]  # fmt: skip
+    if steps.q_before_rotation is not None and steps.angles is not None:
+        panels += [
+            StepPanel("2a. x·W_q", f"queries before rotation ({hd} numbers per token)",
+                      steps.q_before_rotation, dims),
+            StepPanel("2b. Rotation angles", "RoPE turns each pair (i, i + hd/2) by position × "
+                      "frequency (radians): the score then depends on the distance between "
+                      "tokens", steps.angles, [f"pair {j}" for j in range(hd // 2)],
+                      diverging=False),
+            StepPanel("2c. Q = rotate(x·W_q)", "the rotated queries", steps.q, dims),
+            StepPanel("3. K = rotate(x·W_k)",
+                      f"keys of key/value head {steps.kv_head}, rotated the same way", steps.k,
+                      dims),
+        ]  # fmt: skip
+    else:
+        panels += [
+            StepPanel("2. Q = x·W_q", f"queries ({hd} numbers per token)", steps.q, dims),
+            StepPanel("3. K = x·W_k", "keys", steps.k, dims),
+        ]
+    concat_cols = [f"h{j // hd}.{j % hd}" for j in range(steps.concat.shape[1])]
+    panels += [
+        StepPanel("4. V = x·W_v", "values", steps.v, dims),
+        StepPanel("5. Q·Kᵀ", "scores: how well each query matches each key", steps.scores,
+                  tokens),
+        StepPanel("6. ÷ √d", f"scaled by 1/√{hd} = {1 / math.sqrt(hd):.4f}", steps.scaled,
+                  tokens),
+        StepPanel("7. Causal mask", "a token cannot see later tokens (−∞)", steps.masked,
+                  tokens),
+        StepPanel("8. Softmax", "each row turned into weights that sum to 1", steps.weights,
+                  tokens, diverging=False),
+        StepPanel("9. Weights · V", "this head's output: a weighted mix of values",
+                  steps.context, dims),
+        StepPanel("10. Heads concatenated", f"all {n_head} heads side by side", steps.concat,
+                  concat_cols),
+        StepPanel("11. Projected: ·W_o", "what the layer adds to the residual stream",
+                  steps.output, None, xtitle="feature"),
+    ]  # fmt: skip
+    return panels

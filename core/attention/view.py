@@ -300,6 +300,72 @@ def label_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     return {label: counts.get(label, 0) for label in Thresholds().describe()}
 
 
+# ---------------------------------------------------------------- what the page says
+def gqa_phrase(layout: HeadLayout) -> str:
+    """``, grouped-query attention: 3 key/value heads, each shared by 3 query heads`` or ""."""
+    if layout.n_kv_head == layout.n_head:
+        return ""
+    return (
+        f", grouped-query attention: {layout.n_kv_head} key/value heads, each shared by "
+        f"{layout.group_size} query heads"
+    )
+
+
+def kv_heads(layout: HeadLayout) -> list[int] | None:
+    """The key/value head of every query head (the model view's labels); None without GQA."""
+    if layout.n_kv_head == layout.n_head:
+        return None
+    return [layout.kv_head_of(h) for h in range(layout.n_head)]
+
+
+def sharing_note(layout: HeadLayout, head: int) -> str | None:
+    """Which query heads share ``head``'s keys and values; None without GQA."""
+    if layout.n_kv_head == layout.n_head:
+        return None
+    others = [h for h in layout.sharing(head) if h != head]
+    return (
+        f"Grouped-query attention: head {head} reads key/value head {layout.kv_head_of(head)}, "
+        f"shared with query heads {', '.join(map(str, others))}: they use the same keys "
+        "and values, with their own queries."
+    )
+
+
+def induction_line(
+    scores: np.ndarray, found: list[tuple[int, int]], threshold: float, length: int
+) -> str:
+    """The induction heads found (at most 20 named), or the strongest head when none is."""
+    best = np.unravel_index(int(scores.argmax()), scores.shape)
+    strongest = f"L{best[0]}H{best[1]} ({float(scores[best]):.2f})"
+    listed = ", ".join(f"L{a}H{b}" for a, b in found[:20]) or f"none (strongest: {strongest})"
+    return (
+        f"**Induction heads** (score ≥ {threshold:g} on {length} random tokens repeated "
+        f"twice): {listed}"
+    )
+
+
+def grid_pick(points: list[dict[str, Any]]) -> tuple[int, int] | None:
+    """(layer, head) of the first head clicked in the model view, if any."""
+    for p in points:
+        data = p.get("customdata")
+        if isinstance(data, list) and len(data) == 2:
+            return int(data[0]), int(data[1])
+    return None
+
+
+def line_picks(points: list[dict[str, Any]]) -> list[int]:
+    """The query positions clicked in the lines view (sorted, at most MAX_QUERIES)."""
+    picked = {p["customdata"] for p in points if isinstance(p.get("customdata"), int)}
+    return sorted(picked)[:MAX_QUERIES]
+
+
+def table_pick(selected: list[int], table: list[dict[str, Any]]) -> tuple[int, int] | None:
+    """(layer, head) of the statistics row selected, if it is still in the table."""
+    if selected and 0 <= selected[0] < len(table):
+        row = table[selected[0]]
+        return int(row["layer"]), int(row["head"])
+    return None
+
+
 # ---------------------------------------------------------------- saved analyses
 @dataclass(frozen=True)
 class SavedAnalysis:

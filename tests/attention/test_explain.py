@@ -120,3 +120,29 @@ def test_gpt_steps_have_no_rotation():
 def test_bad_requests_are_refused(layer, head, ids, message):
     with pytest.raises(AttentionInputError, match=message):
         explain_head(tiny_gpt(False), ids, layer, head)
+
+
+@pytest.mark.parametrize(("name", "n_panels"), [("gpt", 11), ("llama-gqa", 13)])
+def test_step_panels_follow_the_book_and_show_the_rotation_for_llama(name, n_panels):
+    from core.attention.explain import step_panels, steps_intro
+
+    model = MODELS[name]()
+    s = explain_head(model, IDS, 1, 5 if name == "llama-gqa" else 2)
+    tokens = [f"t{i}" for i in range(len(IDS))]
+    panels = step_panels(s, tokens, head_layout(model).n_head)
+    assert len(panels) == n_panels
+    assert panels[0].title == "1. x" and panels[0].matrix is s.x and panels[0].columns is None
+    assert panels[-1].title == "11. Projected: ·W_o" and panels[-1].matrix is s.output
+    by_title = {p.title: p for p in panels}
+    assert by_title["8. Softmax"].matrix is s.weights and not by_title["8. Softmax"].diverging
+    assert by_title["5. Q·Kᵀ"].columns == tokens
+    hd = s.head_dim
+    assert by_title["6. ÷ √d"].text == f"scaled by 1/√{hd} = {1 / math.sqrt(hd):.4f}"
+    assert by_title["10. Heads concatenated"].columns[hd] == "h1.0"
+    if name == "llama-gqa":
+        assert by_title["2b. Rotation angles"].matrix is s.angles
+        assert by_title["3. K = rotate(x·W_k)"].text.startswith("keys of key/value head 1")
+    else:
+        assert "2b. Rotation angles" not in by_title
+    assert steps_intro(s, 7, 0.0).endswith("(identical, to the last bit).")
+    assert steps_intro(s, 7, 3e-7).endswith("(largest difference 3.0e-07).")

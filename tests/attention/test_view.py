@@ -124,3 +124,40 @@ def test_reopen_refuses_what_is_not_an_analysis(session_factory):
         ):
             with pytest.raises(SavedAnalysisError, match=message):
                 load_analysis(s, run_id)
+
+
+def test_what_the_page_says_about_grouped_heads():
+    from core.attention.view import gqa_phrase, kv_heads, sharing_note
+
+    plain = HeadLayout(n_layer=2, n_head=4, n_kv_head=4)
+    assert gqa_phrase(plain) == "" and kv_heads(plain) is None and sharing_note(plain, 1) is None
+    assert gqa_phrase(LAYOUT) == (
+        ", grouped-query attention: 3 key/value heads, each shared by 3 query heads"
+    )
+    assert kv_heads(LAYOUT) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert sharing_note(LAYOUT, 4) == (
+        "Grouped-query attention: head 4 reads key/value head 1, shared with query heads "
+        "3, 5: they use the same keys and values, with their own queries."
+    )
+
+
+def test_induction_line_names_the_heads_or_the_strongest():
+    from core.attention.view import induction_line
+
+    scores = np.array([[0.1, 0.9], [0.2, 0.5]])
+    assert induction_line(scores, [(0, 1)], 0.4, 50) == (
+        "**Induction heads** (score ≥ 0.4 on 50 random tokens repeated twice): L0H1"
+    )
+    assert induction_line(scores, [], 0.95, 50).endswith("none (strongest: L0H1 (0.90))")
+
+
+def test_clicks_become_a_head_or_query_tokens():
+    from core.attention.view import MAX_QUERIES, grid_pick, line_picks, table_pick
+
+    assert grid_pick([{"customdata": "x"}, {"customdata": [3, 2]}]) == (3, 2)
+    assert grid_pick([{"x": 1}]) is None
+    assert line_picks([{"customdata": 5}, {"customdata": 2}, {"customdata": 5}, {}]) == [2, 5]
+    assert line_picks([{"customdata": i} for i in range(40)]) == list(range(MAX_QUERIES))
+    table = [{"layer": 0, "head": 1}, {"layer": 2, "head": 3}]
+    assert table_pick([1], table) == (2, 3)
+    assert table_pick([2], table) is None and table_pick([], table) is None
