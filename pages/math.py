@@ -37,12 +37,10 @@ from core.linalg.products import (
     inner_products,
     outer_products,
     random_problem,
-    row_contributions,
     step_view,
 )
 from core.linalg.quant import (
     block_count,
-    error,
     histogram,
     matrices,
     next_token_effect,
@@ -181,9 +179,7 @@ def view_xw(s: lp.MathState) -> None:
         st.subheader("2. y is a combination of W's rows")
         st.caption("Which input contributes: input i scales row i of W and adds it in.")
         st.plotly_chart(fig.contribution_grid_figure(x[0], w, view["done"]), width="stretch")
-    done = view["done"]  # the bars grow with the stepper too: terms not reached count 0
-    counted = [[v if done[i][j] else 0.0 for j, v in enumerate(row)]
-               for i, row in enumerate(row_contributions(x, w))]  # fmt: skip
+    counted = lp.counted_rows(x, w, view["done"])  # the bars grow with the stepper too
     st.plotly_chart(fig.row_combination_figure(counted, view["partial"]), width="stretch")
 
 
@@ -209,12 +205,7 @@ def view_ab(s: lp.MathState) -> None:
         col.markdown(f"**{name}**")
         col.dataframe(_one_based(np.array(mat)), width="stretch")
     st.subheader("Inner products")
-    st.code("\n".join(
-        f"C[{i + 1},{j + 1}] = A[{i + 1},:]·B[:,{j + 1}] = "
-        + " + ".join(f"{lp.num(a[i][t])}·{lp.num(b[t][j])}" for t in range(4))
-        + f" = {lp.num(c[i][j])}"
-        for i in range(3) for j in range(3)
-    ), language=None)  # fmt: skip
+    st.code("\n".join(lp.inner_lines(a, b)), language=None)
     st.subheader("Outer products")
     outer = outer_products(a, b)
     st.plotly_chart(fig.outer_products_figure(outer, c), width="stretch")
@@ -274,15 +265,7 @@ def view_ffn(s: lp.MathState) -> None:
     f = ffn_of(model, layer)
     S.lm_unit = min(S.lm_unit, f.hidden_width - 1)
     c2.number_input("Hidden unit to remove", 0, f.hidden_width - 1, key="lm_unit")
-    kind = (
-        "GELU: h = gelu(x·W_up + b)" if f.kind == "gelu" else "SwiGLU: h = silu(x·W_gate)·(x·W_up)"
-    )
-    st.markdown(
-        f"Width d = {f.width}, hidden H = {f.hidden_width}. {kind}. Unit i reads x through "
-        f"**column i of W_up** (d×H; stored as row i of the {f.hidden_width}×{f.width} "
-        "weight) and writes **h_i · row i of W_down** (H×d) into the output: the output is "
-        f"a sum of {f.hidden_width} rank-1 pieces."
-    )
+    st.markdown(lp.ffn_intro(f))
     x = ffn_input(model, ids, layer)
     units = top_units(f, x, 12)
     unit = S.lm_unit
@@ -317,14 +300,7 @@ def view_tp(s: lp.MathState) -> None:
         layer = _layer_widget(model)
     c2.slider("Simulated devices (k)", *lp.LIMITS["devices"], key="lm_devices")
     f = ffn_of(model, layer)
-    what = "SwiGLU (SmolLM2)" if isinstance(model, Llama) else "GELU MLP (built-in GPT)"
-    split = "W_gate and W_up" if f.kind == "swiglu" else "W_up (and its bias)"
-    st.markdown(
-        f"The {what} of layer {layer} split over k devices: {split} **column-parallel** (each "
-        "device gets a slice of the hidden units), W_down **row-parallel** (the matching rows). "
-        "Each device computes a partial output with no communication; one all-reduce (a sum) "
-        "gives the layer's output."
-    )
+    st.markdown(lp.tp_intro(f, layer))
     x = ffn_input(model, ids, layer)
     tp = tensor_parallel(f, x, S.lm_devices)
     m1 = m2 = m3 = MetricRow()
@@ -346,10 +322,7 @@ def view_tp(s: lp.MathState) -> None:
     )  # fmt: skip
     st.plotly_chart(fig.bytes_figure([s_.bytes_held for s_ in tp.shards],
                                      [s_.bytes_sent for s_ in tp.shards]), width="stretch")  # fmt: skip
-    st.dataframe(pd.DataFrame([
-        {"device": s_.rank, "hidden units": f"{s_.units.start}–{s_.units.stop - 1}",
-         "bytes held": s_.bytes_held, "bytes sent": s_.bytes_sent} for s_ in tp.shards
-    ]), hide_index=True, width="stretch")  # fmt: skip
+    st.dataframe(pd.DataFrame(lp.shard_rows(tp)), hide_index=True, width="stretch")
 
 
 def _token(tokenizer, tid: int) -> str:
@@ -378,15 +351,7 @@ def view_quant(s: lp.MathState) -> None:
     c3.selectbox("Scale per", lp.GROUPS, key="lm_group",
                  format_func=lambda g: "whole tensor" if g == 0 else f"group of {g}")  # fmt: skip
     weight = model.get_parameter(S.lm_matrix)
-    rows = []
-    for bits in (8, 4):
-        for group in (None, 32):
-            q = quantize(weight, bits, group)
-            e = error(weight, q.values)
-            rows.append({"format": f"int{bits} " + ("per tensor" if group is None else
-                         "per group of 32"), "bits/weight": round(q.bits_per_weight, 3),
-                         "RMSE": e.rmse, "max |error|": e.max_abs, "relative": e.relative,
-                         "SNR (dB)": round(e.snr_db, 1)})  # fmt: skip
+    rows = lp.format_rows(weight)
     try:
         q = quantize(weight, S.lm_bits, S.lm_group or None)
     except LinalgError as exc:
@@ -433,17 +398,8 @@ def q4_blocks() -> None:
     S.lm_block = min(S.lm_block, block_count(info) - 1)
     c2.number_input("First block", 0, block_count(info) - 1, key="lm_block")
     blocks = open_blocks(info, S.lm_block, 4)
-    st.markdown(
-        "Q4_1: w = d·q + m, with the low nibbles of the 16 bytes holding weights 0–15 and the "
-        "high nibbles 16–31: 20 bytes per 32 weights = 5 bits each. Values below come from "
-        "the project's own dequantizer (core/model/gguf.py)."
-        if info.type_name == "Q4_1" else "Q8_0: w = d·q, 34 bytes per 32 weights (8.5 bits)."
-    )  # fmt: skip
-    st.dataframe(pd.DataFrame([
-        {"block": b.index, "row": b.row, "columns": f"{b.col}–{b.col + 31}", "scale d": b.scale,
-         "minimum m": b.minimum, "codes": " ".join(map(str, b.codes)),
-         "first values": ", ".join(f"{v:.4f}" for v in b.values[:4]) + ", …"} for b in blocks
-    ]), hide_index=True, width="stretch")  # fmt: skip
+    st.markdown(lp.block_note(info.type_name))
+    st.dataframe(pd.DataFrame(lp.block_rows(blocks)), hide_index=True, width="stretch")
     b = blocks[0]
     st.plotly_chart(fig.q4_block_figure(b.codes, b.values, b.scale, b.minimum), width="stretch")
 
@@ -481,15 +437,10 @@ def view_calc(s: lp.MathState) -> None:
     c[4].number_input("Context (tokens)", 1, arch.context, key="lm_context")
     gpu = gpus()[S.lm_gpu]
     calc = lp.calculate(arch, gpu, fmt=S.lm_fmt, batch=S.lm_batch, context=S.lm_context)
-    st.caption(
-        f"{arch.name}: {arch.n_layer} layers, width {arch.d}, {arch.n_head} query heads / "
-        f"{arch.n_kv_head} K/V heads, {arch.mlp} MLP of {arch.ffn}, vocabulary {arch.vocab:,}"
-        f"{', tied head' if arch.tied else ''}. GPU: {md(GPU_SOURCES.get(gpu.name, gpu.name))}."
-    )
+    st.caption(f"{lp.arch_line(arch)} GPU: {md(GPU_SOURCES.get(gpu.name, gpu.name))}.")
     row = MetricRow()
     m = [row] * 4
-    m[0].metric("Parameters", f"{calc.total / 1e6:,.1f} M" if calc.total < 1e9
-                else f"{calc.total / 1e9:,.2f} B")  # fmt: skip
+    m[0].metric("Parameters", lp.count_text(calc.total))
     m[1].metric(f"Weights ({S.lm_fmt})", f"{calc.weight_bytes[S.lm_fmt] / 1e9:,.3f} GB")
     m[2].metric("KV cache per token (bf16)", f"{calc.kv_per_token / 1e3:,.1f} kB")
     m[3].metric(f"KV cache, {S.lm_batch}×{S.lm_context:,}", f"{calc.kv_total / 1e9:,.2f} GB",
@@ -518,10 +469,7 @@ def view_calc(s: lp.MathState) -> None:
     tc.dataframe(pd.DataFrame([
         {"weights as": f, "GB": round(v / 1e9, 4)} for f, v in calc.weight_bytes.items()
     ]), hide_index=True, width="stretch")  # fmt: skip
-    points = [(f"decode ×{b}", st_.intensity, st_.flops / st_.seconds)
-              for b, st_ in calc.decode_batches]  # fmt: skip
-    points.append((f"prefill {S.lm_context}", calc.prefill.intensity,
-                   calc.prefill.flops / calc.prefill.seconds))  # fmt: skip
+    points = lp.roofline_points(calc, S.lm_context)
     st.plotly_chart(fig.roofline_figure(gpu.name, gpu.tflops * 1e12, gpu.hbm_tb_s * 1e12,
                                         points), width="stretch")  # fmt: skip
     st.caption(
@@ -535,12 +483,7 @@ def view_calc(s: lp.MathState) -> None:
         sw = switch_time(arch, g, S.lm_fmt)
         switch_rows.append((g.name, sw.pcie_s, sw.hbm_s))
     st.plotly_chart(fig.switch_figure(switch_rows), width="stretch")
-    st.markdown(
-        f"Loading {arch.name}'s {calc.weight_bytes[S.lm_fmt] / 1e9:.2f} GB over the "
-        f"{gpu.name}'s {gpu.pcie_gb_s:g} GB/s host link takes {calc.switch_pcie_s:.3f} s, "
-        f"{calc.switch_pcie_s / calc.switch_hbm_s:.0f}× one full read from its "
-        f"{gpu.hbm_tb_s:g} TB/s HBM ({calc.switch_hbm_s * 1e3:.2f} ms, a decode step's floor)."
-    )
+    st.markdown(lp.switch_line(calc, gpu, S.lm_fmt))
     query = pool_query(S.lm_arch, S.lm_gpu, MIXES)
     what = f"a mix with {S.lm_arch}" if "mix" in query else "its default mix"
     label = f"Open the GPU pool on {S.lm_gpu} with {what}"

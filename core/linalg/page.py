@@ -30,7 +30,16 @@ from core.linalg.arch import (
     prefill_flops,
     weight_bytes,
 )
-from core.linalg.products import Matrix, by_columns, per_element, step_view
+from core.linalg.ffn import FFN, TensorParallel
+from core.linalg.products import (
+    Matrix,
+    by_columns,
+    inner_products,
+    per_element,
+    row_contributions,
+    step_view,
+)
+from core.linalg.quant import Block, error, quantize
 from core.linalg.roofline import GPU, Step, decode_step, prefill_step, switch_time
 from core.model.config import gpt2_config
 from core.model.llama import LlamaConfig
@@ -268,4 +277,145 @@ def calculate(arch: Arch, gpu: GPU, *, fmt: str, batch: int, context: int) -> Ca
         switch_pcie_s=sw.pcie_s,
         switch_hbm_s=sw.hbm_s,
         fits=weight_bytes(arch, fmt) + kv <= gpu.memory_gb * 1e9,
+    )
+
+
+# ---------------------------------------------------------------- what the views print
+def counted_rows(x: Matrix, w: Matrix, done: list[list[bool]]) -> list[list[float]]:
+    """x_i·W[i, j] for the products the stepper has reached, 0 for the others."""
+    return [
+        [v if done[i][j] else 0.0 for j, v in enumerate(row)]
+        for i, row in enumerate(row_contributions(x, w))
+    ]
+
+
+def inner_lines(a: Matrix, b: Matrix) -> list[str]:
+    """``C[1,2] = A[1,:]·B[:,2] = 1·2 + … = 7``: every entry of A·B as an inner product."""
+    c = inner_products(a, b)
+    n, k, m = len(a), len(b), len(b[0])
+    return [
+        f"C[{i + 1},{j + 1}] = A[{i + 1},:]·B[:,{j + 1}] = "
+        + " + ".join(f"{num(a[i][t])}·{num(b[t][j])}" for t in range(k))
+        + f" = {num(c[i][j])}"
+        for i in range(n)
+        for j in range(m)
+    ]
+
+
+def ffn_intro(f: FFN) -> str:
+    """The feed-forward view's opening: the layer's shapes and how a unit reads and writes."""
+    kind = (
+        "GELU: h = gelu(x·W_up + b)" if f.kind == "gelu" else "SwiGLU: h = silu(x·W_gate)·(x·W_up)"
+    )
+    return (
+        f"Width d = {f.width}, hidden H = {f.hidden_width}. {kind}. Unit i reads x through "
+        f"**column i of W_up** (d×H; stored as row i of the {f.hidden_width}×{f.width} "
+        "weight) and writes **h_i · row i of W_down** (H×d) into the output: the output is "
+        f"a sum of {f.hidden_width} rank-1 pieces."
+    )
+
+
+def tp_intro(f: FFN, layer: int) -> str:
+    """The tensor-parallel view's opening: what is split which way, and the one all-reduce."""
+    what = "SwiGLU (SmolLM2)" if f.kind == "swiglu" else "GELU MLP (built-in GPT)"
+    split = "W_gate and W_up" if f.kind == "swiglu" else "W_up (and its bias)"
+    return (
+        f"The {what} of layer {layer} split over k devices: {split} **column-parallel** (each "
+        "device gets a slice of the hidden units), W_down **row-parallel** (the matching rows). "
+        "Each device computes a partial output with no communication; one all-reduce (a sum) "
+        "gives the layer's output."
+    )
+
+
+def shard_rows(tp: TensorParallel) -> list[dict[str, Any]]:
+    """One row per simulated device: its hidden units, bytes held and bytes sent."""
+    return [
+        {
+            "device": s.rank,
+            "hidden units": f"{s.units.start}–{s.units.stop - 1}",
+            "bytes held": s.bytes_held,
+            "bytes sent": s.bytes_sent,
+        }
+        for s in tp.shards
+    ]
+
+
+def format_rows(weight: torch.Tensor) -> list[dict[str, Any]]:
+    """int8 and int4, per tensor and per group of 32: bits per weight and the error of each."""
+    rows = []
+    for bits in (8, 4):
+        for group in (None, 32):
+            q = quantize(weight, bits, group)
+            e = error(weight, q.values)
+            rows.append(
+                {
+                    "format": f"int{bits} "
+                    + ("per tensor" if group is None else "per group of 32"),
+                    "bits/weight": round(q.bits_per_weight, 3),
+                    "RMSE": e.rmse,
+                    "max |error|": e.max_abs,
+                    "relative": e.relative,
+                    "SNR (dB)": round(e.snr_db, 1),
+                }
+            )
+    return rows
+
+
+def block_note(type_name: str) -> str:
+    """How a GGUF block type stores its 32 weights."""
+    if type_name == "Q4_1":
+        return (
+            "Q4_1: w = d·q + m, with the low nibbles of the 16 bytes holding weights 0–15 and "
+            "the high nibbles 16–31: 20 bytes per 32 weights = 5 bits each. Values below come "
+            "from the project's own dequantizer (core/model/gguf.py)."
+        )
+    return "Q8_0: w = d·q, 34 bytes per 32 weights (8.5 bits)."
+
+
+def block_rows(blocks: list[Block]) -> list[dict[str, Any]]:
+    """One row per opened block: where it sits, its scale (and minimum), codes, values."""
+    return [
+        {
+            "block": b.index,
+            "row": b.row,
+            "columns": f"{b.col}–{b.col + 31}",
+            "scale d": b.scale,
+            "minimum m": b.minimum,
+            "codes": " ".join(map(str, b.codes)),
+            "first values": ", ".join(f"{v:.4f}" for v in b.values[:4]) + ", …",
+        }
+        for b in blocks
+    ]
+
+
+def arch_line(arch: Arch) -> str:
+    """``SmolLM2-135M: 30 layers, width 576, 9 query heads / 3 K/V heads, …``."""
+    return (
+        f"{arch.name}: {arch.n_layer} layers, width {arch.d}, {arch.n_head} query heads / "
+        f"{arch.n_kv_head} K/V heads, {arch.mlp} MLP of {arch.ffn}, vocabulary {arch.vocab:,}"
+        f"{', tied head' if arch.tied else ''}."
+    )
+
+
+def count_text(total: int) -> str:
+    """A parameter count: ``134.5 M`` or ``7.62 B``."""
+    return f"{total / 1e6:,.1f} M" if total < 1e9 else f"{total / 1e9:,.2f} B"
+
+
+def roofline_points(calc: Calculation, context: int) -> list[tuple[str, float, float]]:
+    """(label, FLOP/byte, FLOP/s) of every decode batch size and of the prefill."""
+    points = [(f"decode ×{b}", s.intensity, s.flops / s.seconds) for b, s in calc.decode_batches]
+    points.append(
+        (f"prefill {context}", calc.prefill.intensity, calc.prefill.flops / calc.prefill.seconds)
+    )
+    return points
+
+
+def switch_line(calc: Calculation, gpu: GPU, fmt: str) -> str:
+    """How long loading the weights takes over the host link, against one read from HBM."""
+    return (
+        f"Loading {calc.arch.name}'s {calc.weight_bytes[fmt] / 1e9:.2f} GB over the "
+        f"{gpu.name}'s {gpu.pcie_gb_s:g} GB/s host link takes {calc.switch_pcie_s:.3f} s, "
+        f"{calc.switch_pcie_s / calc.switch_hbm_s:.0f}× one full read from its "
+        f"{gpu.hbm_tb_s:g} TB/s HBM ({calc.switch_hbm_s * 1e3:.2f} ms, a decode step's floor)."
     )

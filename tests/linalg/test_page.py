@@ -114,3 +114,66 @@ def test_custom_architecture_defaults_are_llama3_8b():
         custom_arch(state_from({"c_heads": 7}))
     with pytest.raises(LinalgError, match="layers must be from 1"):
         custom_arch(state_from({"c_layers": 0}))
+
+
+def test_view_texts_and_rows():
+    import torch
+
+    from core.linalg import page as lp
+    from core.linalg.ffn import FFN
+    from core.linalg.quant import Block, quantize
+
+    a = as_matrix([[1, 2], [3, 4]], 2, 2, "A")
+    b = as_matrix([[5, 6], [7, 8]], 2, 2, "B")
+    assert lp.inner_lines(a, b) == [
+        "C[1,1] = A[1,:]·B[:,1] = 1·5 + 2·7 = 19",
+        "C[1,2] = A[1,:]·B[:,2] = 1·6 + 2·8 = 22",
+        "C[2,1] = A[2,:]·B[:,1] = 3·5 + 4·7 = 43",
+        "C[2,2] = A[2,:]·B[:,2] = 3·6 + 4·8 = 50",
+    ]
+    done = [[True, False], [True, False], [False, False]]
+    assert lp.counted_rows(X, W, done) == [[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+
+    swiglu = FFN(
+        kind="swiglu", up=torch.zeros(6, 4), down=torch.zeros(4, 6), gate=torch.zeros(6, 4)
+    )
+    assert lp.ffn_intro(swiglu).startswith(
+        "Width d = 4, hidden H = 6. SwiGLU: h = silu(x·W_gate)·(x·W_up). Unit i reads x"
+    )
+    assert lp.tp_intro(swiglu, 3).startswith("The SwiGLU (SmolLM2) of layer 3 split over k")
+    gelu = FFN(kind="gelu", up=torch.zeros(6, 4), down=torch.zeros(4, 6))
+    assert "W_up (and its bias) **column-parallel**" in lp.tp_intro(gelu, 0)
+
+    torch.manual_seed(0)
+    weight = torch.randn(8, 64)
+    rows = lp.format_rows(weight)
+    assert [r["format"] for r in rows] == [
+        "int8 per tensor", "int8 per group of 32", "int4 per tensor", "int4 per group of 32"
+    ]  # fmt: skip
+    assert rows[3]["bits/weight"] == round(quantize(weight, 4, 32).bits_per_weight, 3)
+    assert rows[0]["RMSE"] < rows[2]["RMSE"]  # 8 bits err less than 4
+
+    block = Block(index=7, row=1, col=32, scale=0.5, minimum=-1.0, codes=tuple(range(16)) * 2,
+                  values=(0.1, 0.2, 0.3, 0.4) + (0.0,) * 28)  # fmt: skip
+    (row,) = lp.block_rows([block])
+    assert row["columns"] == "32–63" and row["first values"] == "0.1000, 0.2000, 0.3000, 0.4000, …"
+    assert row["codes"].startswith("0 1 2 3") and row["minimum m"] == -1.0
+    assert lp.block_note("Q4_1").startswith("Q4_1: w = d·q + m")
+    assert lp.block_note("Q8_0") == "Q8_0: w = d·q, 34 bytes per 32 weights (8.5 bits)."
+
+
+def test_calculator_texts():
+    from core.linalg import page as lp
+
+    arch, h100 = from_catalogue(models()["qwen2.5-7b"]), gpus()["H100"]
+    c = calculate(arch, h100, fmt="bf16", batch=8, context=2048)
+    assert lp.count_text(c.total) == "7.62 B" and lp.count_text(134_515_008) == "134.5 M"
+    assert lp.arch_line(arch).startswith(f"{arch.name}: 28 layers, width 3584, 28 query heads")
+    points = lp.roofline_points(c, 2048)
+    assert [p[0] for p in points] == [f"decode ×{b}" for b, _ in c.decode_batches] + [
+        "prefill 2048"
+    ]
+    assert points[-1][1] == c.prefill.intensity
+    line = lp.switch_line(c, h100, "bf16")
+    assert line.startswith(f"Loading {arch.name}'s {c.weight_bytes['bf16'] / 1e9:.2f} GB over")
+    assert f"takes {c.switch_pcie_s:.3f} s" in line
