@@ -55,6 +55,7 @@ PARAMS = {
     "size": Choice(D.size, rp.PAGE_SIZES),
     "compare": Items((), Int(1, 1, 2**63 - 1), max_items=50, allow_empty=True),
 }
+FILTER_PX, SEARCH_PX = 190, 240  # widths of the filter widgets (the row wraps)
 HIGHLIGHT = "background-color: rgba(230,159,0,0.25)"  # a config key the runs disagree on
 
 
@@ -80,12 +81,19 @@ def flash(message: str) -> None:
 # ---------------------------------------------------------------- filters and table
 def filters(url: rp.RunsView, tags: list[str]) -> rp.RunsView:
     """Kind, status, tag, search, sort and page size; kept in the URL to share a view."""
-    f1, f2, f3, f4 = st.columns([2, 2, 2, 3])
-    kinds = f1.multiselect("Kind", rp.KINDS, default=url.kind, placeholder="all kinds")
-    statuses = f2.multiselect("Status", rp.STATUSES, default=url.status, placeholder="any status")
+    # A row that wraps: at half a screen the filters take two lines, not one letter each.
+    f = st.container(horizontal=True, wrap=True, vertical_alignment="bottom", gap="small")
+    kinds = f.multiselect(
+        "Kind", rp.KINDS, default=url.kind, placeholder="all kinds", width=FILTER_PX
+    )
+    statuses = f.multiselect(
+        "Status", rp.STATUSES, default=url.status, placeholder="any status", width=FILTER_PX
+    )
     options = rp.tag_options(tags)
-    tag = f3.selectbox("Tag", options, index=rp.tag_index(options, url.tag))
-    text = f4.text_input("Search name and notes", value=url.q, max_chars=rp.FILTER_CHARS)
+    tag = f.selectbox("Tag", options, index=rp.tag_index(options, url.tag), width=FILTER_PX)
+    text = f.text_input(
+        "Search name and notes", value=url.q, max_chars=rp.FILTER_CHARS, width=SEARCH_PX
+    )
     row = st.container(horizontal=True, vertical_alignment="bottom")
     sort = row.selectbox(
         "Sort by", list(rp.SORTS), index=list(rp.SORTS).index(url.sort),

@@ -49,6 +49,12 @@ _SERIES_AXES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+ROW_PX = 290  # height of one series' row
+TOP_PX, BOTTOM_PX = 40, 100  # margins: the first title above, the legend below
+GAP_PX = 90  # between rows: an x-axis title, then the next row's title
+LEGEND_GAP_PX = 55  # from the last axis down to the legend (below its x-axis title)
+
+
 def series_axes(name: str, x_title: str = "step") -> tuple[str, str]:
     """The (x, y) axis titles of a saved series; unknown series: ``x_title`` and "value"."""
     for prefix, x, y in _SERIES_AXES:
@@ -74,11 +80,14 @@ def series_overlay(
     """
     series = list(series)
     rows = max(1, len(series))
+    height = ROW_PX * rows + TOP_PX + BOTTOM_PX
+    plot_px = height - TOP_PX - BOTTOM_PX
     fig = make_subplots(
         rows=rows,
         cols=1,
         shared_xaxes=False,
-        vertical_spacing=0.12 if rows > 1 else 0.0,
+        # room between rows for one row's x-axis title and the next row's title
+        vertical_spacing=GAP_PX / plot_px if rows > 1 else 0.0,
         subplot_titles=series or ["no series selected"],
     )
     axes = {name: series_axes(name, x_title) for name in series}
@@ -106,9 +115,10 @@ def series_overlay(
         fig.update_xaxes(title_text=axes[name][0], row=row, col=1)
         fig.update_yaxes(title_text=axes[name][1], row=row, col=1)
     fig.update_layout(
-        height=290 * rows + 80,
-        margin={"l": 60, "r": 20, "t": 40, "b": 50},
-        legend={"orientation": "h", "y": -0.12 if rows == 1 else -0.05},
+        height=height,
+        margin={"l": 60, "r": 20, "t": TOP_PX, "b": BOTTOM_PX},
+        # below the last x-axis title, never over it (it wraps to more lines when narrow)
+        legend={"orientation": "h", "yanchor": "top", "y": -LEGEND_GAP_PX / plot_px},
         hovermode="closest",
     )
     return fig
