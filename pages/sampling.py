@@ -296,7 +296,10 @@ def _link() -> dict[str, str]:
     return entries
 
 
-link_steps = st.session_state.pop("smp_link_steps", None)
+waits = sp.chat_link_waits(form.prompt, chat_template is not None)
+if st.session_state.get("smp_link_steps") and waits:  # kept until a chat model is picked
+    main_col.info(waits, icon=":material/chat:")
+link_steps = None if waits else st.session_state.pop("smp_link_steps", None)
 if link_steps:  # a shared link: show the trajectory it was made with
     try:
         steps, forced = parse_trajectory(link_steps, tokenizer.n_vocab)

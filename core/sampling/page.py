@@ -162,6 +162,17 @@ def link_values(prompt: Prompt, has_template: bool) -> LinkText:
     return LinkText(values | {"prompt": prompt.prompt}, None)
 
 
+def chat_link_waits(prompt: Prompt, has_template: bool) -> str | None:
+    """Why a link's steps are not regenerated yet: they continue a chat, and the model
+    picked has no chat template (the link does not name a model)."""
+    if prompt.mode != CHAT or has_template:
+        return None
+    return (
+        "This link holds a chat and the steps the model wrote in reply. Pick a chat model "
+        "(SmolLM2) in the sidebar to see them; this model continues plain text."
+    )
+
+
 def opened_prompt(saved_prompt: str, current: Prompt) -> Prompt:
     """A saved trajectory reopened: its prompt exactly as the model read it (plain text,
     chat markers included); the chat messages typed so far are kept for later."""

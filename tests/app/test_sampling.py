@@ -256,3 +256,10 @@ def test_long_prompt_in_the_link_is_refused_and_a_long_prompt_stays_out_of_it(ti
     assert any("3,000 characters long" in c.value for c in at.caption)
     at.text_area[0].set_value("c" * 2000).run()
     assert at.query_params["prompt"] == "c" * 2000
+
+
+def test_a_chat_link_on_a_model_without_a_template_waits_for_a_chat_model(tiny_registry):
+    at = no_exception(page({"chat": "1", "user": "Hi", "steps": "2"}))
+    assert any("This link holds a chat" in i.value for i in at.info)
+    assert at.session_state["smp_tree"].sampler.records == []  # not regenerated on plain text
+    assert at.session_state["smp_link_steps"] == {"steps": "2"}  # kept for a chat model

@@ -151,3 +151,12 @@ def test_number_settings_are_form_keys_whose_bounds_the_config_accepts():
                 low.resolve(20_000_000)
         else:
             low.resolve(20_000_000)
+
+
+def test_a_chat_links_steps_wait_for_a_chat_model():
+    chat = sp.Prompt(user="Hi")
+    assert sp.chat_link_waits(chat, has_template=True) is None
+    assert sp.chat_link_waits(sp.Prompt(mode=sp.PLAIN), has_template=False) is None
+    assert sp.chat_link_waits(chat, has_template=False).startswith(
+        "This link holds a chat and the steps the model wrote in reply. Pick a chat model"
+    )
