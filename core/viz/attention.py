@@ -350,13 +350,16 @@ def matrix_figure(
     finite = np.where(np.isfinite(z), z, np.nan)
     bound = max(float(np.nanmax(np.abs(finite))) if np.isfinite(finite).any() else 0.0, 1e-9)
     cells = np.where(masked, "−∞", np.char.mod("%.3g", np.nan_to_num(finite)))
-    col_labels = list(col_labels) if col_labels is not None else [str(j) for j in range(cols)]
+    numbered = col_labels is None  # plain feature columns: "7", not "7 7"
+    col_labels = [] if numbered else list(col_labels)
     if numbers is None:
         numbers = rows * cols <= 260
     fig = go.Figure(
         go.Heatmap(
             z=np.round(finite, 5),
-            x=[html.escape(f"{j} {c}") for j, c in enumerate(col_labels)],
+            x=[str(j) for j in range(cols)]
+            if numbered
+            else [html.escape(f"{j} {c}") for j, c in enumerate(col_labels)],
             y=[html.escape(f"{i} {r}") for i, r in enumerate(row_labels)],
             text=cells,
             texttemplate="%{text}" if numbers else None,

@@ -95,6 +95,11 @@ def test_combined_and_matrix_figures():
     hm = matrix_figure(m, ["a", "b"], title="scores").data[0]
     assert hm.text[0][1] == "−∞" and np.isnan(hm.z[0][1]) and hm.zmax == 2.0
     json.loads(matrix_figure(m, ["a", "b"], title="x").to_json())  # serialisable
+    assert list(hm.x) == ["0", "1"]  # numbered columns, each number once
+    assert list(matrix_figure(m, ["a", "b"], ["<q>", "k"], title="").data[0].x) == [
+        "0 &lt;q&gt;",
+        "1 k",
+    ]
 
 
 def test_lines_figure_draws_one_line_per_weight_above_the_floor():
