@@ -17,10 +17,10 @@ weights streaming past evict the interpreter's objects from the CPU caches), so 
 once per sequence: a decoder belongs to one sequence, like the :class:`KVCache` whose
 addresses its table holds, and reads the shared model without changing it. It keeps an
 alias of every tensor in the table, so each address stays valid memory whatever happens to
-the model; before each step it checks that the model still holds those same tensors, and
-lays the table out again if any was replaced (``.to()``, ``.float()``, ``cast_matrices``,
-``load_state_dict(assign=True)``). In-place updates (an optimizer step) keep the addresses,
-and the kernel reads the new values.
+the model; before each step it checks that the model and the cache still hold those same
+tensors, and lays the table out again if any was replaced (``.to()``, ``.float()``,
+``cast_matrices``, ``load_state_dict(assign=True)``). In-place updates (an optimizer step)
+keep the addresses, and the kernel reads the new values.
 
     cache = model.new_kv_cache()
     logits = model(prompt, kv_cache=cache, last_only=True)[:, -1]  # prefill: the plain model
@@ -89,7 +89,8 @@ class _Table(NamedTuple):
     ends: torch.Tensor  # (len(ENDS_FIELDS),) int64: glassbox_ends
     bf16: bool  # the weight matrices are bfloat16 (else float32)
     eps: float  # every LayerNorm's
-    watched: list[tuple[dict, str]]  # (module._parameters, name) of every parameter read
+    watched: list[tuple[dict, str]]  # (module._parameters, name) of every parameter read,
+    # then (cache.__dict__, "keys"/"values"): where the tensors in the tables are held
     addresses: list[int]  # their data_ptr() when built (0 for an absent bias)
     aliases: list[torch.Tensor]  # keep every address in the tables valid memory
 
@@ -131,12 +132,14 @@ def _build_table(model: GPT, cache: KVCache) -> _Table | None:
         addresses.append(0 if tensor is None else tensor.data_ptr())
         if tensor is not None:
             aliases.append(tensor.detach())
+    watched += [(cache.__dict__, "keys"), (cache.__dict__, "values")]
+    addresses += [keys.data_ptr(), values.data_ptr()]
     n_block_fields = len(LAYER_FIELDS) - 2  # the two KV caches follow each block's weights
     layers = []
     for i in range(len(blocks)):
         layers += addresses[i * n_block_fields : (i + 1) * n_block_fields]
         layers += [keys[i].data_ptr(), values[i].data_ptr()]
-    tok, pos, lnf_g, lnf_b, head = addresses[-len(ends) :]
+    tok, pos, lnf_g, lnf_b, head = addresses[-len(ends) - 2 : -2]
     ends_table = dict(
         tok_emb=tok, tok_bf16=int(ends[0].module.weight.dtype == _BF16), pos_emb=pos,
         lnf_g=lnf_g, lnf_b=lnf_b, w_head=head, vocab=vocab,
@@ -186,7 +189,7 @@ class NativeGPTDecoder:
         return cls(model, cache, kernels)
 
     def _current(self) -> bool:
-        """Whether the model still holds every tensor the table was built from."""
+        """Whether the model and cache still hold every tensor the table was built from."""
         table = self._table
         now = [
             0 if (p := params.get(name)) is None else p.data_ptr() for params, name in table.watched

@@ -231,3 +231,16 @@ def test_the_picker_chooses_the_native_decoder_for_a_gpt_on_the_cpu(kernels):
     config = GPTConfig(vocab_size=97, context_length=8, n_layer=1, n_head=2, n_embd=32)
     model = perturbed_model(config)
     assert isinstance(pick_decoder(model, model.new_kv_cache()), NativeGPTDecoder)
+
+
+def test_a_cache_whose_tensors_were_replaced_is_written_where_it_now_is(kernels):
+    config = GPTConfig(vocab_size=97, context_length=8, n_layer=1, n_head=2, n_embd=32)
+    model = perturbed_model(config)
+    cache = model.new_kv_cache()
+    decoder = NativeGPTDecoder.create(model, cache)
+    decoder.step(torch.tensor([[5]]))
+    old_keys = cache.keys
+    cache.keys, cache.values = cache.keys.clone(), cache.values.clone()
+    decoder.step(torch.tensor([[6]]))
+    assert cache.keys[0, 0, :, 1].abs().sum() > 0  # position 1 landed in the new tensors
+    assert old_keys[0, 0, :, 1].abs().sum() == 0
