@@ -2,8 +2,9 @@
 
 * Load: ``core.registry.load_model("builtin")`` wall time (first call, then the median of
   repeats), the checkpoint's size and sha256.
-* Step latency: one decoding step as the sampler runs it: forward of one token with the
-  KV cache at position ~100, softmax, and a draw (goal: median <= 10 ms).
+* Step latency: one decoding step as the sampler runs it: one token with the KV cache at
+  position ~100 on the decoder the sampler picks (``core.model.decoding``; the plain
+  forward where none applies), softmax, and a draw (goal: median <= 10 ms).
 * Heads: for each layer/head, the mean attention weight a query puts on the previous token
   and on the first token, how often each gets the row's largest weight, and the attention
   entropy, over validation windows of the built-in model's training corpus built as it was
@@ -28,6 +29,7 @@ from core.corpus import builtin_documents
 from core.device import describe_device
 from core.helpformat import HelpFormatter
 from core.model import file_sha256
+from core.model.decoding import pick_decoder
 from core.registry import BUILTIN_CHECKPOINT, load_model
 from core.training.builtin import CORPORA
 from core.training.cli import load_documents
@@ -56,6 +58,8 @@ def step_latency(loaded, steps: int) -> list[float]:
     device = model.device
     cache = model.new_kv_cache()
     model(torch.tensor([ids], device=device), kv_cache=cache)
+    decoder = pick_decoder(model, cache)
+    step = decoder.step if decoder is not None else lambda t: model(t, kv_cache=cache)[:, -1]
     g = torch.Generator(device=device).manual_seed(0)
     nxt, times = torch.tensor([[ids[-1]]], device=device), []
     for _ in range(steps):
@@ -63,7 +67,7 @@ def step_latency(loaded, steps: int) -> list[float]:
             cache.truncate(100)
         _sync(device)
         t0 = time.perf_counter()
-        logits = model(nxt, kv_cache=cache)[:, -1]  # (1, vocab)
+        logits = step(nxt)  # (1, vocab)
         probs = torch.softmax(logits / 0.8, dim=-1)
         nxt = torch.multinomial(probs, 1, generator=g)  # (1, 1)
         _sync(device)

@@ -8,12 +8,17 @@ and the project's native C kernel; the fastest sets the ceiling), just before an
 after each decode run, so the ratio does not depend on what else the machine was doing a
 minute earlier. GPT-2 124M shape, random weights.
 
-On a CUDA GPU the cached decode also runs with each step replayed as a CUDA graph
+The cached decode ("cache") runs each one-token step as the samplers do on the CPU: on
+:class:`core.model.gpt_decoder.NativeGPTDecoder` (the whole token in one native call) where
+the kernels are available; on a GPU, and on the CPU without them, on the plain model.
+``--modes plain`` times the plain model's forward on the CPU too. On a CUDA GPU the cached
+decode also runs with each step replayed as a CUDA graph
 (:class:`core.model.graphs.GraphDecoder`): eager decoding there is bound by the host
 launching kernels, and a replayed graph by the number of kernels, not by HBM.
 
     python -m bench.bench_decode                 # fp32 and bf16, 200 new tokens, CPU or CUDA
     python -m bench.bench_decode --dtypes fp32 --new-tokens 50 --no-uncached
+    python -m bench.bench_decode --modes cache plain --no-uncached   # native vs plain
 """
 
 from __future__ import annotations
@@ -24,17 +29,21 @@ import statistics
 import time
 
 import torch
+import torch.nn.functional as F
 
 from core.device import default_device, describe_device
 from core.helpformat import HelpFormatter
 from core.model import GPT, gpt2_config
+from core.model.gpt_decoder import NativeGPTDecoder
 from core.model.graphs import GraphDecoder
-from core.model.kernels import native_kernels
-from core.model.kernels.native import native_status
-from core.model.layers import split_matvec
+from core.model.kernels import native_kernels, native_status
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-MODES = {"cache": "KV cache", "graphs": "KV cache + CUDA graphs"}
+MODES = {
+    "cache": "KV cache",
+    "plain": "KV cache, plain model",
+    "graphs": "KV cache + CUDA graphs",
+}
 
 
 def _sync(device: torch.device) -> None:
@@ -42,13 +51,37 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def split_matvec(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``x @ weight.T (+ bias)`` for one row x (1, in), streaming weight on every CPU thread.
+
+    PyTorch's one-row product runs on one thread. Here the (out, in) weight is viewed,
+    without a copy, as ``n`` blocks of whole rows (n, out/n, in), one per thread; ``bmm`` of
+    the blocks with x's column is a batched matrix-vector product that MKL spreads over the
+    threads, each streaming its own block of contiguous memory. Rows left over when ``n``
+    does not divide ``out`` are one small extra product. A probe of the bandwidth PyTorch
+    alone can reach (the models decoded with it before the native kernel existed).
+    """
+    n = torch.get_num_threads()
+    d_out, d_in = weight.shape
+    rows = d_out // n  # rows per block
+    blocks = weight[: n * rows].view(n, rows, d_in)  # (n, rows, in), a view
+    # x as a column, (n, in, 1) with strides (0, 1, in): MKL takes this layout as a
+    # matrix-vector product over contiguous rows (a column with strides (0, 1, 1) made it
+    # fall back to a kernel ~4x slower).
+    column = x.reshape(1, d_in).t().expand(n, d_in, 1)
+    out = torch.bmm(blocks, column).view(1, n * rows)  # (1, n * rows)
+    if n * rows < d_out:
+        out = torch.cat([out, F.linear(x, weight[n * rows :])], dim=1)  # (1, out)
+    return out if bias is None else out.add_(bias)
+
+
 class MatvecProbe:
     """Bytes/s of a 768 x 201,088 matrix-vector product (617 MB in fp32), up to four ways.
 
     ``x@W.T`` and ``x@W`` are single ``mm`` calls on the two weight orientations (one CPU
-    thread does the work); ``split`` is :func:`core.model.layers.split_matvec`, which streams
-    row blocks on every thread; ``native`` is the C kernel the model's layers use when a
-    compiler is available (:mod:`core.model.kernels`). The matrices are made once, so the
+    thread does the work); ``split`` is :func:`split_matvec`, which streams row blocks on
+    every thread; ``native`` is the C kernel's product (:mod:`core.model.kernels`), the
+    same loop the native decoder streams its matrices with. The matrices are made once, so the
     probe can be re-run next to every decode run.
     """
 
@@ -114,9 +147,11 @@ def bytes_per_token(model: GPT) -> int:
 def decode_rate(model: GPT, prompt: torch.Tensor, new_tokens: int, mode: str) -> float:
     """Tokens/s of greedy decoding ``new_tokens`` after ``prompt`` (prefill included).
 
-    ``mode``: "cache" (the KV cache, one ``forward`` per token), "graphs" (the KV cache with
-    each step replayed as a CUDA graph, :class:`GraphDecoder`; an untimed identical run
-    first records the graphs) or "none" (the whole prefix every step).
+    ``mode``: "cache" (the KV cache, each token one step of :class:`NativeGPTDecoder` where
+    it applies, else of the plain model), "plain" (the KV cache, the plain model's
+    ``forward`` per token), "graphs" (the KV cache with each step replayed as a CUDA graph,
+    :class:`GraphDecoder`; an untimed identical run first records the graphs) or "none"
+    (the whole prefix every step).
     """
     device = prompt.device
     if mode == "graphs":
@@ -132,12 +167,16 @@ def decode_rate(model: GPT, prompt: torch.Tensor, new_tokens: int, mode: str) ->
         return new_tokens / (time.perf_counter() - t0)
     _sync(device)
     t0 = time.perf_counter()
-    if mode == "cache":
+    if mode in ("cache", "plain"):
         cache = model.new_kv_cache(1)
-        logits = model(prompt, kv_cache=cache, last_only=True)
+        decoder = NativeGPTDecoder.create(model, cache) if mode == "cache" else None
+        logits = model(prompt, kv_cache=cache, last_only=True)[:, -1]
         for _ in range(new_tokens - 1):
-            nxt = logits[:, -1].argmax(-1, keepdim=True)  # (1, 1)
-            logits = model(nxt, kv_cache=cache, last_only=True)
+            nxt = logits.argmax(-1, keepdim=True)  # (1, 1)
+            if decoder is not None:
+                logits = decoder.step(nxt)  # (1, vocab)
+            else:
+                logits = model(nxt, kv_cache=cache, last_only=True)[:, -1]
     else:
         idx = prompt
         for _ in range(new_tokens):
@@ -162,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         "--modes",
         nargs="+",
         choices=sorted(MODES),
-        help="cached decodes to time (default: both on a GPU)",
+        help="cached decodes to time (default: cache, and graphs on a GPU)",
     )
     args = parser.parse_args(argv)
 
@@ -188,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{name} matvec GB/s: "
             + ", ".join(f"{op} {rate / 1e9:.1f}" for op, rate in rates.items())
         )
-    modes = args.modes or (list(MODES) if device.type == "cuda" else ["cache"])
+    modes = args.modes or (["cache", "graphs"] if device.type == "cuda" else ["cache"])
     rows = []
     ref_logits = base(prompt).float()
     for name in args.dtypes:

@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.model.config import GPTConfig
-from core.model.kernels import native_decode_attention
 from core.model.layers import Dense, residual_init_std
 
 
@@ -122,11 +121,6 @@ class CausalSelfAttention(nn.Module):
         qkv = self.qkv(x)  # (B, T, 3d)
         if isinstance(start, torch.Tensor):  # a position on the device: the static decode step
             return self._decode_static(qkv, cache, start), None
-        if T == 1 and cache is not None and not need_weights and not self.training:
-            # One decoding step: the native kernel writes the cache and attends in one call.
-            context = native_decode_attention(qkv, cache[0], cache[1], start)  # (1, 1, d)
-            if context is not None:
-                return self.proj(context), None
         qkv = qkv.view(B, T, 3, self.n_head, self.head_dim)  # (B, T, 3, H, hd)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, hd)
         if cache is not None:

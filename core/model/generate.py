@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from core.model.decoding import pick_decoder
 from core.model.gpt import GPT
 
 
@@ -70,8 +71,10 @@ def generate(
     Without a cache each step re-runs the model on the last ``context_length`` tokens (the
     book's loop). With a cache the prompt (cropped to the context) is processed once and each
     step feeds only the newest token; once the cache is full the loop falls back to the
-    windowed recomputation, so both modes produce identical tokens. For a model with a
-    ``start_token``, pass ids that begin with it: the windows then keep it at position 0.
+    windowed recomputation, so both modes produce identical tokens. The one-token cached
+    steps run on the decoder :func:`core.model.decoding.pick_decoder` picks (the native CPU
+    kernel, CUDA graphs), where one applies. For a model with a ``start_token``, pass ids
+    that begin with it: the windows then keep it at position 0.
     """
     ctx, start = model.config.context_length, model.config.start_token
 
@@ -79,12 +82,16 @@ def generate(
         return crop_to_context(ids, ctx, start)[0]  # behind the start token, if ids have it
 
     cache = model.new_kv_cache(idx.shape[0]) if use_cache else None
+    decoder = pick_decoder(model, cache) if cache is not None else None
     pending = window(idx)  # what the next forward pass must see
     for _ in range(max_new_tokens):
         if cache is not None and cache.length + pending.shape[1] > ctx:
-            cache = None  # full: continue without it, exactly like the uncached loop
+            cache = decoder = None  # full: continue without it, like the uncached loop
             pending = window(idx)
-        logits = model(pending, kv_cache=cache, last_only=True)[:, -1]  # (B, vocab)
+        if decoder is not None and pending.shape[1] == 1:
+            logits = decoder.step(pending)  # (B, vocab)
+        else:
+            logits = model(pending, kv_cache=cache, last_only=True)[:, -1]  # (B, vocab)
         next_id = sample_next(logits, temperature=temperature, top_k=top_k, generator=generator)
         idx = torch.cat([idx, next_id], dim=1)
         pending = next_id if cache is not None else window(idx)

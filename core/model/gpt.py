@@ -10,13 +10,15 @@ The module holds only weights. Per-sequence state lives in a :class:`KVCache` pa
 hidden state after each block, for attention maps, contextual embeddings and a logit lens.
 The tied embedding/head matrix is stored (vocab x n_embd), like ``nn.Embedding`` and like the
 head's (out x in) weight (see ``layers.py``); a token's embedding is one row of it.
+
+This module is plain PyTorch. The decoders that make the same one-token step fast sit
+beside it and are chosen by the samplers (``core/model/decoding.py``): the native CPU
+kernel (``gpt_decoder.py``) and CUDA graphs (``graphs.py``, over :meth:`GPT.decode_static`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -24,13 +26,6 @@ from torch import nn
 
 from core.model.attention import CausalSelfAttention
 from core.model.config import GPTConfig
-from core.model.kernels import (
-    LayerWeights,
-    ModelEnds,
-    TokenPlan,
-    native_decode_block,
-    native_decode_layers,
-)
 from core.model.kv_cache import KVCache
 from core.model.layers import Dense, FeedForward, residual_init_std
 
@@ -82,44 +77,6 @@ class Block(nn.Module):
         x = x + attended  # eval: dropout is the identity, skip its module call
         return x + self.ffn(self.ln2(x)), weights
 
-    def native_weights(self) -> LayerWeights:
-        """This block's parameters in the order the native decoding kernel reads them."""
-        # Plain dict lookups instead of nn.Module attribute access: this runs once per layer
-        # per token, and twenty __getattr__ calls cost as much as a small matrix product.
-        modules = self._modules
-        attn, ffn = modules["attn"]._modules, modules["ffn"]._modules
-        ln1, ln2 = modules["ln1"]._parameters, modules["ln2"]._parameters
-        qkv, proj = attn["qkv"]._parameters, attn["proj"]._parameters
-        fc, out = ffn["fc"]._parameters, ffn["proj"]._parameters
-        return LayerWeights(
-            (ln1["weight"], ln1.get("bias")),
-            (qkv["weight"], qkv.get("bias")),
-            (proj["weight"], proj.get("bias")),
-            (ln2["weight"], ln2.get("bias")),
-            (fc["weight"], fc.get("bias")),
-            (out["weight"], out.get("bias")),
-        )
-
-    def decode_native(
-        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor], start: int
-    ) -> torch.Tensor | None:
-        """This block for one new token (1, 1, d) in one native call; ``None`` if unavailable.
-
-        The same computation as :meth:`forward` in eval mode (``core/model/kernels``); tests
-        check the two agree. :class:`GPT` runs all its blocks in one such call.
-        """
-        eps = self._modules["ln1"].eps
-        if self._modules["ln2"].eps != eps:
-            return None
-        return native_decode_block(
-            x,
-            self.native_weights(),
-            eps=eps,
-            k_cache=cache[0],
-            v_cache=cache[1],
-            start=start,
-        )
-
 
 class GPT(nn.Module):
     """A GPT-2-style decoder-only language model (book ch. 4, ``GPTModel``)."""
@@ -138,20 +95,6 @@ class GPT(nn.Module):
         nn.init.normal_(self.pos_emb.weight, std=0.01)
         if self.tok_emb is not None:
             nn.init.normal_(self.tok_emb.weight, std=0.02)
-        # Counts the times the parameters may have been replaced (``.to()``, ``.float()``,
-        # ``load_state_dict``, :meth:`cast_matrices`): a native decoding plan records it and
-        # is rebuilt when it changes. In-place updates (an optimizer step) keep addresses.
-        self.weights_version = 0
-
-    def _apply(self, fn, recurse: bool = True):  # behind .to(), .float(), .cuda(), ...
-        self.weights_version += 1
-        return super()._apply(fn, recurse)
-
-    def load_state_dict(
-        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
-    ):  # returns torch's NamedTuple of missing and unexpected keys
-        self.weights_version += 1  # assign=True replaces the parameters
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     @property
     def device(self) -> torch.device:
@@ -173,7 +116,6 @@ class GPT(nn.Module):
         for module in self.modules():
             if isinstance(module, Dense) or module is self.tok_emb:
                 module.weight.data = module.weight.data.to(dtype)
-        self.weights_version += 1
         return self
 
     def num_parameters(self) -> int:
@@ -259,11 +201,6 @@ class GPT(nn.Module):
         x = self.drop(self.embed_tokens(idx) + positions)  # (B, T, d)
         hidden_states = [x] if capture else []
         attentions: list[torch.Tensor] = []
-        # Decoding one token on the CPU: every block in one native call when available.
-        if T == 1 and kv_cache is not None and not capture and not self.training:
-            out = self._decode_native(x, kv_cache, start)
-            if out is not None:
-                return out, hidden_states, attentions
         for i, block in enumerate(self.blocks):
             layer_cache = kv_cache.layer(i) if kv_cache is not None else None
             x, weights = block(x, cache=layer_cache, start=start, need_weights=capture)
@@ -271,21 +208,6 @@ class GPT(nn.Module):
                 hidden_states.append(x)
                 attentions.append(weights)
         return x, hidden_states, attentions
-
-    def _decode_native(self, x: torch.Tensor, kv_cache: KVCache, start: int) -> torch.Tensor | None:
-        """All blocks for one token (1, 1, d) in one native call; ``None`` if unavailable."""
-        blocks = self.blocks._modules.values()
-        eps = {block._modules["ln1"].eps for block in blocks}
-        eps |= {block._modules["ln2"].eps for block in blocks}
-        if len(eps) != 1:
-            return None
-        return native_decode_layers(
-            x,
-            [block.native_weights() for block in blocks],
-            [kv_cache.layer(i) for i in range(len(blocks))],
-            eps=eps.pop(),
-            start=start,
-        )
 
     def decode_static(
         self, token: torch.Tensor, position: torch.Tensor, kv_cache: KVCache, span: int
@@ -305,42 +227,6 @@ class GPT(nn.Module):
             window = (keys[:, :, :span], values[:, :, :span])  # views: writes reach the cache
             x, _ = block(x, cache=window, start=position)
         return self.logit_lens(x)[:, 0]  # (B, vocab)
-
-    def _decode_token_native(self, idx: torch.Tensor, kv_cache: KVCache) -> torch.Tensor | None:
-        """Logits (1, 1, vocab) of one token (1, 1) from a single native call, else ``None``.
-
-        Embedding, every block, the final LayerNorm and the head in one parallel region
-        (:class:`TokenPlan`). The plan is built at a sequence's first step and kept on its
-        cache with this model and :attr:`weights_version`; a model whose weights were
-        replaced since gets a new one.
-        """
-        if idx.shape != (1, 1) or idx.device.type != "cpu" or torch.is_grad_enabled():
-            return None
-        start = self._check_step(idx, kv_cache)  # the errors the ordinary path would raise
-        record = kv_cache.native_plan
-        if not (
-            isinstance(record, tuple) and record[0] is self and record[1] == self.weights_version
-        ):
-            record = kv_cache.native_plan = (self, self.weights_version, self._token_plan(kv_cache))
-        plan = record[2]
-        if plan is None:
-            return None
-        return plan.run(int(idx), start, eps=self.ln_f.eps)
-
-    def _token_plan(self, kv_cache: KVCache) -> TokenPlan | None:
-        """A :class:`TokenPlan` for this model and cache, or None where it does not apply."""
-        blocks = list(self.blocks._modules.values())
-        eps = {self.ln_f.eps} | {b.ln1.eps for b in blocks} | {b.ln2.eps for b in blocks}
-        if len(eps) != 1 or self.ln_f.bias is None or self.head.bias is not None:
-            return None
-        ends = ModelEnds(
-            tok_emb=self.token_embedding_matrix(),
-            pos_emb=self.pos_emb.weight,
-            ln_f=(self.ln_f.weight, self.ln_f.bias),
-            head=self.head.weight,
-        )
-        weights = [block.native_weights() for block in blocks]
-        return TokenPlan.build(weights, ends, kv_cache.keys, kv_cache.values)
 
     def next_token_loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of the logits for ``idx`` (B, T) against ``targets`` (B, T).
@@ -380,11 +266,6 @@ class GPT(nn.Module):
         the last position only (logits (B, 1, vocab)), saving work while decoding. Returns the
         logits (B, T, vocab), or a :class:`ModelOutput` when ``capture`` is set.
         """
-        if kv_cache is not None and not capture and not self.training:
-            logits = self._decode_token_native(idx, kv_cache)  # one token on the CPU
-            if logits is not None:
-                kv_cache.advance(1)
-                return logits
         x, hidden_states, attentions = self._trunk(idx, kv_cache, capture)
         if last_only:
             x = x[:, -1:]  # (B, 1, d)

@@ -44,10 +44,6 @@ class KVCache:
         self.keys = torch.zeros(shape, device=device, dtype=dtype)  # (L, B, H, Tmax, hd)
         self.values = torch.zeros(shape, device=device, dtype=dtype)  # (L, B, H, Tmax, hd)
         self._length = 0
-        # How the model's native CPU kernel decodes into this cache, built at the first
-        # step that uses it (GPT._decode_token_native); like the cache, it belongs to this
-        # one sequence.
-        self.native_plan: object | None = None
 
     @property
     def length(self) -> int:
@@ -106,7 +102,6 @@ class KVCache:
         twin.keys = self.keys.clone()
         twin.values = self.values.clone()
         twin._length = self._length
-        twin.native_plan = None  # a plan holds this cache's addresses, not the twin's
         return twin
 
     def __repr__(self) -> str:

@@ -25,8 +25,8 @@ import tiktoken
 import torch
 
 from core.model import GPT, KVCache, crop_to_context
+from core.model.decoding import Decoder, pick_decoder
 from core.model.llama import Llama
-from core.model.llama_decoder import LlamaDecoder, llama_decoder
 from core.sampling.config import SamplingConfig
 from core.sampling.processors import (
     PipelineOutput,
@@ -155,12 +155,11 @@ class Sampler:
         self.generator.manual_seed(self.config.seed)
         self._use_cache = use_cache
         self._cache: KVCache | None = None  # allocated at the first step that needs it
-        # One-token cached steps of a Llama on the CPU run on the native kernels' decoder
-        # (shared per model, read-only; None without a C compiler): same tokens, faster.
-        # ``native=False`` keeps the plain model's forward (benchmarks compare the two).
-        self._decoder: LlamaDecoder | None = (
-            llama_decoder(model) if native and isinstance(model, Llama) else None
-        )
+        # One-token cached steps run on the decoder picked for the cache (the native CPU
+        # kernels, CUDA graphs; None: the plain model): same tokens, faster. ``native=False``
+        # keeps the plain model's forward (benchmarks compare the two).
+        self._native = native
+        self._decoder: Decoder | None = None  # made with each cache, for that cache
         self._window_notice_given = False
 
     # ------------------------------------------------------------------ state
@@ -172,11 +171,11 @@ class Sampler:
         """Turn the KV cache on (filled lazily at the next step) or off; tokens are unaffected."""
         self._use_cache = enabled
         if not enabled:
-            self._cache = None
+            self._cache = self._decoder = None
 
     def release_cache(self) -> None:
         """Free the cache's memory (an inactive branch); the next step rebuilds it."""
-        self._cache = None
+        self._cache = self._decoder = None
 
     @property
     def eos_text(self) -> str:
@@ -233,15 +232,21 @@ class Sampler:
                 idx = torch.tensor(seq, device=device)[None]  # (1, T)
                 return self.model(idx, last_only=True)[0, -1], len(seq), False
             if self._cache is None:
-                self._cache = self.model.new_kv_cache(1)
+                self._set_cache(self.model.new_kv_cache(1))
             if self._cache.length >= len(seq):
                 self._cache.truncate(len(seq) - 1)  # re-feed the last token to get its logits
             new = torch.tensor(seq[self._cache.length :], device=device)[None]  # (1, T_new)
             if self._decoder is not None and new.shape[1] == 1:
-                logits = self._decoder.step(new, self._cache)  # (1, 1, V)
+                logits = self._decoder.step(new)  # (1, V)
             else:
-                logits = self.model(new, kv_cache=self._cache, last_only=True)  # (1, 1, V)
-            return logits[0, -1], new.shape[1], True
+                logits = self.model(new, kv_cache=self._cache, last_only=True)[:, -1]  # (1, V)
+            return logits[0], new.shape[1], True
+
+    def _set_cache(self, cache: KVCache | None) -> None:
+        """Use ``cache`` (or none) for the next steps, with the decoder picked for it."""
+        self._cache = cache
+        use_decoder = cache is not None and self._native
+        self._decoder = pick_decoder(self.model, cache) if use_decoder else None
 
     # ------------------------------------------------------------------ stepping
     def _advance(self, forced: int | None) -> StepRecord:
@@ -391,7 +396,7 @@ class Sampler:
         twin._rng_before = list(self._rng_before)
         twin.generator = torch.Generator(device="cpu")
         twin.generator.set_state(self.generator.get_state())
-        twin._cache = self._cache.clone() if self._cache is not None else None
+        twin._set_cache(self._cache.clone() if self._cache is not None else None)
         if at_step is not None:
             twin.rewind(len(twin.records) - at_step)
         return twin

@@ -1,65 +1,47 @@
-"""Dense: nn.Linear's layout; its one-row products (native or split) equal F.linear."""
+"""Dense and GELU: PyTorch's own nn.Linear and GELU give the same numbers."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 
-from core.model import GPT, GPTConfig
-from core.model.layers import SPLIT_MATVEC_MIN_WEIGHTS, Dense, split_matvec
+from core.model.layers import Dense, FeedForward, gelu
 
 
-@pytest.fixture
-def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.mark.parametrize("d_out", [3072, 4097, 7])  # even, odd (a remainder column), tiny
-@pytest.mark.parametrize("threads", [2, 3])
-def test_split_matvec_equals_mm(d_out, threads):
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        g = torch.Generator().manual_seed(d_out)
-        w = torch.randn(d_out, 96, generator=g)  # (out, in)
-        x = torch.randn(1, 96, generator=g)
-        b = torch.randn(d_out, generator=g)
-        with torch.no_grad():
-            torch.testing.assert_close(split_matvec(x, w, b), torch.addmm(b, x, w.t()))
-            torch.testing.assert_close(split_matvec(x, w, None), x @ w.t())
-    finally:
-        torch.set_num_threads(before)
-
-
-def test_dense_splits_only_one_row_products_without_grad(two_threads, monkeypatch, spy):
-    monkeypatch.setattr("core.model.layers.native_matvec", lambda *a: None)  # no C compiler
-    calls = spy("core.model.layers.split_matvec")
-    layer = Dense(512, SPLIT_MATVEC_MIN_WEIGHTS // 512)
-    x = torch.randn(1, 1, 512)
-    with torch.no_grad():
-        one = layer(x)
-        layer(torch.randn(3, 512))  # several rows: a GEMM, no split
-    assert calls == [(1, 512)]
-    assert one.shape == (1, 1, layer.out_features)
-    torch.testing.assert_close(one, torch.nn.functional.linear(x, layer.weight, layer.bias))
-    layer(x).sum().backward()  # with autograd: the plain product (its backward is known)
-    assert calls == [(1, 512)] and layer.weight.grad is not None
-    small = Dense(64, 64)
-    with torch.no_grad():
-        small(torch.randn(1, 64))  # cached anyway: not worth splitting
-    assert calls == [(1, 512)]
-
-
-def test_decoding_with_split_products_matches_the_full_forward(two_threads):
+@pytest.mark.parametrize("bias", [True, False])
+def test_dense_equals_nn_linear_with_the_same_weights(bias):
     torch.manual_seed(0)
-    config = GPTConfig(vocab_size=2049, context_length=16, n_layer=1, n_head=4, n_embd=512)
-    model = GPT(config).eval()
-    ids = torch.randint(0, config.vocab_size, (1, 8))
+    dense, linear = Dense(48, 20, bias=bias), torch.nn.Linear(48, 20, bias=bias)
+    assert dense.weight.shape == linear.weight.shape == (20, 48)  # stored (out, in)
     with torch.no_grad():
-        full = model(ids)
-        cache = model.new_kv_cache()
-        steps = [model(ids[:, i : i + 1], kv_cache=cache) for i in range(8)]
-    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-4, rtol=1e-4)
+        linear.weight.copy_(dense.weight)
+        if bias:
+            dense.bias.normal_()
+            linear.bias.copy_(dense.bias)
+    x = torch.randn(2, 5, 48)
+    torch.testing.assert_close(dense(x), linear(x), atol=0, rtol=0)
+
+
+def test_dense_with_bf16_weights_keeps_the_activations_dtype():
+    torch.manual_seed(0)
+    dense = Dense(64, 32)
+    with torch.no_grad():
+        dense.bias.normal_()
+    reference = (
+        torch.nn.functional.linear(torch.ones(1, 64).bfloat16(), dense.weight.bfloat16()).float()
+        + dense.bias
+    )
+    dense.weight.data = dense.weight.data.bfloat16()  # what GPT.cast_matrices does
+    out = dense(torch.ones(1, 64))
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, reference, atol=0, rtol=0)
+
+
+def test_gelu_is_the_tanh_formula_and_the_feed_forward_widens_4x():
+    x = torch.linspace(-4, 4, 81, dtype=torch.float64)
+    formula = 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    torch.testing.assert_close(gelu(x), formula)
+    ffn = FeedForward(8)
+    assert ffn.fc.weight.shape == (32, 8) and ffn.proj.weight.shape == (8, 32)

@@ -161,7 +161,7 @@ def test_sampler_decodes_with_it_and_without_it_the_same(kernels, spy, native):
 
 
 def test_sampler_falls_back_to_the_plain_model_without_the_kernels(monkeypatch, spy):
-    monkeypatch.setattr("core.sampling.sampler.llama_decoder", lambda model: None)
+    monkeypatch.setattr("core.model.decoding.llama_decoder", lambda model: None)
     encoding = byte_encoding()
     steps = spy("core.model.llama_decoder.LlamaDecoder.step")
     sampler = Sampler(

@@ -156,13 +156,16 @@ void glassbox_matvec_bf16(const uint16_t *restrict w, const float *restrict x,
         y[r] = dot_bf16_pairs(w + r * cols, xb, cols) + (b ? b[r] : 0.0f);
 }
 
-/* One decoding step of causal self-attention for one sequence, on a float32 KV cache.
+/* Positions one attention step reads: its scores live on the stack. */
+#define MAX_POSITIONS 4096
+
+/* One decoding step of causal self-attention for one head h of one sequence, on a float32
+ * KV cache.
  *
  * qkv is the fused projection of the new token, laid out (3, heads, head_dim): queries,
  * then keys, then values. Its key and value are written at position `pos` of the caches
- * (heads, max_len, head_dim), then each head attends over positions 0..pos:
+ * (heads, max_len, head_dim), then the head attends over positions 0..pos (< MAX_POSITIONS):
  * softmax(q.k / sqrt(head_dim)) weighted sum of v, written to out (heads, head_dim).
- * Scores live on the stack up to 4096 positions; longer caches are refused (returns 1).
  */
 static void attend_head(const float *restrict qkv, float *restrict k_cache,
                         float *restrict v_cache, int64_t pos, int64_t heads, int64_t head_dim,
@@ -173,7 +176,7 @@ static void attend_head(const float *restrict qkv, float *restrict k_cache,
     float *values = v_cache + h * max_len * head_dim;
     memcpy(keys + pos * head_dim, qkv + (heads + h) * head_dim, head_dim * sizeof(float));
     memcpy(values + pos * head_dim, qkv + (2 * heads + h) * head_dim, head_dim * sizeof(float));
-    float scores[4096];
+    float scores[MAX_POSITIONS];
     float top = -INFINITY, total = 0.0f;
     for (int64_t t = 0; t <= pos; t++) {
         scores[t] = dot_f32(keys + t * head_dim, q, head_dim) * scale;
@@ -193,16 +196,6 @@ static void attend_head(const float *restrict qkv, float *restrict k_cache,
     }
 }
 
-int glassbox_decode_attention(const float *restrict qkv, float *restrict k_cache,
-                              float *restrict v_cache, int64_t pos, int64_t heads,
-                              int64_t head_dim, int64_t max_len, float *restrict out) {
-    if (pos < 0 || pos >= max_len || pos >= 4096) return 1;
-#pragma omp parallel for schedule(static)
-    for (int64_t h = 0; h < heads; h++)
-        attend_head(qkv, k_cache, v_cache, pos, heads, head_dim, max_len, h, out);
-    return 0;
-}
-
 /* The model's blocks for one decoding step, all in a single OpenMP parallel region.
  *
  * Each is a pre-LayerNorm GPT-2 block on the residual x (d), updated in place:
@@ -218,8 +211,7 @@ int glassbox_decode_attention(const float *restrict qkv, float *restrict k_cache
  * thread computes the LayerNorms itself (d values, on its stack) rather than waiting for
  * one thread to do it, and before each barrier it prefetches the first rows it will read of
  * the next matrix (the last step of a layer: the next layer's), so the memory stream does
- * not restart cold after every step. glassbox_decode_layers returns 1 (and changes nothing)
- * if pos is out of range or d too large for the stack buffer.
+ * not restart cold after every step.
  */
 static inline float row_dot(const void *w, int bf16, int pairs, int64_t row, const float *v,
                             const uint16_t *vb, int64_t n) {
@@ -265,7 +257,7 @@ static inline void prefetch_rows(const void *w, int bf16, int64_t lo, int64_t hi
 #define MAX_WIDTH 16384
 
 /* One layer's parameters and KV caches: the pointers the block step reads (biases may be
- * NULL). glassbox_decode_layers takes an array of these, one per layer, from Python. */
+ * NULL). glassbox_decode_token takes an array of these, one per layer, from Python. */
 typedef struct {
     const float *ln1_g, *ln1_b;
     const void *w_qkv;
@@ -329,21 +321,8 @@ static void block_step(const glassbox_layer *L, const void *next, int64_t next_r
 }
 
 static int decode_args_ok(int64_t d, int64_t pos, int64_t heads, int64_t max_len) {
-    return pos >= 0 && pos < max_len && pos < 4096 && heads > 0 && (d / heads) * heads == d &&
-           d <= MAX_WIDTH;
-}
-
-/* Blocks layers[0..n) for one decoding step (n = 1 runs a single block). */
-int glassbox_decode_layers(float *restrict x, int64_t d, float eps, int bf16, int64_t n,
-                           const glassbox_layer *layers, int64_t pos, int64_t heads,
-                           int64_t max_len, float *restrict qkv, float *restrict ctx,
-                           float *restrict f) {
-    if (!decode_args_ok(d, pos, heads, max_len)) return 1;
-#pragma omp parallel
-    for (int64_t i = 0; i < n; i++)
-        block_step(&layers[i], i + 1 < n ? layers[i + 1].w_qkv : NULL, 3 * d, x, d, eps, bf16,
-                   pos, heads, max_len, qkv, ctx, f);
-    return 0;
+    return pos >= 0 && pos < max_len && pos < MAX_POSITIONS && heads > 0 &&
+           (d / heads) * heads == d && d <= MAX_WIDTH;
 }
 
 /* The rest of the model for glassbox_decode_token: the token and position embeddings, the
@@ -359,7 +338,7 @@ typedef struct {
 } glassbox_ends;
 
 /* One whole decoding step in one parallel region: x = tok_emb[token] + pos_emb[pos], the
- * blocks layers[0..n) (as glassbox_decode_layers), then logits = W_head LN_f(x), each
+ * blocks layers[0..n) (block_step above), then logits = W_head LN_f(x), each
  * thread streaming its own rows of the head. x (d) is scratch here. Returns 1 (and changes
  * nothing) for arguments out of range. */
 int glassbox_decode_token(int64_t token, int64_t pos, const glassbox_ends *E,

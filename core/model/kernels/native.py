@@ -8,20 +8,20 @@ streams faster than float32 does (``bench/bench_decode.py`` measures them side b
 thread stream its own block of rows; with bfloat16 weights it multiplies bfloat16 pairs
 (AVX512-BF16's ``vdpbf16ps``, the vector rounded to bfloat16 as PyTorch's bfloat16 products
 round it) or, on CPUs without that instruction, widens the weight to float32 in registers,
-so half the bytes give float32 sums. Its layer step runs every pre-LayerNorm block of the
-model for one token (LayerNorms, QKV, writing the new key and value into the KV cache and
-attending over it, projections, GELU) in one parallel region, replacing about twenty small
-PyTorch operations per layer whose fixed costs add up when a token takes a few
-milliseconds; its token step adds the embedding before the blocks and the final LayerNorm
-and output head after them; its attention step does the attention part alone. This module
-builds and loads the library; :mod:`core.model.kernels.steps` wraps the decoding steps.
+so half the bytes give float32 sums. Its token step runs a whole GPT decoding step for one
+token in one parallel region: the embedding, every pre-LayerNorm block (LayerNorms, QKV,
+writing the new key and value into the KV cache and attending over it, projections, GELU),
+the final LayerNorm and the output head, replacing about twenty small PyTorch operations per
+layer whose fixed costs add up when a token takes a few milliseconds. This module builds
+and loads the library; :mod:`.abi` names its interface, and the decoders beside the models
+(:mod:`core.model.gpt_decoder`, :mod:`core.model.llama_decoder`) call it.
 
 The C file is compiled once per machine with the system's C compiler (``cc -O3
 -march=native -fopenmp``) into ``~/.cache/glassbox/kernels`` (or ``$GLASSBOX_KERNEL_DIR``;
 if the default folder cannot be written or loaded from, a folder of mode 0700 under the
 system temp dir) and loaded with :mod:`ctypes`, which releases the GIL during the call.
-Without a compiler, or with ``GLASSBOX_NATIVE_KERNELS=0``, :func:`native_kernels` returns ``None`` and the
-model uses PyTorch's kernels: same results, slower decoding. The library links
+Without a compiler, or with ``GLASSBOX_NATIVE_KERNELS=0``, :func:`native_kernels` returns
+``None`` and the samplers decode with the plain model: same results, slower decoding. The library links
 ``libgomp.so.1`` by name; loaded after ``torch``, it shares PyTorch's OpenMP runtime and
 thread count.
 """
@@ -37,10 +37,11 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from core.model.kernels import abi
 
 SOURCE = Path(__file__).with_name("decode.c")
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC")
@@ -55,7 +56,7 @@ _default: object = _UNSET  # the kernels from the default directory, once looked
 
 
 class NativeKernels:
-    """The loaded kernel library: call :meth:`matvec` (or :func:`native_matvec`)."""
+    """The loaded kernel library: :meth:`matvec`, and the functions the decoders call."""
 
     def __init__(self, path: Path, compiler: str, build_seconds: float, lib: ctypes.CDLL):
         self.path = path
@@ -66,9 +67,7 @@ class NativeKernels:
             torch.float32: lib.glassbox_matvec_f32,
             torch.bfloat16: lib.glassbox_matvec_bf16,
         }
-        self._attention = lib.glassbox_decode_attention
-        self._layers = lib.glassbox_decode_layers
-        self._token = lib.glassbox_decode_token
+        self.decode_token = lib.glassbox_decode_token  # see core.model.gpt_decoder
         # With AVX512-BF16, products with bfloat16 weights round the vector to bfloat16 too
         # (for widths that are multiples of 64), as PyTorch's bfloat16 products do.
         self.bf16_pairs = bool(lib.glassbox_bf16_pairs())
@@ -94,21 +93,10 @@ class NativeKernels:
         fn = self._functions.get(weight.dtype)
         if fn is None:
             raise ValueError(f"native matvec supports float32 and bfloat16, not {weight.dtype}")
-        return self._run(fn, weight, x.reshape(cols), bias, (rows,))
-
-    @staticmethod
-    def _run(
-        fn: Callable[..., None],
-        weight: torch.Tensor,
-        x: torch.Tensor,
-        bias: torch.Tensor | None,
-        shape: tuple[int, ...],
-    ) -> torch.Tensor:
-        """Call the C function on float32 copies of x and bias (no copy when already so)."""
-        rows, cols = weight.shape
-        x32 = x.to(torch.float32).contiguous()
+        # the C function reads float32 copies of x and bias (no copy when already so)
+        x32 = x.reshape(cols).to(torch.float32).contiguous()
         b32 = None if bias is None else bias.to(torch.float32).contiguous()
-        out = torch.empty(shape, dtype=torch.float32)
+        out = torch.empty(rows, dtype=torch.float32)
         fn(
             weight.data_ptr(),
             x32.data_ptr(),
@@ -169,30 +157,7 @@ def _build(compiler: str, target: Path) -> None:
 
 def _load(path: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
-    for fn in (lib.glassbox_matvec_f32, lib.glassbox_matvec_bf16):
-        fn.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 2  # w, x, b, y, rows, cols
-        fn.restype = None
-    layers = lib.glassbox_decode_layers
-    pointer, size = ctypes.c_void_p, ctypes.c_int64
-    layers.argtypes = (
-        [pointer, size, ctypes.c_float, ctypes.c_int, size, pointer]  # x, d, eps, bf16, n, table
-        + [size, size, size]  # pos, heads, max_len
-        + [pointer] * 3  # scratch: qkv, ctx, f
-    )
-    layers.restype = ctypes.c_int
-    attention = lib.glassbox_decode_attention
-    # qkv, k_cache, v_cache, pos, heads, head_dim, max_len, out
-    attention.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4 + [ctypes.c_void_p]
-    attention.restype = ctypes.c_int
-    lib.glassbox_bf16_pairs.argtypes = []
-    lib.glassbox_bf16_pairs.restype = ctypes.c_int
-    token = lib.glassbox_decode_token
-    token.argtypes = (
-        [size, size, pointer, pointer, size, size, ctypes.c_float, ctypes.c_int]
-        + [size, size]  # heads, max_len
-        + [pointer] * 5  # scratch: x, qkv, ctx, f; logits
-    )  # token, pos, ends, table, n, d, eps, bf16, ...
-    token.restype = ctypes.c_int
+    abi.declare(lib)
     return lib
 
 
@@ -272,28 +237,3 @@ def native_status(*, cache_dir: Path | None = None) -> str:
     """One line: where the kernels were loaded from, or why they are not used."""
     native_kernels(cache_dir=cache_dir)
     return _reason.get(str(cache_dir or _cache_dir()), "not built yet")
-
-
-def native_matvec(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
-) -> torch.Tensor | None:
-    """``x @ weight.T + bias`` for one row x (..., in) with the native kernel, else ``None``.
-
-    Used by :class:`core.model.layers.Dense` when decoding: CPU tensors, no autograd, a
-    contiguous float32 or bfloat16 weight (out, in). The result has x's dtype and shape
-    (..., out); the sum is float32 whatever the weight's dtype (with bfloat16 weights x may be
-    rounded to bfloat16 first: ``NativeKernels.bf16_pairs``). Kept lean: it runs 49 times
-    per GPT-2 token.
-    """
-    if torch.is_grad_enabled() or x.device.type != "cpu" or not weight.is_contiguous():
-        return None
-    kernels = native_kernels()
-    if kernels is None:
-        return None
-    fn = kernels._functions.get(weight.dtype)
-    if fn is None or not weight.is_cpu or weight.dim() != 2 or x.numel() != weight.shape[1]:
-        return None
-    if bias is not None and (bias.numel() != weight.shape[0] or not bias.is_cpu):
-        return None
-    out = kernels._run(fn, weight, x, bias, (*x.shape[:-1], weight.shape[0]))
-    return out if x.dtype == torch.float32 else out.to(x.dtype)
