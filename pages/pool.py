@@ -5,7 +5,9 @@ views: **Stories** (guided presets that each reproduce one of the paper's findin
 ``core.pool.stories``, already run and cached, with a "run it yourself" button), **Live** (a ``core.pool.live.LiveRun`` stepped by an ``st.fragment``), **Compare**
 (policies on the same seeded workload) and **Sweep** (attainment against load, the paper's
 headline figure, and the GPUs each policy needs). Figures come from ``core.viz.pool`` and
-``core.viz.pool_live``; every run is saved to the run store; the setup lives in the URL.
+``core.viz.pool_live``; a live or batch run is saved to the run store only when asked
+(**Save this run** at its end: a room of students would otherwise fill the store);
+comparisons and sweeps are saved as they finish; the setup lives in the URL.
 """
 
 from __future__ import annotations
@@ -101,7 +103,9 @@ def init_state() -> None:
     """Session keys once per session; the first run takes the setup and view from the URL."""
     for key in ("pl_live", "pl_batch", "pl_compare", "pl_sweep", "pl_needed", "pl_trace"):
         S.setdefault(key, None)
-    for key, default in (("pl_playing", False), ("pl_trace_name", ""), ("pl_refused", None)):
+    for key in ("pl_refused", "pl_toast"):
+        S.setdefault(key, None)
+    for key, default in (("pl_playing", False), ("pl_trace_name", "")):
         S.setdefault(key, default)
     if "pl_ready" in S:
         return
@@ -237,6 +241,30 @@ def saved_note(run_id: int | None) -> None:
         )
 
 
+def save_on_request(key: str, run_id: int | None, on_save: Callable[[], None]) -> None:
+    """A finished run's **Save this run** button, or where it was saved once it is."""
+    if S.pl_toast:  # a confirmation where the click was, not atop the panel
+        st.toast(S.pl_toast, icon=":material/check_circle:")
+        S.pl_toast = None
+    if run_id is not None:
+        saved_note(run_id)
+        return
+    st.button(
+        "Save this run",
+        key=key,
+        icon=":material/save:",
+        on_click=on_save,
+        help="Keep this run in the run store, to compare it on the Saved runs page. "
+        "Live and batch runs are saved only when you ask.",
+    )
+
+
+def _saved(run_id: int | None) -> None:
+    """After a save: the confirmation a toast shows on the next run."""
+    if run_id is not None:
+        S.pl_toast = f"Saved as run #{run_id}: compare it on the Saved runs page."
+
+
 def metric_rows(tiles: list[tuple[str, Any, str | None]], per_row: int = 3) -> None:
     """Metric tiles, ``per_row`` to a row so that values are never cut off ("99.…")."""
     for i in range(0, len(tiles), per_row):
@@ -321,14 +349,14 @@ def live_section(s: Setup | None) -> None:
         live_controls(s, S.pl_live)
     if S.pl_batch is not None and S.pl_live is None:
         cfg, result, run_id = S.pl_batch
-        result_view("Batch result", result, cfg, run_id)
+        result_view("Batch result", result, cfg, save=("pl_save_batch", run_id, _save_batch))
 
 
 def live_start(s: Setup | None) -> None:
     """Before a run: start / batch buttons, the run's size and the market's popularity."""
     st.markdown(
-        "Start a run to watch every GPU load models, prefill and decode; the run is "
-        "saved to the run store when it ends."
+        "Start a run to watch every GPU load models, prefill and decode; at its end, "
+        "**Save this run** keeps it in the run store."
     )
     c = st.columns([1, 1, 2], vertical_alignment="center")
     c[0].button(
@@ -389,7 +417,30 @@ def live_controls(s: Setup | None, live: LiveRun) -> None:
         st.caption("This run keeps the setup it started with; **New run** applies your changes.")
     st.fragment(live_fragment, run_every=FRAME_S if S.pl_playing else None)()
     if live.result is not None:
-        result_view("Result of the live run", live.result, live.config, live.run_id)
+        saving = ("pl_save_live", live.run_id, _save_live)
+        result_view("Result of the live run", live.result, live.config, save=saving)
+
+
+def _save_live() -> None:
+    """Save this run's callback: the finished live run with its live series, once."""
+    live = S.pl_live
+    if live is None or live.result is None or live.run_id is not None:
+        return
+    live.run_id = save(
+        "save the live run",
+        lambda ses: ps.save_live_run(ses, live.config, live.result, live.history.series),
+    )
+    _saved(live.run_id)
+
+
+def _save_batch() -> None:
+    """Save this run's callback: the batch result, once."""
+    if S.pl_batch is None or S.pl_batch[2] is not None:
+        return
+    cfg, result, _ = S.pl_batch
+    run_id = save("save the run", lambda ses: ps.save_batch_run(ses, cfg, result))
+    S.pl_batch = (cfg, result, run_id)
+    _saved(run_id)
 
 
 def live_fragment() -> None:
@@ -401,10 +452,6 @@ def live_fragment() -> None:
     draw_live(live)
     if live.sim.done and live.result is None:
         live.result = live.sim.result()
-        live.run_id = save(
-            "save the live run",
-            lambda ses: ps.save_live_run(ses, live.config, live.result, live.history.series),
-        )
         S.pl_playing = False
         st.rerun(scope="app")
 
@@ -429,8 +476,14 @@ def draw_live(live: LiveRun) -> None:
     st.plotly_chart(live_series_figure(hist.series), key="pl_series", config=STATIC)
 
 
-def result_view(title: str, result: SimResult, cfg: SimConfig, run_id: int | None) -> None:
-    """Metrics and figures of one finished run."""
+def result_view(
+    title: str,
+    result: SimResult,
+    cfg: SimConfig,
+    save: tuple[str, int | None, Callable[[], None]],
+) -> None:
+    """Metrics and figures of one finished run, with its Save button (``save_on_request``'s
+    arguments)."""
     st.subheader(title)
     metric_rows(result_tiles(result))
     st.caption(
@@ -438,7 +491,7 @@ def result_view(title: str, result: SimResult, cfg: SimConfig, run_id: int | Non
         f"{result.gpus_used} GPUs, simulated in {result.wall_s:.2f} s "
         f"({result.requests_per_wall_s:,.0f} requests/s)."
     )
-    saved_note(run_id)
+    save_on_request(*save)
     label = {result.policy: result}
     st.plotly_chart(attainment_time_figure(label), key=f"pl_{title}_att")
     st.plotly_chart(cdf_figure(label, (cfg.slo.ttft_s, cfg.slo.tpot_s)), key=f"pl_{title}_cdf")
@@ -454,9 +507,7 @@ def batch_run(s: Setup) -> None:
         return run_in_steps(cfg, trace=s.trace, between=lambda done: report(done, f"{done:.0%}"))
 
     result = run_job(f"Simulating about {s.requests:,} requests", work)
-    tags = ["batch", "dashboard"]
-    run_id = save("save the run", lambda ses: save_result(ses, cfg, result, tags=tags))
-    S.pl_batch = (cfg, result, run_id)
+    S.pl_batch = (cfg, result, None)  # saved on request
 
 
 # ---------------------------------------------------------------- compare

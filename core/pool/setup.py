@@ -459,6 +459,11 @@ def save_live_run(
     return run_id
 
 
+def save_batch_run(session: Session, config: SimConfig, result: SimResult) -> int:
+    """Save a finished batch run (simulated to the end without events); its run id."""
+    return save_result(session, config, result, tags=["batch", "dashboard"])
+
+
 def save_models_sweep(
     session: Session,
     base: SimConfig,
