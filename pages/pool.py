@@ -423,5 +423,6 @@ with main_col:
             f"{t.duration_s:,.0f} s (the workload knobs are ignored)."
         )
     view = st.segmented_control("View", ps.VIEWS, key="pl_view", required=True, wrap=True)
-    views = {"Stories": stories_view, "Live": live_view, "Compare": compare_section}
-    views.get(view, sweep_section)(setup)
+    views = {"Stories": stories_view, "Live": live_view}
+    views |= {"Compare": compare_section, "Sweep": sweep_section}
+    views[view](setup)
