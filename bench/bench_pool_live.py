@@ -41,7 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-FRAME_S = 0.5  # the page's frame interval (pages/pool.py FRAME_S)
+FRAME_S = 0.5  # the page's frame interval (ui/pool_live.py FRAME_S)
 # (preset, speed in simulated seconds per wall second)
 SCENARIOS = (("paper-40x0.1", 10), ("alibaba-market", 10), ("theorem-3.1", 60))
 _RECORD_JS = """(seconds) => new Promise((resolve) => {

@@ -1,16 +1,16 @@
 """GPU pool: many LLMs sharing a few GPUs (Aegaeon, SOSP'25), live, compared and swept.
 
-The page reads the setup knobs, checks them with ``core.pool.setup``, and shows one of four
-views: **Stories** (guided presets that each reproduce one of the paper's findings, from
-``core.pool.stories``, already run and cached, with a "run it yourself" button), **Live** (a ``core.pool.live.LiveRun`` stepped by an ``st.fragment``), **Compare**
-(policies on the same seeded workload) and **Sweep** (attainment against load, the paper's
-headline figure, and the GPUs each policy needs). Figures come from ``core.viz.pool`` and
-``core.viz.pool_live``; every run is saved to the run store; the setup lives in the URL.
+The setup panel (knobs checked by ``core.pool.setup``) sits beside the view, or above it
+when the window is narrow; the view is one of four: **Stories** (guided presets that each
+reproduce one of the paper's findings: ``ui.pool_stories``), **Live** (a run watched frame by
+frame, or run in batch mode, saved only on request: ``ui.pool_live``), **Compare** (policies
+on the same seeded workload) and **Sweep** (attainment against load, the paper's headline
+figure, and the GPUs each policy needs). Figures come from ``core.viz``; comparisons and
+sweeps are saved as they finish; the setup and the view live in the URL.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
@@ -18,38 +18,33 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.pool import PolicyName, PoolError, SimConfig, SimResult, Simulation, Trace
+from core.pool import PolicyName, PoolError, SimConfig, SimResult, Trace
 from core.pool import setup as ps
-from core.pool.live import LiveRun
 from core.pool.persist import save_result, save_sweep
 from core.pool.presets import PRESETS, preset
-from core.pool.runner import run, run_in_steps, run_many
+from core.pool.runner import run, run_many
 from core.pool.setup import Setup
-from core.pool.stories import STORIES, StoryResult
+from core.pool.stories import STORIES
 from core.viz.pool import (
     attainment_time_figure,
     cdf_figure,
     compare_rows,
     gpu_split_figure,
     gpus_needed_figure,
-    market_figure,
-    per_gpu_figure,
-    result_tiles,
     sweep_figure,
     switches_figure,
 )
-from core.viz.pool_live import gantt_figure, live_series_figure, live_tiles, queue_figure
-from core.viz.pool_stories import story_figure
 from ui.boot import ensure_app_shell
-from ui.db import guard, session_factory
 from ui.jobs import Report, run_job
+from ui.layout import side_by_side
+from ui.pool_live import live_view
+from ui.pool_parts import save, saved_note
+from ui.pool_stories import stories_view
 from ui.text import md
 from ui.urlstate import Choice, Float, Int, Items, Param, parse_query, warn, write_url
 
 ensure_app_shell()
 
-FRAME_S = 0.5  # wall seconds between live frames
-STATIC = {"displayModeBar": False}  # plotly config of the live figures
 WORKLOAD_KNOBS = ("models", "rate", "duration", "popularity", "alpha", "arrival", "cv", "burst")
 WORKLOAD_KNOBS += ("lengths", "mix", "in_scale", "out_scale")
 POOL_KNOBS = ("gpu", "gpus", "ttft", "tpot", "switch", "seed")
@@ -59,7 +54,7 @@ STEPS = {
     "ttft": (0.5, None),
     "tpot": (0.01, "%.3f"),
 }
-FORMATS = {"mix": lambda m: ps.MIXES[m][0]}
+FORMATS = {"mix": ps.MIX_NAMES.get}
 S = st.session_state
 
 
@@ -101,7 +96,9 @@ def init_state() -> None:
     """Session keys once per session; the first run takes the setup and view from the URL."""
     for key in ("pl_live", "pl_batch", "pl_compare", "pl_sweep", "pl_needed", "pl_trace"):
         S.setdefault(key, None)
-    for key, default in (("pl_playing", False), ("pl_trace_name", ""), ("pl_refused", None)):
+    for key in ("pl_refused", "pl_toast"):
+        S.setdefault(key, None)
+    for key, default in (("pl_playing", False), ("pl_trace_name", "")):
         S.setdefault(key, default)
     if "pl_ready" in S:
         return
@@ -217,248 +214,8 @@ def _artifact_trace(name: str) -> Trace:
 
 
 # ---------------------------------------------------------------- small helpers
-def save(action: str, write: Callable[[Any], int]) -> int | None:
-    """``write(session) -> run id`` inside one transaction; None when the store is down."""
-    factory = session_factory()
-    if factory is None:
-        return None
-    run_id = None
-    with guard(action) as outcome, factory.begin() as s:
-        run_id = write(s)
-    return run_id if outcome.ok else None
-
-
-def saved_note(run_id: int | None) -> None:
-    if run_id is None:
-        st.caption("Not saved: the run store is unavailable (see the message above).")
-    else:
-        st.caption(
-            f"Saved as run #{run_id}: compare it on the [Saved runs](runs?compare={run_id}) page."
-        )
-
-
-def metric_rows(tiles: list[tuple[str, Any, str | None]], per_row: int = 3) -> None:
-    """Metric tiles, ``per_row`` to a row so that values are never cut off ("99.…")."""
-    for i in range(0, len(tiles), per_row):
-        for col, (label, value, help_text) in zip(
-            st.columns(per_row), tiles[i : i + per_row], strict=False
-        ):
-            col.metric(label, value, help=help_text)
-
-
 # ---------------------------------------------------------------- stories
-@st.cache_data(show_spinner="Running the story's simulations…", max_entries=16)
-def _story(key: str) -> StoryResult:
-    """A story's result: computed once per server (a fixed experiment, fixed seeds)."""
-    return STORIES[key].compute()
-
-
-def _try_story(key: str) -> None:
-    """ "Run it yourself": load the story's setup and view into the knobs."""
-    for k, v in ps.story_state(key).items():
-        S[f"pl_{k}"] = v
-
-
-def stories_section(s: Setup | None) -> None:
-    st.segmented_control(
-        "Story",
-        list(STORIES),
-        key="pl_story",
-        required=True,
-        format_func=lambda k: STORIES[k].title.split(":")[0],
-    )
-    story = STORIES[S.pl_story]
-    st.subheader(story.title)
-    st.markdown(md(story.finding, 2000))
-    st.caption(
-        "A fixed experiment, already run: the knobs on the left do not change it. "
-        "**Run it yourself** loads its setup into them and opens the view that runs it."
-    )
-    result = _story(story.key)
-    metric_rows(list(result.tiles), per_row=2)
-    st.plotly_chart(story_figure(result), key=f"pl_story_{story.key}")
-    if result.note:
-        st.caption(md(result.note, 2000))
-    st.button(
-        "Run it yourself",
-        key="pl_story_try",
-        icon=":material/tune:",
-        on_click=_try_story,
-        args=(story.key,),
-        help="Load this story's setup into the knobs and open the view that runs it.",
-    )
-
-
 # ---------------------------------------------------------------- live view
-def _start(s: Setup | None) -> None:
-    """Start button callback: runs before the script, so the first frame needs one run."""
-    if s is None:
-        return
-    S.pl_refused = ps.live_refusal(s)
-    if S.pl_refused:
-        return
-    try:
-        S.pl_live = LiveRun.start(Simulation(s.config, trace=s.trace), s.config)
-        S.pl_playing, S.pl_batch = True, None
-    except PoolError as exc:
-        S.pl_refused = str(exc)
-
-
-def _toggle_play() -> None:
-    S.pl_playing = not S.pl_playing
-    S.pl_live.last_wall = None
-
-
-def _run_to_end() -> None:
-    S.pl_live.run_to_end()
-    S.pl_playing = False
-
-
-def live_section(s: Setup | None) -> None:
-    if S.pl_live is None:
-        live_start(s)
-    else:
-        live_controls(s, S.pl_live)
-    if S.pl_batch is not None and S.pl_live is None:
-        cfg, result, run_id = S.pl_batch
-        result_view("Batch result", result, cfg, run_id)
-
-
-def live_start(s: Setup | None) -> None:
-    """Before a run: start / batch buttons, the run's size and the market's popularity."""
-    st.markdown(
-        "Start a run to watch every GPU load models, prefill and decode; the run is "
-        "saved to the run store when it ends."
-    )
-    c = st.columns([1, 1, 2], vertical_alignment="center")
-    c[0].button(
-        "Start live run",
-        type="primary",
-        icon=":material/play_arrow:",
-        disabled=s is None,
-        key="pl_start",
-        on_click=_start,
-        args=(s,),
-    )
-    batch = c[1].button(
-        "Run in batch mode",
-        icon=":material/bolt:",
-        disabled=s is None,
-        key="pl_batch_btn",
-        help="Simulate to the end at once, no animation.",
-    )
-    if s is not None:
-        c[2].caption(f"≈ {s.requests:,} requests, ≈ {s.wall_s:.2f} s to simulate.")
-    if S.pl_refused:
-        st.error(md(S.pl_refused, 1000))
-        S.pl_refused = None
-    if s is None:
-        return
-    st.plotly_chart(market_figure(*ps.market_of(s)), key="pl_market")
-    if batch:
-        refusal = ps.batch_refusal(s, S.pl_preset)
-        if refusal:
-            st.error(refusal)
-        else:
-            batch_run(s)
-
-
-def live_controls(s: Setup | None, live: LiveRun) -> None:
-    """During a run: play/pause, run to end, new run, speed; then the live fragment."""
-    c = st.columns([1, 1.2, 1.1, 2.2], vertical_alignment="bottom")
-    done = live.sim.done
-    c[0].button(
-        "Pause" if S.pl_playing else "Play",
-        on_click=_toggle_play,
-        disabled=done,
-        icon=":material/pause:" if S.pl_playing else ":material/play_arrow:",
-        key="pl_play",
-    )
-    c[1].button(
-        "Run to end",
-        on_click=_run_to_end,
-        disabled=done,
-        key="pl_end",
-        icon=":material/fast_forward:",
-    )
-    if c[2].button("New run", key="pl_new", icon=":material/restart_alt:"):
-        S.pl_live, S.pl_playing = None, False
-        st.rerun()
-    c[3].select_slider("Speed (simulated seconds per second)", ps.SPEEDS, key="pl_speed")
-    if s is None or s.config != live.config:
-        st.caption("This run keeps the setup it started with; **New run** applies your changes.")
-    st.fragment(live_fragment, run_every=FRAME_S if S.pl_playing else None)()
-    if live.result is not None:
-        result_view("Result of the live run", live.result, live.config, live.run_id)
-
-
-def live_fragment() -> None:
-    live = S.pl_live
-    if live is None:
-        return
-    if S.pl_playing and not live.sim.done:
-        live.play_frame(S.pl_speed, time.monotonic(), FRAME_S)
-    draw_live(live)
-    if live.sim.done and live.result is None:
-        live.result = live.sim.result()
-        live.run_id = save(
-            "save the live run",
-            lambda ses: ps.save_live_run(ses, live.config, live.result, live.history.series),
-        )
-        S.pl_playing = False
-        st.rerun(scope="app")
-
-
-def draw_live(live: LiveRun) -> None:
-    snap, hist = live.snap, live.history
-    metric_rows(live_tiles(snap, hist.series))
-    gantt = gantt_figure(hist.segments, live.gpu_labels, live.model_index, snap.time)
-    st.plotly_chart(gantt, key="pl_gantt", config=STATIC)
-    q, f = st.columns([1.6, 1])
-    q.plotly_chart(queue_figure(snap.models), key="pl_queue", config=STATIC)
-    with f:
-        st.markdown("**Notable events** (latest first)")
-        lines = [f"{e.time:8.2f} s  {e.text}" for e in reversed(hist.feed)][:14]
-        with st.container(height=240):
-            st.text("\n".join(lines) or "nothing yet")
-        n = hist.counts
-        st.caption(
-            f"{n.get('switch_start', 0)} switches · {n.get('preempt', 0)} preemptions · "
-            f"{n.get('slo_miss', 0)} SLO misses · {n.get('reject', 0)} rejections"
-        )
-    st.plotly_chart(live_series_figure(hist.series), key="pl_series", config=STATIC)
-
-
-def result_view(title: str, result: SimResult, cfg: SimConfig, run_id: int | None) -> None:
-    """Metrics and figures of one finished run."""
-    st.subheader(title)
-    metric_rows(result_tiles(result))
-    st.caption(
-        f"{result.num_requests:,} requests, {result.finished:,} finished, "
-        f"{result.gpus_used} GPUs, simulated in {result.wall_s:.2f} s "
-        f"({result.requests_per_wall_s:,.0f} requests/s)."
-    )
-    saved_note(run_id)
-    label = {result.policy: result}
-    st.plotly_chart(attainment_time_figure(label), key=f"pl_{title}_att")
-    st.plotly_chart(cdf_figure(label, (cfg.slo.ttft_s, cfg.slo.tpot_s)), key=f"pl_{title}_cdf")
-    st.plotly_chart(per_gpu_figure(result.per_gpu), key=f"pl_{title}_gpus")
-
-
-def batch_run(s: Setup) -> None:
-    """Simulate to the end on the shared worker pool, in slices that report progress (and
-    stop when nobody waits any more)."""
-    cfg = s.config.replace(record_events=False)
-
-    def work(report: Report) -> SimResult:
-        return run_in_steps(cfg, trace=s.trace, between=lambda done: report(done, f"{done:.0%}"))
-
-    result = run_job(f"Simulating about {s.requests:,} requests", work)
-    tags = ["batch", "dashboard"]
-    run_id = save("save the run", lambda ses: save_result(ses, cfg, result, tags=tags))
-    S.pl_batch = (cfg, result, run_id)
-
-
 # ---------------------------------------------------------------- compare
 @st.cache_data(show_spinner=False, max_entries=64)
 def _cached_run(config_json: str) -> SimResult:
@@ -468,14 +225,9 @@ def _cached_run(config_json: str) -> SimResult:
 
 def compare_section(s: Setup | None) -> None:
     st.markdown("Run several policies on the **same seeded workload** and compare them.")
-    c = st.columns([3, 1], vertical_alignment="bottom")
-    c[0].multiselect(
-        "Policies (2–4)",
-        ps.POLICIES,
-        key="pl_cmp",
-        max_selections=4,
-    )
-    go_ = c[1].button(
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    row.multiselect("Policies (2–4)", ps.POLICIES, key="pl_cmp", max_selections=4)
+    go_ = row.button(
         "Run comparison",
         type="primary",
         key="pl_cmp_btn",
@@ -555,12 +307,12 @@ def sweep_section(s: Setup | None) -> None:
         "Attainment against load for each policy, the paper's headline figure: the "
         "**goodput** is the highest load that keeps ≥ 90% SLO attainment."
     )
-    c = st.columns(4)
-    c[0].radio("x-axis", list(ps.AXES), key="pl_sw_axis", format_func=ps.AXES.get)
+    st.radio("x-axis", list(ps.AXES), key="pl_sw_axis", format_func=ps.AXES.get, horizontal=True)
+    row = st.container(horizontal=True)
     step = 4.0 if S.pl_sw_axis == "models" else 0.05
-    c[1].number_input("from", 0.0, ps.SWEEP_LIMIT, step=step, key="pl_sw_lo")
-    c[2].number_input("to", 0.0, ps.SWEEP_LIMIT, step=step, key="pl_sw_hi")
-    c[3].number_input("points", min_value=0, max_value=16, step=1, key="pl_sw_n")
+    row.number_input("from", 0.0, ps.SWEEP_LIMIT, step=step, key="pl_sw_lo", width=150)
+    row.number_input("to", 0.0, ps.SWEEP_LIMIT, step=step, key="pl_sw_hi", width=150)
+    row.number_input("points", min_value=0, max_value=16, step=1, key="pl_sw_n", width=150)
     st.multiselect("Policies", ps.POLICIES, key="pl_sw_pols", max_selections=4)
     icon = ":material/insights:"
     if st.button("Run sweep", type="primary", key="pl_sw_btn", disabled=s is None, icon=icon):
@@ -576,17 +328,18 @@ def sweep_section(s: Setup | None) -> None:
         "**GPUs needed** for a target total load (≥ 90% attainment), for each policy "
         "selected above."
     )
-    c = st.columns([1, 1], vertical_alignment="bottom")
+    row = st.container(horizontal=True, vertical_alignment="bottom")
     default = s.config.workload.total_rate if s is not None else 4.0
-    target = c[0].number_input(
+    target = row.number_input(
         "Target total load (req/s)",
         min_value=0.0,
         max_value=ps.TARGET_LIMIT,
         value=min(float(default), ps.TARGET_LIMIT),
         step=0.5,
         key="pl_need_rate",
+        width=240,
     )
-    if c[1].button("Find GPUs needed", key="pl_need_btn", disabled=s is None):
+    if row.button("Find GPUs needed", key="pl_need_btn", disabled=s is None):
         run_needed(s, target)
     if S.pl_needed is not None:
         st.plotly_chart(gpus_needed_figure(*S.pl_needed), key="pl_need_fig")
@@ -643,8 +396,8 @@ st.caption(
     "(SOSP'25) switches models between token batches so a few GPUs serve many models within "
     "their latency SLOs. Set up a market, watch it run, compare policies, sweep the load."
 )
-setup_col, main_col = st.columns([1.3, 2.7], gap="medium")
-with setup_col.container(border=True):
+setup_col, main_col = side_by_side("pl_layout", (300, 1), (480, 3), border_left=True)
+with setup_col:
     upload = setup_panel()
 values = {k: S[f"pl_{k}"] for k in ps.KNOBS}
 sync_url(values)
@@ -669,6 +422,7 @@ with main_col:
             f"Using the {source}: {len(t):,} requests to {t.num_models} models over "
             f"{t.duration_s:,.0f} s (the workload knobs are ignored)."
         )
-    view = st.segmented_control("View", ps.VIEWS, key="pl_view", required=True)
-    sections = {"Stories": stories_section, "Compare": compare_section, "Sweep": sweep_section}
-    sections.get(view, live_section)(setup)
+    view = st.segmented_control("View", ps.VIEWS, key="pl_view", required=True, wrap=True)
+    views = {"Stories": stories_view, "Live": live_view}
+    views |= {"Compare": compare_section, "Sweep": sweep_section}
+    views[view](setup)

@@ -63,6 +63,13 @@ MIXES: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {
     "large": ("32B and 72B (FP8) models", (("qwen2.5-32b", 1.0), ("qwen2.5-72b-fp8", 1.0))),
     "72b": ("72B in BF16 (145 GB: needs an H200)", (("qwen2.5-72b", 1.0),)),
 }
+# The mixes' names in the knob (short enough to read whole in a narrow selectbox).
+MIX_NAMES = {
+    "paper": "6:2:2 (paper)",
+    "market": "1.8B–14B",
+    "large": "32B + 72B",
+    "72b": "72B BF16",
+}
 # Every knob: (label, one-line explanation shown as help and in the knob guide).
 KNOBS: dict[str, tuple[str, str]] = {
     "policy": (
@@ -89,7 +96,12 @@ KNOBS: dict[str, tuple[str, str]] = {
     "lengths": ("Lengths", "Prompt/response length distribution (ShareGPT-like by default)."),
     "in_scale": ("Prompt × ", "Multiply prompt lengths (the paper's 2× input runs)."),
     "out_scale": ("Response ×", "Multiply response lengths (the paper's 2× output runs)."),
-    "mix": ("Model sizes", "Which catalogue models serve the market models, in what ratio."),
+    "mix": (
+        "Model sizes",
+        "Which catalogue models serve the market models, in what ratio: "
+        + "; ".join(f"{MIX_NAMES[k]}: {label}" for k, (label, _) in MIXES.items())
+        + ".",
+    ),
     "gpu": ("GPU type", "Memory, HBM bandwidth and FLOP/s set step latency and what fits."),
     "gpus": ("GPUs", "Pool size (dedicated ignores it: one GPU per model)."),
     "ttft": ("TTFT SLO (s)", "Deadline for the first token, from arrival (paper: 10 s)."),
@@ -457,6 +469,11 @@ def save_live_run(
     extra = {key: series[key] for key in keys if series.get(key)}
     run_id = save_result(session, config, result, tags=["live", "dashboard"], extra_series=extra)
     return run_id
+
+
+def save_batch_run(session: Session, config: SimConfig, result: SimResult) -> int:
+    """Save a finished batch run (simulated to the end without events); its run id."""
+    return save_result(session, config, result, tags=["batch", "dashboard"])
 
 
 def save_models_sweep(

@@ -20,7 +20,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 PHASES = ("prefill", "decode", "switching", "idle")
-IDLE_COLOUR = "rgba(150, 150, 150, 0.35)"
+# Opaque mid grey: reads on Streamlit's light (#FFFFFF) and dark (#0E1117) backgrounds alike
+# (a translucent grey vanished on dark, next to the switching bars).
+IDLE_COLOUR = "#8C8C8C"
 TARGET_COLOUR = "#D55E00"  # the 90% line
 # Okabe–Ito, colour-blind safe, one per policy in PolicyName order.
 POLICY_COLOURS = MappingProxyType(
@@ -51,10 +53,14 @@ _TOP_RIGHT_LEGEND = MappingProxyType(
 )
 
 
-def model_colour(index: int) -> str:
-    """A distinct mid-lightness colour per model (golden-angle hues), readable on any theme."""
+def model_colour(index: int, *, lighten: int = 0, alpha: float = 1.0) -> str:
+    """A distinct mid-lightness colour per model (golden-angle hues), readable on any theme;
+    ``lighten`` adds to its lightness (%), ``alpha`` < 1 makes it translucent."""
     hue = (index * 137.508) % 360
-    return f"hsl({hue:.0f}, 65%, {48 + 8 * (index % 2)}%)"
+    light = 48 + 8 * (index % 2) + lighten
+    if alpha < 1.0:
+        return f"hsla({hue:.0f}, 65%, {light}%, {alpha:g})"
+    return f"hsl({hue:.0f}, 65%, {light}%)"
 
 
 def policy_colour(policy: str, index: int = 0) -> str:

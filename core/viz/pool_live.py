@@ -18,13 +18,21 @@ from core.pool.engine import ModelView, Snapshot
 from core.viz.pool import IDLE_COLOUR, PHASES, TARGET_COLOUR, Tile, model_colour, pct
 
 PHASE_LEGEND = MappingProxyType(
-    {"prefill": "prefill (thin)", "decode": "decode (solid)"}
-    | {"switching": "switching (faded)", "idle": "idle (grey)"}
+    {"prefill": "prefill (thin, lighter)", "decode": "decode (solid)"}
+    | {"switching": "switching (outlined)", "idle": "idle (grey line)"}
 )
-# Phase is drawn by bar height and opacity (SVG hatch patterns halve the browser frame rate).
+# Phase is drawn by bar height and explicit colours, never by opacity alone (a faded bar and
+# a grey one looked the same on the dark theme; SVG hatch patterns halve the frame rate):
+# (bar height, lightness added to the model's colour, fill alpha, outline width in px).
 PHASE_STYLE = MappingProxyType(
-    {"prefill": (0.45, 1.0), "decode": (0.8, 1.0), "switching": (0.8, 0.35), "idle": (0.8, 1.0)}
+    {
+        "prefill": (0.45, 10, 1.0, 0),
+        "decode": (0.8, 0, 1.0, 0),
+        "switching": (0.8, 0, 0.2, 2),  # a box outlined in the colour of the model loading
+        "idle": (0.2, 0, 1.0, 0),  # a thin grey line
+    }
 )
+LEGEND_MODEL = 4  # the model whose colour the legends' swatches show (a mid cyan-blue)
 
 
 def _fast(data: list[dict], layout: dict) -> go.Figure:
@@ -38,14 +46,22 @@ def _fast(data: list[dict], layout: dict) -> go.Figure:
     return go.Figure({"data": data, "layout": {**base, **layout}}, _validate=False)
 
 
-def _legend_entry(
-    name: str, group: str, opacity: float, colour: str = "#777777", **extra: str
-) -> dict:
-    """An empty bar trace that only shows a legend entry in a neutral colour."""
-    marker = {"color": colour, "opacity": opacity}
+def _legend_entry(name: str, group: str, marker: dict, **extra: str) -> dict:
+    """An empty bar trace that only shows a legend entry with ``marker``'s colours."""
     return {"type": "bar", "name": name, "legendgroup": group, "x": [None], "y": [None]} | {
         "marker": marker,
         **extra,
+    }
+
+
+def phase_marker(phase: str, model: int | None) -> dict:
+    """The fill and outline of a ``phase`` bar of model index ``model`` (None: no model)."""
+    _, lighten, alpha, line = PHASE_STYLE[phase]
+    if phase == "idle" or model is None:
+        return {"color": IDLE_COLOUR, "line": {"width": 0}}
+    return {
+        "color": model_colour(model, lighten=lighten, alpha=alpha),
+        "line": {"width": line, "color": model_colour(model)},
     }
 
 
@@ -57,12 +73,14 @@ def gantt_figure(
     window_s: float = 60.0,
 ) -> go.Figure:
     """Per-GPU timeline of the last ``window_s`` seconds: colour = model; phase = bar shape
-    (prefill thin, decode full, switching faded in the colour of the model being loaded)."""
+    (prefill thin and lighter, decode full, switching outlined in the colour of the model
+    being loaded, idle a thin grey line); explicit colours that read on light and dark themes."""
     start = max(0.0, now - window_s)
     data = []
     for phase in PHASES:
         rows = [s for s in segments if s[2] == phase and s[4] > start and s[4] > s[3]]
-        width, opacity = PHASE_STYLE[phase]
+        markers = [phase_marker(phase, None if s[1] is None else model_index.get(s[1], 0))
+                   for s in rows]  # fmt: skip
         data.append(
             {
                 "type": "bar",
@@ -73,24 +91,21 @@ def gantt_figure(
                 "x": [min(s[4], now) - max(s[3], start) for s in rows],
                 "base": [max(s[3], start) for s in rows],
                 "y": [gpu_labels[s[0]] for s in rows],
-                "width": width,
+                "width": PHASE_STYLE[phase][0],
                 "marker": {
-                    "color": [
-                        IDLE_COLOUR
-                        if phase == "idle" or s[1] is None
-                        else model_colour(model_index.get(s[1], 0))
-                        for s in rows
-                    ],
-                    "opacity": opacity,
-                    "line": {"width": 0},
+                    "color": [m["color"] for m in markers],
+                    "line": {
+                        "width": [m["line"]["width"] for m in markers],
+                        "color": [m["line"].get("color", IDLE_COLOUR) for m in markers],
+                    },
                 },
                 "customdata": [[html.escape(s[1] or "—"), s[3], s[4]] for s in rows],
                 "hovertemplate": f"%{{y}}<br>{phase} %{{customdata[0]}}<br>"
                 "%{customdata[1]:.2f}–%{customdata[2]:.2f} s<extra></extra>",
             }
         )
-        grey = IDLE_COLOUR if phase == "idle" else "#777777"
-        data.append(_legend_entry(PHASE_LEGEND[phase], phase, opacity, grey, orientation="h"))
+        legend = phase_marker(phase, LEGEND_MODEL)
+        data.append(_legend_entry(PHASE_LEGEND[phase], phase, legend, orientation="h"))
     height = 120 + 22 * max(1, len(gpu_labels))
     layout = {
         "height": min(height, 900),
@@ -123,6 +138,7 @@ def queue_figure(models: Sequence[ModelView], max_models: int = 60) -> go.Figure
     busy = sorted(busy, key=lambda m: m.index)
     names = [html.escape(m.name) for m in busy]  # market names may come from an uploaded CSV
     colours = [model_colour(m.index) for m in busy]
+    served = [phase_marker("switching", m.index) for m in busy]  # outlined, as on the Gantt
     data = [
         {
             "type": "bar",
@@ -139,13 +155,16 @@ def queue_figure(models: Sequence[ModelView], max_models: int = 60) -> go.Figure
             "x": names,
             "y": [max(0, m.in_system - m.queued) for m in busy],
             "name": "being served",
-            "marker": {"color": colours, "opacity": 0.45},
+            "marker": {
+                "color": [m["color"] for m in served],
+                "line": {"width": 2, "color": colours},
+            },
             "showlegend": False,
             "legendgroup": "s",
             "hovertemplate": "%{x}: %{y} in a batch<extra></extra>",
         },
-        _legend_entry("queued (solid)", "q", 1.0),
-        _legend_entry("being served (faded)", "s", 0.45),
+        _legend_entry("queued (solid)", "q", phase_marker("decode", LEGEND_MODEL)),
+        _legend_entry("being served (outlined)", "s", phase_marker("switching", LEGEND_MODEL)),
     ]
     layout = {
         "height": 280,

@@ -147,7 +147,7 @@ def test_too_large_for_live_offers_batch_mode():
     assert any("python -m core.pool run --preset paper-40x0.1" in e for e in _errors(at))
 
 
-def test_live_run_steps_pauses_and_saves_when_done():
+def test_live_run_steps_pauses_and_is_saved_only_on_request():
     at = _run(SMALL)
     at.button(key="pl_start").click().run()
     assert not at.exception
@@ -163,16 +163,30 @@ def test_live_run_steps_pauses_and_saves_when_done():
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Attainment"] == _pct(expected.attainment)
     assert metrics["Switches"] == str(expected.switches)
+    with open_database().begin() as s:  # a finished run is not stored unless asked
+        assert _runs(s, "pool") == []
+    assert not any("Saved as run" in c.value for c in at.caption)
+    at.button(key="pl_save_live").click().run()
+    assert not at.exception
+    assert [t.value for t in at.toast] == ["Saved as run #1: compare it on the Saved runs page."]
     assert any("Saved as run #1" in c.value for c in at.caption)
+    with pytest.raises(KeyError):
+        at.button(key="pl_save_live")  # saved once: the button gives way to the link
     with open_database().begin() as s:
         (saved,) = _runs(s, "pool")
+        assert saved.config == _small_config().to_dict()
         assert saved.summary["slo_attainment"] == pytest.approx(expected.attainment)
+        assert saved.summary["switches"] == expected.switches
         assert "live" in saved.tag_names
         live_points = get_points(s, saved.id, "slo_attainment")["slo_attainment"]
         assert len(live_points) > 10
+    at.run()  # a later rerun neither saves again nor repeats the toast
+    assert list(at.toast) == []
+    with open_database().begin() as s:
+        assert len(_runs(s, "pool")) == 1
 
 
-def test_batch_mode_shows_the_result():
+def test_batch_mode_shows_the_result_and_saves_it_on_request():
     at = _run({**SMALL, "policy": "request_fcfs"})
     at.button(key="pl_batch_btn").click().run()
     assert not at.exception
@@ -182,6 +196,18 @@ def test_batch_mode_shows_the_result():
     assert metrics["Attainment"] == _pct(expected.attainment)
     assert metrics["TTFT p90"] == f"{expected.ttft_p90_s:.2f} s"
     assert len(at.get("plotly_chart")) == 4  # the market, then the result's three
+    with open_database().begin() as s:
+        assert _runs(s, "pool") == []
+    at.button(key="pl_save_batch").click().run()
+    assert not at.exception
+    assert [t.value for t in at.toast] == ["Saved as run #1: compare it on the Saved runs page."]
+    with open_database().begin() as s:
+        (saved,) = _runs(s, "pool")
+        cfg = _small_config("request_fcfs").replace(record_events=False)
+        assert saved.config == cfg.to_dict()
+        assert saved.summary["slo_attainment"] == pytest.approx(expected.attainment)
+        assert saved.summary["ttft_p90_s"] == pytest.approx(expected.ttft_p90_s)
+        assert set(saved.tag_names) == {"batch", "dashboard"}
 
 
 def test_compare_two_policies_on_the_same_workload():
@@ -261,8 +287,13 @@ def test_page_works_without_a_database(monkeypatch):
     at.button(key="pl_batch_btn").click().run()
     assert not at.exception
     assert at.subheader[0].value == "Batch result"
+    assert _errors(at) == []  # the store is only needed to save
+    at.button(key="pl_save_batch").click().run()
+    assert not at.exception
     assert any("The run store is unavailable" in e for e in _errors(at))
+    assert at.subheader[0].value == "Batch result"  # the result is still shown
     assert not any("Saved as run" in c.value for c in at.caption)
+    assert list(at.toast) == []
 
 
 def test_gpus_needed_per_policy():

@@ -17,8 +17,7 @@ from ui.nav import sections
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
 
-# The GPU pool page is engineer pool's (#20 bug 12): its labels are fixed there.
-PENDING = {"pool": "GPU pool page: its cut labels are fixed on the pool branch (#20)"}
+PENDING: dict[str, str] = {}  # url_path -> why its labels are still cut (xfail)
 SPECS = [
     pytest.param(spec, marks=pytest.mark.xfail(reason=PENDING[spec.url_path]))
     if spec.url_path in PENDING
@@ -28,6 +27,25 @@ SPECS = [
 ]
 # Buttons pressed after opening, to show more controls (Sampling's step metrics).
 ACTIONS = {"sampling": ["Next token"]}
+# Pages with more than one view: each view by its link (one tab each: the batch run's link
+# differs from the live run's by a harmless speed), as (link, title), with the buttons that
+# fill it and a text that shows it is filled.
+VIEWS = [
+    ("pool?view=Live", "GPU pool, a live run at its end"),
+    ("pool?view=Live&speed=1", "GPU pool, a batch run"),
+    ("pool?view=Compare", "GPU pool, a comparison"),
+    ("pool?view=Sweep", "GPU pool, the sweep's controls"),
+]
+ACTIONS |= {
+    "pool?view=Live": ["Start live run", "Run to end"],
+    "pool?view=Live&speed=1": ["Run in batch mode"],
+    "pool?view=Compare": ["Run comparison"],
+}
+READY = {
+    "pool?view=Live": "Result of the live run",
+    "pool?view=Live&speed=1": "Batch result",
+    "pool?view=Compare": "compare them on Saved runs",
+}
 # (width, height): a laptop, a 720p projector, half of a 1920 screen (sidebar still open)
 SIZES = [(1440, 900), (1280, 720), (900, 800)]
 
@@ -68,8 +86,10 @@ FIND_BAD_LABELS = """() => {
 
 
 def wait_for_widgets(page) -> None:
-    """Wait for the app and for its grey placeholders (widgets still loading) to go."""
+    """Wait for the app, its page's title (a cold server first shows an empty page under a
+    menu of file names) and for its grey placeholders (widgets still loading) to go."""
     wait_for_app(page)
+    page.wait_for_selector('[data-testid="stMain"] h1')
     page.wait_for_function("""() => !document.querySelector('[data-testid="stSkeleton"]')""")
 
 
@@ -88,6 +108,9 @@ def tabs(browser, app_url):
             for button in ACTIONS.get(url_path, []):
                 page.get_by_role("button", name=button, exact=True).click()
                 wait_for_widgets(page)
+            if url_path in READY:
+                page.get_by_text(READY[url_path]).first.wait_for()
+                wait_for_widgets(page)
             opened[url_path] = page
         return opened[url_path]
 
@@ -104,3 +127,14 @@ def test_no_label_is_cut_or_broken(tabs, spec, size):
     assert_no_streamlit_exception(page)
     bad = page.evaluate(FIND_BAD_LABELS)
     assert bad == [], f"{spec.title} at {size[0]}×{size[1]}:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize(("link", "title"), VIEWS, ids=[v[0] for v in VIEWS])
+def test_no_label_of_a_view_is_cut_or_broken(tabs, link, title, size):
+    page = tabs(link)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    wait_for_widgets(page)
+    assert_no_streamlit_exception(page)
+    bad = page.evaluate(FIND_BAD_LABELS)
+    assert bad == [], f"{title} at {size[0]}×{size[1]}:\n" + "\n".join(bad)
