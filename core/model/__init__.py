@@ -10,6 +10,9 @@ Follows "Build a Large Language Model (From Scratch)", ch. 3-5::
 
     from core.model import load_llama_gguf       # a Llama (SmolLM2) from a GGUF file
     llama = load_llama_gguf(path, cache_dir=home / "cache")  # same interface as GPT
+
+    from core.model.decoding import pick_decoder  # fast one-token steps beside the model
+    decoder = pick_decoder(model, cache)          # None: model(token, kv_cache=cache)
 """
 
 from core.model.checkpoint import (

@@ -106,7 +106,7 @@ class CausalSelfAttention(nn.Module):
         x: torch.Tensor,
         *,
         cache: tuple[torch.Tensor, torch.Tensor] | None = None,
-        start: int | torch.Tensor = 0,
+        start: int = 0,
         need_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attend over the sequence (and the cached prefix, when a cache is given).
@@ -114,14 +114,10 @@ class CausalSelfAttention(nn.Module):
         x: (B, T, d) for positions ``start .. start+T-1``. ``cache`` is this layer's
         (keys, values) buffers, each (B, H, Tmax, hd); the new keys/values are written at
         ``[start, start+T)`` and attention reads ``[0, start+T)``. Returns the output
-        (B, T, d) and, if ``need_weights``, the weights (B, H, T, start+T). A tensor
-        ``start`` selects the static one-token step (:meth:`_decode_static`).
+        (B, T, d) and, if ``need_weights``, the weights (B, H, T, start+T).
         """
         B, T, C = x.shape
-        qkv = self.qkv(x)  # (B, T, 3d)
-        if isinstance(start, torch.Tensor):  # a position on the device: the static decode step
-            return self._decode_static(qkv, cache, start), None
-        qkv = qkv.view(B, T, 3, self.n_head, self.head_dim)  # (B, T, 3, H, hd)
+        qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim)  # (B, T, 3, H, hd)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, hd)
         if cache is not None:
             cache_k, cache_v = cache  # (B, H, Tmax, hd)
@@ -147,26 +143,3 @@ class CausalSelfAttention(nn.Module):
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         out = context.transpose(1, 2).reshape(B, T, C)  # (B, T, H*hd)
         return self.proj(out), weights
-
-    def _decode_static(
-        self, qkv: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor], position: torch.Tensor
-    ) -> torch.Tensor:
-        """One new token at ``position`` (a (1,) int64 tensor) with shapes fixed in advance.
-
-        qkv: (B, 1, 3d); ``cache`` is this layer's (keys, values), each (B, H, S, hd): the
-        first S positions of the cache buffers. The new key and value are written at
-        ``position`` and the query attends to all S keys with the ones after ``position``
-        masked out, so no shape depends on the position and nothing waits for the host: the
-        step can be recorded once as a CUDA graph and replayed (``core/model/graphs.py``).
-        """
-        B = qkv.shape[0]
-        qkv = qkv.view(B, 1, 3, self.n_head, self.head_dim)  # (B, 1, 3, H, hd)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, 1, hd)
-        keys, values = cache  # (B, H, S, hd)
-        keys.index_copy_(2, position, k)
-        values.index_copy_(2, position, v)
-        visible = torch.arange(keys.shape[2], device=qkv.device) <= position  # (S,)
-        context = F.scaled_dot_product_attention(
-            q, keys, values, attn_mask=visible.view(1, 1, 1, -1)
-        )
-        return self.proj(context.transpose(1, 2).reshape(B, 1, -1))  # (B, 1, d)

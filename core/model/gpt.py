@@ -13,7 +13,7 @@ head's (out x in) weight (see ``layers.py``); a token's embedding is one row of 
 
 This module is plain PyTorch. The decoders that make the same one-token step fast sit
 beside it and are chosen by the samplers (``core/model/decoding.py``): the native CPU
-kernel (``gpt_decoder.py``) and CUDA graphs (``graphs.py``, over :meth:`GPT.decode_static`).
+kernel (``gpt_decoder.py``) and CUDA graphs (``graphs.py``).
 """
 
 from __future__ import annotations
@@ -64,10 +64,10 @@ class Block(nn.Module):
         x: torch.Tensor,
         *,
         cache: tuple[torch.Tensor, torch.Tensor] | None = None,
-        start: int | torch.Tensor = 0,
+        start: int = 0,
         need_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        # x: (B, T, d) -> (B, T, d); a tensor `start` is the static decode step's position
+        # x: (B, T, d) -> (B, T, d) at positions start .. start+T-1
         attended, weights = self.attn(
             self.ln1(x), cache=cache, start=start, need_weights=need_weights
         )
@@ -208,25 +208,6 @@ class GPT(nn.Module):
                 hidden_states.append(x)
                 attentions.append(weights)
         return x, hidden_states, attentions
-
-    def decode_static(
-        self, token: torch.Tensor, position: torch.Tensor, kv_cache: KVCache, span: int
-    ) -> torch.Tensor:
-        """Logits (B, vocab) of one token per sequence, ``token`` (B, 1), at ``position``.
-
-        The same step as ``forward(token, kv_cache=kv_cache)`` with the position held in a
-        (1,) int64 tensor on the model's device: attention reads the first ``span`` cache
-        positions (``position < span``) and masks the later ones, so every shape is fixed
-        and the step never waits for the host. That is what a CUDA graph needs
-        (:class:`core.model.graphs.GraphDecoder` records one per span and replays it). The
-        caller checks the ids and advances the cache; this method does neither.
-        """
-        x = self.embed_tokens(token) + self.pos_emb(position)  # (B, 1, d)
-        for i, block in enumerate(self.blocks):
-            keys, values = kv_cache.layer(i)  # (B, H, Tmax, hd)
-            window = (keys[:, :, :span], values[:, :, :span])  # views: writes reach the cache
-            x, _ = block(x, cache=window, start=position)
-        return self.logit_lens(x)[:, 0]  # (B, vocab)
 
     def next_token_loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of the logits for ``idx`` (B, T) against ``targets`` (B, T).

@@ -59,17 +59,23 @@ class _Field(NamedTuple):
     optional: bool = False  # a bias the model may not have (NULL in C)
 
 
-def _block_fields(block: nn.Module, d: int, dtype: torch.dtype) -> list[_Field]:
-    """A block's parameters in ``glassbox_layer``'s order (``LAYER_FIELDS`` less the caches)."""
+def _block_fields(block: nn.Module, d: int, dtype: torch.dtype) -> dict[str, _Field]:
+    """A block's parameters by their ``glassbox_layer`` field name (all but the caches)."""
     attn, ffn, m = block.attn, block.ffn, (dtype,)
-    return [
-        _Field(block.ln1, "weight", (_F32,), d), _Field(block.ln1, "bias", (_F32,), d),
-        _Field(attn.qkv, "weight", m, 3 * d * d), _Field(attn.qkv, "bias", (_F32,), 3 * d, True),
-        _Field(attn.proj, "weight", m, d * d), _Field(attn.proj, "bias", (_F32,), d, True),
-        _Field(block.ln2, "weight", (_F32,), d), _Field(block.ln2, "bias", (_F32,), d),
-        _Field(ffn.fc, "weight", m, 4 * d * d), _Field(ffn.fc, "bias", (_F32,), 4 * d, True),
-        _Field(ffn.proj, "weight", m, 4 * d * d), _Field(ffn.proj, "bias", (_F32,), d, True),
-    ]  # fmt: skip
+    return {
+        "ln1_g": _Field(block.ln1, "weight", (_F32,), d),
+        "ln1_b": _Field(block.ln1, "bias", (_F32,), d),
+        "w_qkv": _Field(attn.qkv, "weight", m, 3 * d * d),
+        "b_qkv": _Field(attn.qkv, "bias", (_F32,), 3 * d, optional=True),
+        "w_proj": _Field(attn.proj, "weight", m, d * d),
+        "b_proj": _Field(attn.proj, "bias", (_F32,), d, optional=True),
+        "ln2_g": _Field(block.ln2, "weight", (_F32,), d),
+        "ln2_b": _Field(block.ln2, "bias", (_F32,), d),
+        "w_fc": _Field(ffn.fc, "weight", m, 4 * d * d),
+        "b_fc": _Field(ffn.fc, "bias", (_F32,), 4 * d, optional=True),
+        "w_out": _Field(ffn.proj, "weight", m, 4 * d * d),
+        "b_out": _Field(ffn.proj, "bias", (_F32,), d, optional=True),
+    }
 
 
 def _readable(tensor: torch.Tensor, dtypes: tuple[torch.dtype, ...], numel: int) -> bool:
@@ -111,42 +117,51 @@ def _build_table(model: GPT, cache: KVCache) -> _Table | None:
     ):
         return None
     dtype = model.head.weight.dtype  # every matrix's: float32 or bfloat16
-    vocab = c.vocab_size
-    tok_owner = model.head if model.tok_emb is None else model.tok_emb
-    ends = [
-        _Field(tok_owner, "weight", (_F32, _BF16), vocab * d),
-        _Field(model.pos_emb, "weight", (_F32,), c.context_length * d),
-        _Field(model.ln_f, "weight", (_F32,), d),
-        _Field(model.ln_f, "bias", (_F32,), d),
-        _Field(model.head, "weight", (dtype,), vocab * d),
-    ]
-    fields = [f for block in blocks for f in _block_fields(block, d, dtype)] + ends
-    watched, addresses, aliases = [], [], []
-    for field in fields:
-        tensor = field.module._parameters.get(field.name)
-        if tensor is None and not field.optional:
-            return None
-        if tensor is not None and not _readable(tensor, field.dtypes, field.numel):
-            return None
-        watched.append((field.module._parameters, field.name))
+    watched: list[tuple[dict, str]] = []
+    addresses: list[int] = []
+    aliases: list[torch.Tensor] = []
+
+    def address(value: _Field | int) -> int | None:
+        """A field's value in the table: a parameter's address (0 for an absent bias),
+        which is then watched and aliased; None if the kernel cannot read it."""
+        if isinstance(value, int):
+            return value
+        tensor = value.module._parameters.get(value.name)
+        watched.append((value.module._parameters, value.name))
         addresses.append(0 if tensor is None else tensor.data_ptr())
-        if tensor is not None:
-            aliases.append(tensor.detach())
+        if tensor is None:
+            return 0 if value.optional else None
+        if not _readable(tensor, value.dtypes, value.numel):
+            return None
+        aliases.append(tensor.detach())
+        return tensor.data_ptr()
+
+    rows: list[dict[str, _Field | int]] = [
+        _block_fields(block, d, dtype) | {"k_cache": k.data_ptr(), "v_cache": v.data_ptr()}
+        for block, k, v in zip(blocks, keys, values, strict=True)
+    ]  # one glassbox_layer per block
+    vocab = c.vocab_size
+    tok_emb = model.head if model.tok_emb is None else model.tok_emb  # tied: the head
+    rows.append(
+        {
+            "tok_emb": _Field(tok_emb, "weight", (_F32, _BF16), vocab * d),
+            "tok_bf16": int(tok_emb.weight.dtype == _BF16),
+            "pos_emb": _Field(model.pos_emb, "weight", (_F32,), c.context_length * d),
+            "lnf_g": _Field(model.ln_f, "weight", (_F32,), d),
+            "lnf_b": _Field(model.ln_f, "bias", (_F32,), d),
+            "w_head": _Field(model.head, "weight", (dtype,), vocab * d),
+            "vocab": vocab,
+        }
+    )  # glassbox_ends
+    layers = [address(row[name]) for row in rows[:-1] for name in LAYER_FIELDS]
+    ends = [address(rows[-1][name]) for name in ENDS_FIELDS]
+    if None in layers or None in ends:
+        return None
     watched += [(cache.__dict__, "keys"), (cache.__dict__, "values")]
     addresses += [keys.data_ptr(), values.data_ptr()]
-    n_block_fields = len(LAYER_FIELDS) - 2  # the two KV caches follow each block's weights
-    layers = []
-    for i in range(len(blocks)):
-        layers += addresses[i * n_block_fields : (i + 1) * n_block_fields]
-        layers += [keys[i].data_ptr(), values[i].data_ptr()]
-    tok, pos, lnf_g, lnf_b, head = addresses[-len(ends) - 2 : -2]
-    ends_table = dict(
-        tok_emb=tok, tok_bf16=int(ends[0].module.weight.dtype == _BF16), pos_emb=pos,
-        lnf_g=lnf_g, lnf_b=lnf_b, w_head=head, vocab=vocab,
-    )  # fmt: skip
     return _Table(
         layers=torch.tensor(layers, dtype=torch.int64),
-        ends=torch.tensor([ends_table[name] for name in ENDS_FIELDS], dtype=torch.int64),
+        ends=torch.tensor(ends, dtype=torch.int64),
         bf16=dtype == _BF16,
         eps=eps.pop(),
         watched=watched,

@@ -5,9 +5,9 @@ microseconds, so the step's time is the host's: Python and PyTorch launching ker
 one (GPT-2 124M on an H100: 2.6 ms per token in eager mode, while reading its weights from
 HBM takes 0.17 ms; 0.94 ms replayed as graphs, ``bench/bench_decode.py``). A CUDA graph records the step's kernels once and replays them with one
 launch. A recording fixes every shape and address, so the step is written for it
-(:meth:`core.model.GPT.decode_static`): the position lives in a device tensor, attention
-reads a fixed span of cache positions with the later ones masked, and the new token's id is
-copied into a fixed input buffer.
+(:func:`static_step`, from the model's own modules): the position lives in a device tensor,
+attention reads a fixed span of cache positions with the later ones masked, and the new
+token's id is copied into a fixed input buffer.
 
 One graph per span (64, 128, 256, ... up to the context length): a step at position p
 replays the graph of the smallest span > p, so attention reads at most twice the positions
@@ -27,11 +27,40 @@ static step runs eagerly, which is how the CPU tests check it against ``GPT.forw
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from core.model.gpt import GPT, InputError
 from core.model.kv_cache import KVCache
 
 MIN_SPAN = 64
+
+
+def static_step(
+    model: GPT, token: torch.Tensor, position: torch.Tensor, cache: KVCache, span: int
+) -> torch.Tensor:
+    """Logits (B, vocab) of one token per sequence, ``token`` (B, 1), at ``position``.
+
+    The same step as ``model(token, kv_cache=cache)`` in eval mode, with the position held in
+    a (1,) int64 tensor on the model's device: each layer writes the new key and value at
+    ``position`` and attends to the first ``span`` cache positions (``position < span``)
+    with the later ones masked, so no shape depends on the position and nothing waits for
+    the host. The caller checks the ids and advances the cache; this function does neither.
+    """
+    x = model.embed_tokens(token) + model.pos_emb(position)  # (B, 1, d)
+    B = x.shape[0]
+    visible = (torch.arange(span, device=x.device) <= position).view(1, 1, 1, span)
+    for i, block in enumerate(model.blocks):
+        attn = block.attn
+        qkv = attn.qkv(block.ln1(x)).view(B, 1, 3, attn.n_head, attn.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, 1, hd)
+        keys, values = cache.layer(i)  # (B, H, Tmax, hd)
+        keys, values = keys[:, :, :span], values[:, :, :span]  # views: writes reach the cache
+        keys.index_copy_(2, position, k)
+        values.index_copy_(2, position, v)
+        context = F.scaled_dot_product_attention(q, keys, values, attn_mask=visible)
+        x = x + attn.proj(context.transpose(1, 2).reshape(B, 1, -1))  # (B, 1, d)
+        x = x + block.ffn(block.ln2(x))
+    return model.logit_lens(x)[:, 0]  # (B, vocab)
 
 
 class GraphDecoder:
@@ -84,7 +113,7 @@ class GraphDecoder:
         self._position.fill_(position)
         span = self.span(position)
         if not self.use_graphs:
-            logits = model.decode_static(self._token, self._position, cache, span)
+            logits = static_step(model, self._token, self._position, cache, span)
         else:
             if span not in self._graphs:
                 self._graphs[span] = self._record(span)
@@ -105,9 +134,9 @@ class GraphDecoder:
         side.wait_stream(torch.cuda.current_stream(model.device))
         with torch.cuda.stream(side):
             for _ in range(2):
-                model.decode_static(self._token, self._position, cache, span)
+                static_step(model, self._token, self._position, cache, span)
         torch.cuda.current_stream(model.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            out = model.decode_static(self._token, self._position, cache, span)
+            out = static_step(model, self._token, self._position, cache, span)
         return graph, out
