@@ -2,8 +2,8 @@
 bandwidth ceiling and transformers.
 
 Two ways to decode are timed side by side, their runs interleaved: the plain model's cached
-``forward`` and :class:`core.model.llama_decoder.LlamaDecoder` (the native matrix-vector
-kernel for every projection; what the Sampling page uses on the CPU). Each is reported as
+``forward`` and :class:`core.model.llama_decoder.LlamaDecoder` (one call of the C kernel
+``core/model/kernels/llama_decode.c`` per token; what the Sampling page uses on the CPU). Each is reported as
 its best run's tokens/s and as CPU seconds per token (user + system, all threads: on a
 shared machine the wall clock also counts the time other processes held the cores).
 
@@ -13,8 +13,8 @@ bandwidth of one large matrix-vector product measured in this same run
 (``bench_decode.MatvecProbe``, just before and after each decode run; the fastest reading
 of all) over those bytes. Also measured: the load time from the GGUF file (first:
 dequantize and write the safetensors cache; second: read the cache), the process's
-resident memory with the model loaded (and once the native decoder has stacked its q/k/v
-and gate/up matrices), the Sampling page's step (the stepwise sampler with every
+resident memory with the model loaded (and with the native decoder built: it reads the
+model's own matrices, copying only the norms and rotary tables), the Sampling page's step (the stepwise sampler with every
 processor, median over the steps, with and without the native decoder), and Hugging Face
 transformers' ``generate`` on the same prompt and thread count, loading the same GGUF.
 
@@ -36,10 +36,10 @@ import torch
 from bench.bench_decode import MatvecProbe
 from bench.common import machine
 from core.helpformat import HelpFormatter
-from core.model.kernels.native import native_status
 from core.model.llama import Llama
 from core.model.llama_decoder import LlamaDecoder, llama_decoder
 from core.model.llama_gguf import read_llama_gguf
+from core.model.llama_kernel import llama_kernel_status
 from core.models.catalog import SMOLLM2
 from core.sampling import Sampler, SamplingConfig
 from core.store import glassbox_home
@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     text = render_chat(template, QUESTION)
     prompt = torch.tensor([encoding.encode(text, allowed_special="all")])  # (1, 37)
 
-    print(f"native kernels: {native_status()}; {torch.get_num_threads()} threads")
+    print(f"Llama kernel: {llama_kernel_status()}; {torch.get_num_threads()} threads")
     decoder = llama_decoder(base)
-    print(f"RSS {rss_mb():.0f} MB with the fp32 native decoder's stacked matrices too")
+    print(f"RSS {rss_mb():.0f} MB with the fp32 native decoder built too")
     for label, native in (("native decoder", True), ("plain forward", False)):
         latencies = []
         for _ in range(args.repeats):  # the median of each run; the best run reported
