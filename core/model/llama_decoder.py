@@ -43,7 +43,13 @@ import torch
 from core.model.gpt import InputError
 from core.model.kv_cache import KVCache
 from core.model.llama import Llama
-from core.model.llama_kernel import LlamaKernel, LlamaLayerStruct, LlamaModelStruct, llama_kernel
+from core.model.llama_kernel import (
+    PHASES,
+    LlamaKernel,
+    LlamaLayerStruct,
+    LlamaModelStruct,
+    llama_kernel,
+)
 
 _lock = threading.Lock()  # guards the cache below; a decoder itself is read-only
 _decoders: weakref.WeakKeyDictionary[Llama, tuple[tuple, LlamaDecoder]] = (
@@ -126,13 +132,20 @@ class LlamaDecoder:
         return model
 
     @torch.inference_mode()
-    def step(self, idx: torch.Tensor, kv_cache: KVCache) -> torch.Tensor:
+    def step(
+        self, idx: torch.Tensor, kv_cache: KVCache, *, profile: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Logits (1, 1, vocab) of one token ``idx`` (1, 1) at the cache's next position.
 
         Writes the token's key and value into ``kv_cache`` (batch 1, made by this model's
         ``new_kv_cache``) and advances it by one: what ``model(idx, kv_cache=kv_cache)``
-        does, with the same checks and errors.
+        does, with the same checks and errors. ``profile`` (float64, one value per phase of
+        :data:`core.model.llama_kernel.PHASES`) gets the seconds of each phase added.
         """
+        if profile is not None and (
+            profile.shape != (len(PHASES),) or profile.dtype != torch.float64 or profile.is_cuda
+        ):
+            raise ValueError(f"profile must be a float64 CPU tensor of {len(PHASES)} values")
         if idx.shape != (1, 1):
             raise ValueError(f"LlamaDecoder decodes one token at a time, got {tuple(idx.shape)}")
         pos = self.model._check_step(idx, kv_cache)
@@ -149,7 +162,13 @@ class LlamaDecoder:
                 )
         logits = torch.empty(self._struct.vocab, dtype=torch.float32)
         status = self.kernel.decode_token(
-            self._struct, keys.data_ptr(), values.data_ptr(), int(idx), pos, logits.data_ptr()
+            self._struct,
+            keys.data_ptr(),
+            values.data_ptr(),
+            int(idx),
+            pos,
+            logits.data_ptr(),
+            None if profile is None else profile.data_ptr(),
         )
         if status != 0:  # the checks above make this unreachable short of a bug
             raise RuntimeError(f"the Llama decoding kernel failed (status {status})")

@@ -31,6 +31,9 @@ SOURCE = Path(__file__).with_name("kernels") / "llama_decode.c"
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC")
 DISABLE_ENV = "GLASSBOX_NATIVE_KERNELS"  # the switch of the other native kernels too
 DIR_ENV = "GLASSBOX_KERNEL_DIR"
+# What a profiled step times (each phase up to the end of its barrier): the order of the
+# kernel's profile values.
+PHASES = ("q/k/v", "attention", "o", "gate/up", "down", "head")
 
 _lock = threading.Lock()  # guards the one-time build; the loaded library is read-only
 _state: dict[str, object] = {}  # "kernel": LlamaKernel | None, "reason": str
@@ -69,10 +72,21 @@ class LlamaKernel:
         self.bf16_pairs = bool(lib.glassbox_llama_bf16_pairs())
 
     def decode_token(
-        self, model: LlamaModelStruct, k_cache: int, v_cache: int, token: int, pos: int, out: int
+        self,
+        model: LlamaModelStruct,
+        k_cache: int,
+        v_cache: int,
+        token: int,
+        pos: int,
+        out: int,
+        profile: int | None = None,
     ) -> int:
-        """Run one step (addresses as ints); 0 on success, 1 bad arguments, 2 no memory."""
-        return self._decode(ctypes.byref(model), k_cache, v_cache, token, pos, out)
+        """Run one step (addresses as ints); 0 on success, 1 bad arguments, 2 no memory.
+
+        ``profile``: the address of :data:`PHASES` float64 values to which the kernel adds
+        the seconds its first thread spent in each phase, summed over the layers.
+        """
+        return self._decode(ctypes.byref(model), k_cache, v_cache, token, pos, out, profile)
 
     def __repr__(self) -> str:
         return f"LlamaKernel(path={str(self.path)!r})"
@@ -133,7 +147,8 @@ def _load(path: Path) -> LlamaKernel:
     lib = ctypes.CDLL(str(path))
     fn = lib.glassbox_llama_decode_token
     pointer, size = ctypes.c_void_p, ctypes.c_int64
-    fn.argtypes = [ctypes.POINTER(LlamaModelStruct), pointer, pointer, size, size, pointer]
+    # model, k_cache, v_cache, token, pos, logits, profile
+    fn.argtypes = [ctypes.POINTER(LlamaModelStruct), pointer, pointer, size, size, pointer, pointer]
     fn.restype = ctypes.c_int
     lib.glassbox_llama_bf16_pairs.argtypes = []
     lib.glassbox_llama_bf16_pairs.restype = ctypes.c_int

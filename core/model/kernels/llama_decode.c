@@ -142,6 +142,88 @@ static inline float row_dot(const void *w, int bf16, int64_t row, operand op, in
                 : dot_f32((const float *)w + row * n, op.v, n);
 }
 
+#if defined(__AVX512F__)
+/* The sums of four 16-lane vectors, as one 4-lane vector (a, b, c, d). */
+static inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+#define LLAMA_HALVES(v) \
+    _mm256_add_ps(_mm512_castps512_ps256(v), \
+                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))
+    const __m256 ab = _mm256_hadd_ps(LLAMA_HALVES(a), LLAMA_HALVES(b));
+    const __m256 cd = _mm256_hadd_ps(LLAMA_HALVES(c), LLAMA_HALVES(d));
+    const __m256 abcd = _mm256_hadd_ps(ab, cd); /* a b c d of each 128-bit half */
+#undef LLAMA_HALVES
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+/* Four rows at once: one load of the vector serves four weight streams, and the four sums
+ * are reduced together. Rows of n values, n a multiple of 16 (32 for bf16 pairs). */
+#define LLAMA_ROWS4(NAME, WTYPE, VTYPE, STEP, BODY)                                          \
+    static inline void NAME(const WTYPE *restrict w, const VTYPE *restrict v, int64_t n,     \
+                            float *restrict out) {                                           \
+        const WTYPE *w0 = w, *w1 = w + n, *w2 = w + 2 * n, *w3 = w + 3 * n;                   \
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                           \
+        __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();                           \
+        for (int64_t i = 0; i < n; i += STEP) { BODY }                                       \
+        _mm_storeu_ps(out, reduce4(a0, a1, a2, a3));                                         \
+    }
+LLAMA_ROWS4(rows4_f32, float, float, 16, {
+    const __m512 x = _mm512_loadu_ps(v + i);
+    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + i), x, a0);
+    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + i), x, a1);
+    a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + i), x, a2);
+    a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + i), x, a3);
+})
+LLAMA_ROWS4(rows4_bf16, uint16_t, float, 16, {
+    const __m512 x = _mm512_loadu_ps(v + i);
+    a0 = _mm512_fmadd_ps(widen_bf16(w0 + i), x, a0);
+    a1 = _mm512_fmadd_ps(widen_bf16(w1 + i), x, a1);
+    a2 = _mm512_fmadd_ps(widen_bf16(w2 + i), x, a2);
+    a3 = _mm512_fmadd_ps(widen_bf16(w3 + i), x, a3);
+})
+#if defined(__AVX512BF16__)
+LLAMA_ROWS4(rows4_bf16_pairs, uint16_t, uint16_t, 32, {
+    const __m512bh x = (__m512bh)_mm512_loadu_si512(v + i);
+    a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512(w0 + i), x);
+    a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_loadu_si512(w1 + i), x);
+    a2 = _mm512_dpbf16_ps(a2, (__m512bh)_mm512_loadu_si512(w2 + i), x);
+    a3 = _mm512_dpbf16_ps(a3, (__m512bh)_mm512_loadu_si512(w3 + i), x);
+})
+#endif
+#define LLAMA_ROWS4_OK(n) ((n) % 16 == 0)
+#else
+#define LLAMA_ROWS4_OK(n) 0
+static inline void rows4_f32(const float *w, const float *v, int64_t n, float *out) {
+    for (int k = 0; k < 4; k++) out[k] = dot_f32(w + k * n, v, n);
+}
+static inline void rows4_bf16(const uint16_t *w, const float *v, int64_t n, float *out) {
+    for (int k = 0; k < 4; k++) out[k] = dot_bf16(w + k * n, v, n);
+}
+#endif
+#if !defined(__AVX512BF16__)
+static inline void rows4_bf16_pairs(const uint16_t *w, const uint16_t *v, int64_t n,
+                                    float *out) {
+    for (int k = 0; k < 4; k++) out[k] = dot_bf16_pairs(w + k * n, v, n);
+}
+#endif
+
+/* out[r] = row r of w (rows of n values) . v, for r in [lo, hi): four rows at a time
+ * where the width allows, then one by one. */
+static void matvec_rows(const void *w, int bf16, int64_t lo, int64_t hi, operand op, int64_t n,
+                        float *restrict out) {
+    int64_t r = lo;
+    if (LLAMA_ROWS4_OK(n)) {
+        for (; r + 4 <= hi; r += 4) {
+            if (op.pairs)
+                rows4_bf16_pairs((const uint16_t *)w + r * n, op.vb, n, out + r);
+            else if (bf16)
+                rows4_bf16((const uint16_t *)w + r * n, op.v, n, out + r);
+            else
+                rows4_f32((const float *)w + r * n, op.v, n, out + r);
+        }
+    }
+    for (; r < hi; r++) out[r] = row_dot(w, bf16, r, op, n);
+}
+
 /* This thread's contiguous share [lo, hi) of `rows` rows (the split of schedule(static)). */
 static inline void thread_rows(int64_t rows, int64_t *lo, int64_t *hi) {
     const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
@@ -262,15 +344,26 @@ static void attend(const float *restrict q, const float *restrict k_new,
 
 /* Scratch shared by the threads of one call, and the KV cache of the layer being run. */
 typedef struct {
-    float *x, *qkv, *ctx, *f, *scores;
+    float *x, *qkv, *ctx, *gate, *up, *f, *tmp, *scores;
     void *k_cache, *v_cache; /* this layer's (n_kv_head, max_len, head_dim) */
+    double *profile;         /* NULL, or seconds per phase that thread 0 adds up */
 } buffers;
+
+/* Phases of the profile (each up to the end of its barrier, as thread 0 sees it). */
+enum { P_QKV, P_ATTENTION, P_O, P_GATE_UP, P_DOWN, P_HEAD, P_COUNT };
+
+static inline void lap(const buffers *B, int phase, double *since) {
+    if (!B->profile || omp_get_thread_num() != 0) return;
+    const double now = omp_get_wtime();
+    B->profile[phase] += now - *since;
+    *since = now;
+}
 
 /* One layer, run by every thread of the enclosing parallel region; `next` (rows, d) is the
  * matrix read after this layer (the next layer's q, or the head), prefetched. */
 static void layer_step(const llama_model *M, const llama_layer *L, const void *next,
-                       int64_t next_rows, int64_t pos, buffers B, float *normed,
-                       uint16_t *vb) {
+                       int64_t next_rows, int64_t pos, buffers B, float *normed, uint16_t *vb,
+                       double *since) {
     const int bf16 = (int)M->bf16;
     const int64_t d = M->d, hd = M->head_dim, H = M->n_head, Hkv = M->n_kv_head;
     const int64_t q_rows = H * hd, kv_rows = Hkv * hd, hidden = M->hidden;
@@ -278,16 +371,22 @@ static void layer_step(const llama_model *M, const llama_layer *L, const void *n
     const float eps = (float)M->eps;
     int64_t lo, hi;
 
+    /* q, k and v as one product of q_rows + 2 kv_rows rows, split over the threads */
     rms_norm(B.x, L->attn_norm, eps, normed, d);
     operand op = make_operand(normed, vb, bf16, d);
     thread_rows(q_rows + 2 * kv_rows, &lo, &hi);
-    for (int64_t r = lo; r < hi; r++) {
-        int64_t row = r;
-        const void *w = qkv_matrix(L, q_rows, kv_rows, &row);
-        B.qkv[r] = row_dot(w, bf16, row, op, d);
+    const void *parts[3] = {L->w_q, L->w_k, L->w_v};
+    const int64_t starts[4] = {0, q_rows, q_rows + kv_rows, q_rows + 2 * kv_rows};
+    for (int m = 0; m < 3; m++) {
+        const int64_t a = lo > starts[m] ? lo : starts[m];
+        const int64_t b = hi < starts[m + 1] ? hi : starts[m + 1];
+        if (a < b)
+            matvec_rows(parts[m], bf16, a - starts[m], b - starts[m], op, d,
+                        B.qkv + starts[m]);
     }
     prefetch_rows(L->w_o, bf16, d, q_rows);
 #pragma omp barrier
+    lap(&B, P_QKV, since);
 
     const float *cos = M->cos + pos * hd, *ssin = M->signed_sin + pos * hd;
 #pragma omp for schedule(static)
@@ -318,34 +417,44 @@ static void layer_step(const llama_model *M, const llama_layer *L, const void *n
                                   : (const void *)((const float *)B.v_cache + base);
         attend(q, k, v, keys, values, bf16, pos, hd, B.scores + h * max_len, B.ctx + h * hd);
     } /* the implied barrier: every head's context is written */
+    lap(&B, P_ATTENTION, since);
 
     op = make_operand(B.ctx, vb, bf16, q_rows);
     thread_rows(d, &lo, &hi);
-    for (int64_t r = lo; r < hi; r++) B.x[r] += row_dot(L->w_o, bf16, r, op, q_rows);
+    matvec_rows(L->w_o, bf16, lo, hi, op, q_rows, B.tmp);
+    for (int64_t r = lo; r < hi; r++) B.x[r] += B.tmp[r];
     prefetch_rows(L->w_gate, bf16, hidden, d); /* this thread's first gate rows */
 #pragma omp barrier
+    lap(&B, P_O, since);
 
     rms_norm(B.x, L->ffn_norm, eps, normed, d);
     op = make_operand(normed, vb, bf16, d);
     thread_rows(hidden, &lo, &hi); /* gate row j and up row j give f[j] */
-    for (int64_t j = lo; j < hi; j++)
-        B.f[j] = silu(row_dot(L->w_gate, bf16, j, op, d)) * row_dot(L->w_up, bf16, j, op, d);
+    matvec_rows(L->w_gate, bf16, lo, hi, op, d, B.gate);
+    matvec_rows(L->w_up, bf16, lo, hi, op, d, B.up);
+    for (int64_t j = lo; j < hi; j++) B.f[j] = silu(B.gate[j]) * B.up[j];
     prefetch_rows(L->w_down, bf16, d, hidden);
 #pragma omp barrier
+    lap(&B, P_GATE_UP, since);
 
     op = make_operand(B.f, vb, bf16, hidden);
     thread_rows(d, &lo, &hi);
-    for (int64_t r = lo; r < hi; r++) B.x[r] += row_dot(L->w_down, bf16, r, op, hidden);
+    matvec_rows(L->w_down, bf16, lo, hi, op, hidden, B.tmp);
+    for (int64_t r = lo; r < hi; r++) B.x[r] += B.tmp[r];
     prefetch_rows(next, bf16, next_rows, d);
 #pragma omp barrier /* the next layer normalises all of x */
+    lap(&B, P_DOWN, since);
 }
 
 /* Logits (vocab) of `token` at position `pos`, writing its keys and values at `pos` of
  * every layer's cache: k_cache and v_cache are (n_layer, n_kv_head, max_len, head_dim) in
- * the weights' dtype (one sequence's). Returns 0; 1 (changing nothing) for arguments out
- * of range; 2 if scratch memory could not be allocated. */
+ * the weights' dtype (one sequence's). profile is NULL or six float64 values to which the
+ * call adds the seconds thread 0 spent in each phase, over all layers (q/k/v, attention,
+ * o, gate/up, down, head; each up to the end of its barrier). Returns 0; 1 (changing
+ * nothing) for arguments out of range; 2 if scratch memory could not be allocated. */
 int glassbox_llama_decode_token(const llama_model *M, void *k_cache, void *v_cache,
-                                int64_t token, int64_t pos, float *restrict logits) {
+                                int64_t token, int64_t pos, float *restrict logits,
+                                double *profile) {
     const int64_t d = M->d, hd = M->head_dim, H = M->n_head, Hkv = M->n_kv_head;
     if (token < 0 || token >= M->vocab || pos < 0 || pos >= M->max_len || M->n_layer < 1 ||
         H < 1 || Hkv < 1 || H % Hkv || hd < 2 || hd % 2 || hd > 1024 || d < 1 || d > 65536 ||
@@ -355,14 +464,22 @@ int glassbox_llama_decode_token(const llama_model *M, void *k_cache, void *v_cac
     const int64_t widest = d > q_rows ? (d > hidden ? d : hidden) : (q_rows > hidden ? q_rows : hidden);
     const int bf16 = (int)M->bf16;
     const int64_t layer_values = Hkv * M->max_len * hd, size = bf16 ? 2 : 4;
-    float *memory = malloc(sizeof(float) * (d + qkv_rows + q_rows + hidden + H * M->max_len));
+    float *memory = malloc(sizeof(float) * (d + qkv_rows + q_rows + 3 * hidden + widest +
+                                            H * M->max_len));
     if (!memory) return 2;
-    float *x = memory;
+    buffers shared = {.x = memory, .profile = profile};
+    shared.qkv = shared.x + d;
+    shared.ctx = shared.qkv + qkv_rows;
+    shared.gate = shared.ctx + q_rows;
+    shared.up = shared.gate + hidden;
+    shared.f = shared.up + hidden;
+    shared.tmp = shared.f + hidden;
+    shared.scores = shared.tmp + widest;
     if (bf16) {
         const uint16_t *row = (const uint16_t *)M->tok_emb + token * d;
-        for (int64_t i = 0; i < d; i++) x[i] = bf16_to_f32(row[i]);
+        for (int64_t i = 0; i < d; i++) shared.x[i] = bf16_to_f32(row[i]);
     } else {
-        memcpy(x, (const float *)M->tok_emb + token * d, d * sizeof(float));
+        memcpy(shared.x, (const float *)M->tok_emb + token * d, d * sizeof(float));
     }
     int failed = 0;
 #pragma omp parallel
@@ -375,20 +492,22 @@ int glassbox_llama_decode_token(const llama_model *M, void *k_cache, void *v_cac
         }
 #pragma omp barrier
         if (!failed) {
-            buffers B = {x, x + d, x + d + qkv_rows, x + d + qkv_rows + q_rows,
-                         x + d + qkv_rows + q_rows + hidden, NULL, NULL};
+            buffers B = shared;
+            double since = omp_get_wtime();
             for (int64_t i = 0; i < M->n_layer; i++) {
                 const int last = i + 1 == M->n_layer;
                 B.k_cache = (char *)k_cache + i * layer_values * size;
                 B.v_cache = (char *)v_cache + i * layer_values * size;
                 layer_step(M, &M->layers[i], last ? M->w_head : M->layers[i + 1].w_q,
-                           last ? M->vocab : q_rows, pos, B, normed, vb);
+                           last ? M->vocab : q_rows, pos, B, normed, vb, &since);
             }
-            rms_norm(x, M->norm, (float)M->eps, normed, d);
+            rms_norm(B.x, M->norm, (float)M->eps, normed, d);
             operand op = make_operand(normed, vb, bf16, d);
             int64_t lo, hi;
             thread_rows(M->vocab, &lo, &hi);
-            for (int64_t r = lo; r < hi; r++) logits[r] = row_dot(M->w_head, bf16, r, op, d);
+            matvec_rows(M->w_head, bf16, lo, hi, op, d, logits);
+#pragma omp barrier
+            lap(&B, P_HEAD, &since);
         }
         free(normed);
         free(vb);
