@@ -316,8 +316,8 @@ class Sampler:
             prob=float(final[token]),
             raw_prob=float(raw_probs[token]),
             logprob=logprob,
-            entropy=entropy(raw_probs),
-            sampled_entropy=entropy(final),
+            entropy=stages[0].entropy,  # the raw distribution's, computed once above
+            sampled_entropy=stages[-1].entropy,  # the final stage's probs are `final`
             forced=forced,
             draw=draw,
             eos=token == self.eos_id,
