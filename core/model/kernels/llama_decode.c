@@ -5,11 +5,12 @@
  *   h = RMSNorm(x); q, k, v = Wqkv h; rotate q and k (RoPE); write k, v into the KV cache;
  *   grouped-query attention of each query head over its key/value head's cache -> ctx;
  *   x += Wo ctx; h = RMSNorm(x); f = silu(Wgate h) * (Wup h); x += Wdown f,
- * and finally logits = Whead RMSNorm(x). Each thread streams its own contiguous rows of
- * every matrix and takes a share of the query heads, with a barrier between dependent
- * steps; before each barrier it prefetches the first rows it will read of the next matrix,
- * so the memory stream does not restart cold after every small product (a Llama of
- * SmolLM2's size has 150 of them per token, most of 1-7 MB).
+ * and finally logits = Whead RMSNorm(x). The threads share out every product by chunks of
+ * rows (about 64 KB of weights each, four rows per pass over the vector) and the query
+ * heads, with a barrier between dependent steps; before each barrier a thread prefetches
+ * the start of the chunk it will probably take next, so the memory stream does not restart
+ * cold after every small product (a Llama of SmolLM2's size runs 150 of them per token,
+ * of 0.4-3.5 MB each in float32, and the 113 MB output head).
  *
  * Weights are row-major (out, in), all float32 (bf16 = 0) or all bfloat16 (bf16 = 1), and
  * the KV cache has the weights' dtype; norm weights, rotary tables, activations and sums
@@ -224,19 +225,28 @@ static void matvec_rows(const void *w, int bf16, int64_t lo, int64_t hi, operand
     for (; r < hi; r++) out[r] = row_dot(w, bf16, r, op, n);
 }
 
-/* This thread's contiguous share [lo, hi) of `rows` rows (the split of schedule(static)). */
-static inline void thread_rows(int64_t rows, int64_t *lo, int64_t *hi) {
-    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
-    const int64_t q = rows / n, r = rows % n;
-    *lo = t * q + (t < r ? t : r);
-    *hi = *lo + q + (t < r);
+/* Rows are handed to the threads in chunks of about 64 KB of weights (a multiple of 4
+ * rows), each thread taking the next chunk when it is done with its last (an atomic
+ * counter: OpenMP's dynamic schedule). On a machine whose cores other processes also use,
+ * a thread that is not running holds up the others by one chunk at most, not by its whole
+ * share of the matrix. */
+static inline int64_t chunk_rows(int64_t cols, int bf16) {
+    const int64_t rows = (65536 / (cols * (bf16 ? 2 : 4))) / 4 * 4;
+    return rows < 4 ? 4 : rows;
 }
 
-/* Ask for the first 16 KB of rows [lo, hi) of a (rows, cols) matrix ahead of their use. */
-static inline void prefetch_rows(const void *w, int bf16, int64_t rows, int64_t cols) {
-    int64_t lo, hi;
-    thread_rows(rows, &lo, &hi);
-    const int64_t size = bf16 ? 2 : 4, span = (hi - lo) * cols * size;
+static inline int64_t count_chunks(int64_t rows, int64_t per_chunk) {
+    return (rows + per_chunk - 1) / per_chunk;
+}
+
+/* Ask for the first 16 KB of the chunk this thread probably takes first in a (rows, cols)
+ * matrix (the chunk of its own number), so the stream does not start cold after a barrier. */
+static inline void prefetch_chunk(const void *w, int bf16, int64_t rows, int64_t cols) {
+    const int64_t per_chunk = chunk_rows(cols, bf16), size = bf16 ? 2 : 4;
+    const int64_t lo = omp_get_thread_num() * per_chunk;
+    if (lo >= rows) return;
+    const int64_t hi = lo + per_chunk < rows ? lo + per_chunk : rows;
+    const int64_t span = (hi - lo) * cols * size;
     const char *p = (const char *)w + lo * cols * size;
     for (int64_t off = 0; off < span && off < 16384; off += 64) __builtin_prefetch(p + off, 0, 3);
 }
@@ -369,27 +379,30 @@ static void layer_step(const llama_model *M, const llama_layer *L, const void *n
     const int64_t q_rows = H * hd, kv_rows = Hkv * hd, hidden = M->hidden;
     const int64_t group = H / Hkv, max_len = M->max_len;
     const float eps = (float)M->eps;
-    int64_t lo, hi;
 
     /* q, k and v as one product of q_rows + 2 kv_rows rows, split over the threads */
     rms_norm(B.x, L->attn_norm, eps, normed, d);
     operand op = make_operand(normed, vb, bf16, d);
-    thread_rows(q_rows + 2 * kv_rows, &lo, &hi);
     const void *parts[3] = {L->w_q, L->w_k, L->w_v};
     const int64_t starts[4] = {0, q_rows, q_rows + kv_rows, q_rows + 2 * kv_rows};
-    for (int m = 0; m < 3; m++) {
-        const int64_t a = lo > starts[m] ? lo : starts[m];
-        const int64_t b = hi < starts[m + 1] ? hi : starts[m + 1];
-        if (a < b)
-            matvec_rows(parts[m], bf16, a - starts[m], b - starts[m], op, d,
-                        B.qkv + starts[m]);
+    int64_t per = chunk_rows(d, bf16);
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t c = 0; c < count_chunks(starts[3], per); c++) {
+        const int64_t lo = c * per, hi = lo + per < starts[3] ? lo + per : starts[3];
+        for (int m = 0; m < 3; m++) { /* the part of q, k or v in this chunk, if any */
+            const int64_t a = lo > starts[m] ? lo : starts[m];
+            const int64_t b = hi < starts[m + 1] ? hi : starts[m + 1];
+            if (a < b)
+                matvec_rows(parts[m], bf16, a - starts[m], b - starts[m], op, d,
+                            B.qkv + starts[m]);
+        }
     }
-    prefetch_rows(L->w_o, bf16, d, q_rows);
+    prefetch_chunk(L->w_o, bf16, d, q_rows);
 #pragma omp barrier
     lap(&B, P_QKV, since);
 
     const float *cos = M->cos + pos * hd, *ssin = M->signed_sin + pos * hd;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t h = 0; h < H; h++) {
         const int64_t g = h / group;
         float q[hd], k[hd], v[hd];
@@ -420,28 +433,40 @@ static void layer_step(const llama_model *M, const llama_layer *L, const void *n
     lap(&B, P_ATTENTION, since);
 
     op = make_operand(B.ctx, vb, bf16, q_rows);
-    thread_rows(d, &lo, &hi);
-    matvec_rows(L->w_o, bf16, lo, hi, op, q_rows, B.tmp);
-    for (int64_t r = lo; r < hi; r++) B.x[r] += B.tmp[r];
-    prefetch_rows(L->w_gate, bf16, hidden, d); /* this thread's first gate rows */
+    per = chunk_rows(q_rows, bf16);
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t c = 0; c < count_chunks(d, per); c++) {
+        const int64_t lo = c * per, hi = lo + per < d ? lo + per : d;
+        matvec_rows(L->w_o, bf16, lo, hi, op, q_rows, B.tmp);
+        for (int64_t r = lo; r < hi; r++) B.x[r] += B.tmp[r];
+    }
+    prefetch_chunk(L->w_gate, bf16, hidden, d);
 #pragma omp barrier
     lap(&B, P_O, since);
 
     rms_norm(B.x, L->ffn_norm, eps, normed, d);
     op = make_operand(normed, vb, bf16, d);
-    thread_rows(hidden, &lo, &hi); /* gate row j and up row j give f[j] */
-    matvec_rows(L->w_gate, bf16, lo, hi, op, d, B.gate);
-    matvec_rows(L->w_up, bf16, lo, hi, op, d, B.up);
-    for (int64_t j = lo; j < hi; j++) B.f[j] = silu(B.gate[j]) * B.up[j];
-    prefetch_rows(L->w_down, bf16, d, hidden);
+    per = chunk_rows(2 * d, bf16); /* rows of two matrices in each chunk */
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t c = 0; c < count_chunks(hidden, per); c++) {
+        const int64_t lo = c * per, hi = lo + per < hidden ? lo + per : hidden;
+        matvec_rows(L->w_gate, bf16, lo, hi, op, d, B.gate); /* gate row j and up row j */
+        matvec_rows(L->w_up, bf16, lo, hi, op, d, B.up);     /* give f[j] */
+        for (int64_t j = lo; j < hi; j++) B.f[j] = silu(B.gate[j]) * B.up[j];
+    }
+    prefetch_chunk(L->w_down, bf16, d, hidden);
 #pragma omp barrier
     lap(&B, P_GATE_UP, since);
 
     op = make_operand(B.f, vb, bf16, hidden);
-    thread_rows(d, &lo, &hi);
-    matvec_rows(L->w_down, bf16, lo, hi, op, hidden, B.tmp);
-    for (int64_t r = lo; r < hi; r++) B.x[r] += B.tmp[r];
-    prefetch_rows(next, bf16, next_rows, d);
+    per = chunk_rows(hidden, bf16);
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t c = 0; c < count_chunks(d, per); c++) {
+        const int64_t lo = c * per, hi = lo + per < d ? lo + per : d;
+        matvec_rows(L->w_down, bf16, lo, hi, op, hidden, B.tmp);
+        for (int64_t r = lo; r < hi; r++) B.x[r] += B.tmp[r];
+    }
+    prefetch_chunk(next, bf16, next_rows, d);
 #pragma omp barrier /* the next layer normalises all of x */
     lap(&B, P_DOWN, since);
 }
@@ -503,10 +528,12 @@ int glassbox_llama_decode_token(const llama_model *M, void *k_cache, void *v_cac
             }
             rms_norm(B.x, M->norm, (float)M->eps, normed, d);
             operand op = make_operand(normed, vb, bf16, d);
-            int64_t lo, hi;
-            thread_rows(M->vocab, &lo, &hi);
-            matvec_rows(M->w_head, bf16, lo, hi, op, d, logits);
-#pragma omp barrier
+            const int64_t per = chunk_rows(d, bf16);
+#pragma omp for schedule(dynamic, 1) /* and its barrier */
+            for (int64_t c = 0; c < count_chunks(M->vocab, per); c++) {
+                const int64_t lo = c * per, hi = lo + per < M->vocab ? lo + per : M->vocab;
+                matvec_rows(M->w_head, bf16, lo, hi, op, d, logits);
+            }
             lap(&B, P_HEAD, &since);
         }
         free(normed);
