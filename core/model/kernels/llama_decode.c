@@ -9,8 +9,8 @@
  * rows (about 64 KB of weights each, four rows per pass over the vector) and the query
  * heads, with a barrier between dependent steps; before each barrier a thread prefetches
  * the start of the chunk it will probably take next, so the memory stream does not restart
- * cold after every small product (a Llama of SmolLM2's size runs 150 of them per token,
- * of 0.4-3.5 MB each in float32, and the 113 MB output head).
+ * cold after every small product (a Llama of SmolLM2's size multiplies 210 matrices of
+ * 0.4-3.5 MB each in float32 per token, in 150 steps, then the 113 MB output head).
  *
  * Weights are row-major (out, in), all float32 (bf16 = 0) or all bfloat16 (bf16 = 1), and
  * the KV cache has the weights' dtype; norm weights, rotary tables, activations and sums
