@@ -145,6 +145,21 @@ def test_every_shape_and_thread_count_gives_the_plain_logits(
     torch.testing.assert_close(native, plain, atol=1e-4, rtol=1e-5)
     torch.testing.assert_close(native_cache.keys, plain_cache.keys, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(native_cache.values, plain_cache.values, atol=1e-5, rtol=1e-5)
+    # The same weights in bfloat16: products in bf16 pairs (widths that are multiples of 64,
+    # with AVX512-BF16) or widened weights (the others), and a bf16 KV cache.
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    exact = copy.deepcopy(half).float()
+    torch.set_num_threads(threads)
+    try:
+        plain, native, _, _ = decode_both(half, llama_decoder(half), ids, prefill=2)
+    finally:
+        torch.set_num_threads(before)
+    with torch.inference_mode():
+        reference = exact(ids)[0, 2:]  # (18, vocab)
+    native_error = (native.float() - reference).abs()  # (18, vocab)
+    plain_error = (plain.float() - reference).abs()
+    assert float(native_error.max()) <= float(plain_error.max())
+    assert float(native_error.mean()) <= float(plain_error.mean())
 
 
 def test_steps_interleave_with_the_plain_forward_on_one_cache(kernels):
