@@ -272,17 +272,6 @@ typedef struct {
     const void *w_down;       /* d rows, hidden columns */
 } llama_layer;
 
-/* Row r of q, k and v stacked (q_rows + 2 kv_rows rows of d columns), as a matrix and a
- * row of it: the three products run as one, split over the threads by rows. */
-static inline const void *qkv_matrix(const llama_layer *L, int64_t q_rows, int64_t kv_rows,
-                                     int64_t *r) {
-    if (*r < q_rows) return L->w_q;
-    *r -= q_rows;
-    if (*r < kv_rows) return L->w_k;
-    *r -= kv_rows;
-    return L->w_v;
-}
-
 /* The model's shape and parameters, built once per model and only read. */
 typedef struct {
     int64_t n_layer, d, n_head, n_kv_head, head_dim, hidden, vocab, max_len;
