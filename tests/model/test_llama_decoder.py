@@ -17,7 +17,7 @@ import core.model.llama_kernel as kernel_module
 from core.model import GPT, GPTConfig, InputError
 from core.model.llama import Llama, LlamaConfig
 from core.model.llama_decoder import LlamaDecoder, llama_decoder
-from core.model.llama_kernel import llama_kernel, llama_kernel_status
+from core.model.llama_kernel import PHASES, llama_kernel, llama_kernel_status
 from core.sampling import Sampler, SamplingConfig
 from tests.conftest import missing_service
 from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
@@ -176,6 +176,25 @@ def test_steps_interleave_with_the_plain_forward_on_one_cache(kernels):
         uncached = model(ids[:, :9])[0, -1]
     assert cache.length == 9
     torch.testing.assert_close(last, uncached, atol=1e-4, rtol=1e-4)
+
+
+def test_a_profiled_step_gives_the_same_logits_and_times_every_phase(kernels):
+    model = tiny_llama()
+    decoder = llama_decoder(model)
+    ids = torch.tensor([[3, 1, 4, 1, 5]])
+    caches = model.new_kv_cache(), model.new_kv_cache()
+    profile = torch.zeros(len(PHASES), dtype=torch.float64)
+    with torch.inference_mode():
+        for cache in caches:
+            model(ids[:, :4], kv_cache=cache)
+        plain = decoder.step(ids[:, 4:], caches[0])
+        profiled = decoder.step(ids[:, 4:], caches[1], profile=profile)
+    assert torch.equal(profiled, plain)
+    assert PHASES == ("q/k/v", "attention", "o", "gate/up", "down", "head")
+    assert bool((profile > 0).all()) and float(profile.sum()) < 10.0  # seconds, each phase
+    with pytest.raises(ValueError, match="float64 CPU tensor of 6 values"):
+        decoder.step(ids[:, 4:], caches[1], profile=torch.zeros(6))
+    assert caches[1].length == 5
 
 
 def test_a_step_checks_what_the_model_checks(kernels):
