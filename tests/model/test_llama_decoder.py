@@ -288,6 +288,7 @@ def test_a_failed_build_is_reported_and_nothing_half_built_is_left(monkeypatch, 
     broken = tmp_path / "broken.c"
     broken.write_text("this is not C\n")
     monkeypatch.setattr(kernel_module, "SOURCE", broken)
+    monkeypatch.delenv("GLASSBOX_NATIVE_KERNELS", raising=False)
     monkeypatch.setenv("GLASSBOX_KERNEL_DIR", str(tmp_path / "kernels"))
     assert llama_kernel() is None
     assert llama_kernel_status().startswith("could not build llama-decode-")
