@@ -2,8 +2,8 @@
 bandwidth ceiling and transformers.
 
 Two ways to decode are timed side by side, their runs interleaved: the plain model's cached
-``forward`` and :class:`core.model.llama_decoder.LlamaDecoder` (the native matrix-vector
-kernel for every projection; what the Sampling page uses on the CPU). Each is reported as
+``forward`` and :class:`core.model.llama_decoder.LlamaDecoder` (one call of the C kernel
+``core/model/kernels/llama_decode.c`` per token; what the Sampling page uses on the CPU). Each is reported as
 its best run's tokens/s and as CPU seconds per token (user + system, all threads: on a
 shared machine the wall clock also counts the time other processes held the cores).
 
@@ -13,8 +13,8 @@ bandwidth of one large matrix-vector product measured in this same run
 (``bench_decode.MatvecProbe``, just before and after each decode run; the fastest reading
 of all) over those bytes. Also measured: the load time from the GGUF file (first:
 dequantize and write the safetensors cache; second: read the cache), the process's
-resident memory with the model loaded (and once the native decoder has stacked its q/k/v
-and gate/up matrices), the Sampling page's step (the stepwise sampler with every
+resident memory with the model loaded (and with the native decoder built: it reads the
+model's own matrices, copying only the norms and rotary tables), the Sampling page's step (the stepwise sampler with every
 processor, median over the steps, with and without the native decoder), and Hugging Face
 transformers' ``generate`` on the same prompt and thread count, loading the same GGUF.
 
@@ -36,10 +36,10 @@ import torch
 from bench.bench_decode import MatvecProbe
 from bench.common import machine
 from core.helpformat import HelpFormatter
-from core.model.kernels.native import native_status
 from core.model.llama import Llama
 from core.model.llama_decoder import LlamaDecoder, llama_decoder
 from core.model.llama_gguf import read_llama_gguf
+from core.model.llama_kernel import PHASES, llama_kernel_status
 from core.models.catalog import SMOLLM2
 from core.sampling import Sampler, SamplingConfig
 from core.store import glassbox_home
@@ -81,6 +81,31 @@ def greedy_run(
         logits = model(nxt, kv_cache=cache) if decoder is None else decoder.step(nxt, cache)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return new_tokens / wall, cpu / new_tokens, tokens
+
+
+@torch.inference_mode()
+def phase_profile(model: Llama, decoder: LlamaDecoder, prompt: torch.Tensor, steps: int) -> str:
+    """Where a native step's time goes: ms per token and GB/s of each phase (its matrices'
+    bytes over its time, as the kernel's first thread sees it, barrier waits included)."""
+    cache = model.new_kv_cache(1)
+    profile = torch.zeros(len(PHASES), dtype=torch.float64)
+    logits = model(prompt, kv_cache=cache, last_only=True)
+    for _ in range(steps):
+        logits = decoder.step(logits[:, -1].argmax(-1, keepdim=True), cache, profile=profile)
+    blocks, size = model.blocks, model.head.weight.element_size()
+    nbytes = [
+        sum(b.attn.q.weight.numel() + 2 * b.attn.k.weight.numel() for b in blocks),
+        0,  # attention reads the KV cache, not weights
+        sum(b.attn.o.weight.numel() for b in blocks),
+        sum(2 * b.ffn.gate.weight.numel() for b in blocks),
+        sum(b.ffn.down.weight.numel() for b in blocks),
+        model.head.weight.numel(),
+    ]
+    parts = []
+    for phase, seconds, count in zip(PHASES, profile.tolist(), nbytes, strict=True):
+        rate = f" {count * size * steps / seconds / 1e9:.1f} GB/s" if count else ""
+        parts.append(f"{phase} {seconds / steps * 1e3:.2f} ms{rate}")
+    return "; ".join(parts)
 
 
 @torch.inference_mode()
@@ -133,9 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     text = render_chat(template, QUESTION)
     prompt = torch.tensor([encoding.encode(text, allowed_special="all")])  # (1, 37)
 
-    print(f"native kernels: {native_status()}; {torch.get_num_threads()} threads")
+    print(f"Llama kernel: {llama_kernel_status()}; {torch.get_num_threads()} threads")
     decoder = llama_decoder(base)
-    print(f"RSS {rss_mb():.0f} MB with the fp32 native decoder's stacked matrices too")
+    print(f"RSS {rss_mb():.0f} MB with the fp32 native decoder built too")
     for label, native in (("native decoder", True), ("plain forward", False)):
         latencies = []
         for _ in range(args.repeats):  # the median of each run; the best run reported
@@ -150,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     probe = MatvecProbe(torch.device("cpu"), list(DTYPES.values()))
     rows = []
     reference = base(prompt)
+    fp32_tokens: list[int] = []
     for name, dtype in DTYPES.items():
         model = base if dtype == torch.float32 else copy.deepcopy(base).to(dtype)
         decoder = llama_decoder(model)
@@ -169,7 +195,15 @@ def main(argv: list[str] | None = None) -> None:
         hf = float("nan")
         if not args.no_transformers:
             hf = transformers_rate(args.file, prompt, args.new_tokens, dtype)
+        if decoder is not None:
+            print(f"{name} native step by phase (of {args.new_tokens} steps): "
+                  + phase_profile(model, decoder, prompt, args.new_tokens))  # fmt: skip
+        fp32_tokens = fp32_tokens if dtype != torch.float32 else tokens["plain"]
         same = "same" if tokens.get("native") == tokens["plain"] else "DIFFERENT"
+        if dtype != torch.float32 and "native" in tokens:  # bf16 activations differ from plain
+            pairs = zip(tokens["native"], fp32_tokens, strict=True)
+            agree = next((i for i, (a, b) in enumerate(pairs) if a != b), len(fp32_tokens))
+            same += f"; the first {agree}/{len(fp32_tokens)} as fp32's"
         # The ceiling: the fastest the probe ever streamed during these runs, so that a
         # probe slowed by other processes cannot flatter a decode run that was not.
         bandwidth = max(probes)

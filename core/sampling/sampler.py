@@ -290,18 +290,23 @@ class Sampler:
         k = min(self.top_n, raw.numel())
         ids = set(torch.topk(raw, k).indices.tolist()) | {token}
         ids |= set(torch.topk(final, min(k, int((final > 0).sum()))).indices.tolist())
-        ordered = sorted(ids, key=lambda i: (-float(raw[i]), i))
-        candidates = tuple(
-            Candidate(i, token_text(self.tokenizer, i), float(raw[i]), float(raw_probs[i]))
-            for i in ordered
-        )
+        # Values of the few candidates read in one go each (a tensor per element costs more).
+        unordered = list(ids)
+        raw_of = dict(zip(unordered, raw[torch.tensor(unordered)].tolist(), strict=True))
+        ordered = sorted(ids, key=lambda i: (-raw_of[i], i))
         index = torch.tensor(ordered)  # (N,)
+        candidates = tuple(
+            Candidate(i, token_text(self.tokenizer, i), raw_of[i], p)
+            for i, p in zip(ordered, raw_probs[index].tolist(), strict=True)
+        )
         stages = tuple(
             StageRecord(
                 name=s.name,
                 label=s.label,
-                probs=tuple(float(p) for p in s.probs[index]),
-                removed=tuple(i for i in ordered if bool(s.removed[i])),
+                probs=tuple(s.probs[index].tolist()),
+                removed=tuple(
+                    i for i, gone in zip(ordered, s.removed[index].tolist(), strict=True) if gone
+                ),
                 removed_count=int(s.removed.sum()),
                 kept_count=int((s.probs > 0).sum()),
                 entropy=entropy(s.probs),
@@ -321,8 +326,8 @@ class Sampler:
             prob=float(final[token]),
             raw_prob=float(raw_probs[token]),
             logprob=logprob,
-            entropy=entropy(raw_probs),
-            sampled_entropy=entropy(final),
+            entropy=stages[0].entropy,  # the raw distribution's, computed once above
+            sampled_entropy=stages[-1].entropy,  # the final stage's probs are `final`
             forced=forced,
             draw=draw,
             eos=token == self.eos_id,

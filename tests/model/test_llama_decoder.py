@@ -13,11 +13,11 @@ import pytest
 import torch
 
 import core.model.llama_decoder as decoder_module
+import core.model.llama_kernel as kernel_module
 from core.model import GPT, GPTConfig, InputError
-from core.model.kernels import native_kernels
-from core.model.kernels.native import native_status
 from core.model.llama import Llama, LlamaConfig
 from core.model.llama_decoder import LlamaDecoder, llama_decoder
+from core.model.llama_kernel import PHASES, llama_kernel, llama_kernel_status
 from core.sampling import Sampler, SamplingConfig
 from tests.conftest import missing_service
 from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
@@ -37,9 +37,9 @@ CONFIG = LlamaConfig(
 
 @pytest.fixture
 def kernels():
-    found = native_kernels()
+    found = llama_kernel()
     if found is None:
-        missing_service(f"native kernels unavailable: {native_status()}")
+        missing_service(f"the Llama kernel is unavailable: {llama_kernel_status()}")
     return found
 
 
@@ -76,7 +76,7 @@ def test_float32_steps_equal_the_plain_forward(kernels):
     ids = torch.randint(0, CONFIG.vocab_size, (1, 60), generator=torch.Generator().manual_seed(1))
     plain, native, plain_cache, native_cache = decode_both(model, decoder, ids, prefill=5)
     assert native.shape == (55, CONFIG.vocab_size) and native.dtype == torch.float32
-    torch.testing.assert_close(native, plain, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(native, plain, atol=1e-4, rtol=1e-5)
     with torch.inference_mode():
         uncached = model(ids)[0, 5:]  # (55, vocab): the whole sequence at once
     torch.testing.assert_close(native, uncached, atol=1e-4, rtol=1e-4)
@@ -87,23 +87,114 @@ def test_float32_steps_equal_the_plain_forward(kernels):
         assert torch.equal(tensor, before[name]), name
 
 
-def test_bfloat16_steps_follow_the_plain_bfloat16_forward(kernels):
+def test_bfloat16_steps_are_as_close_to_float32_as_the_plain_bfloat16_forward(kernels):
     model = tiny_llama(torch.bfloat16)
+    exact = tiny_llama(torch.bfloat16).float()  # the same bfloat16 weights, float32 maths
     decoder = llama_decoder(model)
     ids = torch.randint(0, CONFIG.vocab_size, (1, 48), generator=torch.Generator().manual_seed(2))
     plain, native, plain_cache, native_cache = decode_both(model, decoder, ids, prefill=4)
     assert native.dtype == torch.bfloat16 and native_cache.keys.dtype == torch.bfloat16
-    # Both round to bfloat16 at the same places; only the order of the float32 sums differs,
-    # which moves a logit (here up to 6.2) by a bfloat16 step or two.
-    assert float(plain.float().abs().max()) > 4.0
-    torch.testing.assert_close(native.float(), plain.float(), atol=0.1, rtol=0.0)
-    top2 = plain.float().topk(2, dim=-1).values  # (steps, 2)
+    exact_cache = exact.new_kv_cache()
+    with torch.inference_mode():
+        reference = exact(ids, kv_cache=exact_cache)[0, 4:]  # (44, vocab)
+    assert float(reference.abs().max()) > 4.0
+    # The plain model rounds every activation to bfloat16; the kernel keeps them in float32
+    # between products (their inputs rounded to bfloat16 with AVX512-BF16) and rounds the
+    # cached keys and values: no further from float32 than the plain model, here closer
+    # (on this seed: max 0.22 -> 0.10, mean 0.028 -> 0.017).
+    plain_error = (plain.float() - reference).abs()
+    native_error = (native.float() - reference).abs()
+    assert float(native_error.max()) <= float(plain_error.max())
+    assert float(native_error.mean()) <= float(plain_error.mean())
+    assert float(native_error.max()) < 0.15
+    top2 = reference.topk(2, dim=-1).values  # (steps, 2)
     clear = top2[:, 0] - top2[:, 1] > 0.2  # steps whose greedy choice is not a near tie
     assert int(clear.sum()) >= 20
-    assert torch.equal(native.argmax(-1)[clear], plain.argmax(-1)[clear])
-    torch.testing.assert_close(
-        native_cache.keys.float(), plain_cache.keys.float(), atol=0.05, rtol=0.02
-    )
+    assert torch.equal(native.argmax(-1)[clear], reference.argmax(-1)[clear])
+    for name in ("keys", "values"):  # what later steps attend to: as close, or closer
+        exact_cached = getattr(exact_cache, name)
+        native_cached = getattr(native_cache, name).float()
+        plain_cached = getattr(plain_cache, name).float()
+        native_off = (native_cached - exact_cached).abs()
+        plain_off = (plain_cached - exact_cached).abs()
+        assert float(native_off.max()) <= float(plain_off.max()), name
+        assert float(native_off.mean()) <= float(plain_off.mean()), name
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("n_head", "n_kv_head", "n_embd", "ffn_hidden"),
+    [(4, 2, 64, 96), (3, 3, 48, 40), (6, 1, 72, 128), (2, 1, 128, 192)],
+)  # grouped, multi-head, multi-query; widths that are and are not multiples of 64
+def test_every_shape_and_thread_count_gives_the_plain_logits(
+    kernels, threads, n_head, n_kv_head, n_embd, ffn_hidden
+):
+    config = {"n_head": n_head, "n_kv_head": n_kv_head, "n_embd": n_embd}
+    torch.manual_seed(n_embd)
+    model = Llama(LlamaConfig(**{**CONFIG.to_dict(), **config, "ffn_hidden": ffn_hidden}))
+    model.eval()
+    ids = torch.randint(0, CONFIG.vocab_size, (1, 20), generator=torch.Generator().manual_seed(4))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        plain, native, plain_cache, native_cache = decode_both(
+            model, llama_decoder(model), ids, prefill=2
+        )
+    finally:
+        torch.set_num_threads(before)
+    torch.testing.assert_close(native, plain, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(native_cache.keys, plain_cache.keys, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(native_cache.values, plain_cache.values, atol=1e-5, rtol=1e-5)
+    # The same weights in bfloat16: products in bf16 pairs (widths that are multiples of 64,
+    # with AVX512-BF16) or widened weights (the others), and a bf16 KV cache.
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    exact = copy.deepcopy(half).float()
+    torch.set_num_threads(threads)
+    try:
+        plain, native, _, _ = decode_both(half, llama_decoder(half), ids, prefill=2)
+    finally:
+        torch.set_num_threads(before)
+    with torch.inference_mode():
+        reference = exact(ids)[0, 2:]  # (18, vocab)
+    native_error = (native.float() - reference).abs()  # (18, vocab)
+    plain_error = (plain.float() - reference).abs()
+    assert float(native_error.max()) <= float(plain_error.max())
+    assert float(native_error.mean()) <= float(plain_error.mean())
+
+
+def test_steps_interleave_with_the_plain_forward_on_one_cache(kernels):
+    model = tiny_llama()
+    decoder = llama_decoder(model)
+    ids = torch.randint(0, CONFIG.vocab_size, (1, 12), generator=torch.Generator().manual_seed(5))
+    cache = model.new_kv_cache()
+    with torch.inference_mode():
+        model(ids[:, :3], kv_cache=cache)
+        decoder.step(ids[:, 3:4], cache)
+        model(ids[:, 4:7], kv_cache=cache)  # the plain model reads what the kernel wrote
+        decoder.step(ids[:, 7:8], cache)
+        last = decoder.step(ids[:, 8:9], cache)[0, 0]
+        uncached = model(ids[:, :9])[0, -1]
+    assert cache.length == 9
+    torch.testing.assert_close(last, uncached, atol=1e-4, rtol=1e-4)
+
+
+def test_a_profiled_step_gives_the_same_logits_and_times_every_phase(kernels):
+    model = tiny_llama()
+    decoder = llama_decoder(model)
+    ids = torch.tensor([[3, 1, 4, 1, 5]])
+    caches = model.new_kv_cache(), model.new_kv_cache()
+    profile = torch.zeros(len(PHASES), dtype=torch.float64)
+    with torch.inference_mode():
+        for cache in caches:
+            model(ids[:, :4], kv_cache=cache)
+        plain = decoder.step(ids[:, 4:], caches[0])
+        profiled = decoder.step(ids[:, 4:], caches[1], profile=profile)
+    assert torch.equal(profiled, plain)
+    assert PHASES == ("q/k/v", "attention", "o", "gate/up", "down", "head")
+    assert bool((profile > 0).all()) and float(profile.sum()) < 10.0  # seconds, each phase
+    with pytest.raises(ValueError, match="float64 CPU tensor of 6 values"):
+        decoder.step(ids[:, 4:], caches[1], profile=torch.zeros(6))
+    assert caches[1].length == 5
 
 
 def test_a_step_checks_what_the_model_checks(kernels):
@@ -118,6 +209,10 @@ def test_a_step_checks_what_the_model_checks(kernels):
     model(torch.zeros(1, CONFIG.context_length, dtype=torch.long), kv_cache=cache)
     with pytest.raises(InputError, match="context length"):
         decoder.step(torch.tensor([[1]]), cache)
+    other = tiny_llama(torch.bfloat16).new_kv_cache()  # a bfloat16 cache: another model's
+    with pytest.raises(InputError, match="new_kv_cache"):
+        decoder.step(torch.tensor([[1]]), other)
+    assert other.length == 0 and not other.keys.any()
 
 
 def test_one_decoder_per_model_rebuilt_when_its_weights_change(kernels):
@@ -131,7 +226,7 @@ def test_one_decoder_per_model_rebuilt_when_its_weights_change(kernels):
     assert rebuilt is not decoder
     ids = torch.randint(0, CONFIG.vocab_size, (1, 12), generator=torch.Generator().manual_seed(3))
     plain, native, _, _ = decode_both(model, rebuilt, ids, prefill=3)
-    torch.testing.assert_close(native, plain, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(native, plain, atol=1e-4, rtol=1e-5)
 
 
 def test_no_decoder_where_it_does_not_apply(kernels, monkeypatch):
@@ -141,7 +236,7 @@ def test_no_decoder_where_it_does_not_apply(kernels, monkeypatch):
     assert llama_decoder(mixed) is None  # one dtype for every parameter
     assert llama_decoder(tiny_llama(torch.float16)) is None
     assert llama_decoder(GPT(GPTConfig(vocab_size=64, context_length=16, n_layer=1))) is None
-    monkeypatch.setattr(decoder_module, "native_kernels", lambda: None)  # no compiler
+    monkeypatch.setattr(decoder_module, "llama_kernel", lambda: None)  # no compiler
     assert llama_decoder(tiny_llama()) is None
 
 
@@ -172,6 +267,32 @@ def test_sampler_falls_back_to_the_plain_model_without_the_kernels(monkeypatch, 
     )
     sampler.run(12)
     assert steps == [] and sampler.token_ids == EXPECTED_SAMPLED_IDS
+
+
+def test_the_kernel_is_off_without_a_compiler_or_when_disabled(monkeypatch, tmp_path):
+    monkeypatch.setattr(kernel_module, "_state", {})
+    monkeypatch.setenv("GLASSBOX_NATIVE_KERNELS", "0")
+    assert llama_kernel() is None
+    assert "disabled by GLASSBOX_NATIVE_KERNELS" in llama_kernel_status()
+    assert llama_decoder(tiny_llama()) is None  # and the sampler runs the plain model
+    monkeypatch.setattr(kernel_module, "_state", {})
+    monkeypatch.delenv("GLASSBOX_NATIVE_KERNELS")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no cc, gcc or clang
+    monkeypatch.delenv("CC", raising=False)
+    assert llama_kernel() is None
+    assert llama_kernel_status() == "no C compiler (cc, gcc or clang) on PATH"
+
+
+def test_a_failed_build_is_reported_and_nothing_half_built_is_left(monkeypatch, tmp_path):
+    monkeypatch.setattr(kernel_module, "_state", {})
+    broken = tmp_path / "broken.c"
+    broken.write_text("this is not C\n")
+    monkeypatch.setattr(kernel_module, "SOURCE", broken)
+    monkeypatch.delenv("GLASSBOX_NATIVE_KERNELS", raising=False)
+    monkeypatch.setenv("GLASSBOX_KERNEL_DIR", str(tmp_path / "kernels"))
+    assert llama_kernel() is None
+    assert llama_kernel_status().startswith("could not build llama-decode-")
+    assert list((tmp_path / "kernels").iterdir()) == []
 
 
 # What the plain model samples for the test above (computed with the decoder disabled).

@@ -68,6 +68,33 @@ def test_top_p_is_order_independent_of_token_ids():
     assert probs_after(TopP(0.7), shuffled) == pytest.approx([0, 0, 0.625, 0.375], abs=1e-6)
 
 
+def full_sort_top_p(p: float, logits: torch.Tensor) -> torch.Tensor:
+    """Top-p by sorting the whole vocabulary (stable), the definition TopP must match."""
+    probs = torch.softmax(logits.double(), dim=-1)
+    order = torch.sort(logits.float(), descending=True, stable=True).indices
+    mass_before = torch.cumsum(probs[order], dim=-1) - probs[order]
+    drop = torch.zeros_like(logits, dtype=torch.bool)
+    drop[order] = mass_before >= p
+    return logits.masked_fill(drop, float("-inf"))
+
+
+@pytest.mark.parametrize("vocab", [49_152, 3_000, 7])
+@pytest.mark.parametrize("scale", [0.3, 3.0, 12.0])  # flat (full sort) to peaked (candidates)
+def test_top_p_equals_a_full_sort_with_ties_and_removed_tokens(vocab, scale):
+    g = torch.Generator().manual_seed(vocab + int(scale * 10))
+    for variant in range(3):
+        logits = torch.randn(vocab, generator=g) * scale
+        if variant == 1:
+            logits = torch.round(logits * 2) / 2  # many exact ties, at the cut too
+        if variant == 2:
+            logits[torch.rand(vocab, generator=g) < 0.5] = float("-inf")  # an earlier filter
+        for p in (0.05, 0.5, 0.9, 0.95, 0.999, 0.999999):
+            assert torch.equal(TopP(p)(logits, NO_HISTORY), full_sort_top_p(p, logits)), (
+                p,
+                variant,
+            )
+
+
 def test_min_p_threshold_is_relative_to_the_top_token():
     assert probs_after(MinP(0.4)) == pytest.approx([0.625, 0.375, 0, 0], abs=1e-6)  # >= 0.2
     assert probs_after(MinP(0.25)) == pytest.approx([0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0])
