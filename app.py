@@ -1,8 +1,8 @@
 """Glassbox: a browser playground that makes a GPT and the serving of many LLMs visible.
 
 Run with ``streamlit run app.py``. This file only sets the page up, builds the navigation
-from ``ui.nav``, asks for the shared password when the server has one (``ui.auth``) and
-draws the shared sidebar; each page lives in ``pages/``.
+from ``ui.nav``, asks for the shared password when the server has one (``ui.auth``), draws
+the menu (``ui.menu``) and the shared sidebar; each page lives in ``pages/``.
 """
 
 import os
@@ -14,7 +14,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st
 
-from ui.auth import password_gate, password_required
+from ui.auth import password_gate
+from ui.menu import draw_menu
 from ui.models import start_warmup, wait_for_warmup
 from ui.nav import sections
 from ui.shell import render_sidebar
@@ -40,10 +41,11 @@ navigation = st.navigation(
         ]
         for section, specs in sections().items()
     },
-    position="hidden" if password_required() else "sidebar",
+    position="hidden",  # ui.menu draws the menu (no file-named menu on a cold server)
 )
 start_warmup()  # once per server process: load PyTorch and the built-in model meanwhile
 password_gate()  # with GLASSBOX_PASSWORD set: nothing below runs until it was given
+draw_menu()
 render_sidebar()
 if navigation.url_path:  # every page but Home needs PyTorch: say so while it loads
     wait_for_warmup()
