@@ -2,7 +2,8 @@
 
 Run with ``streamlit run app.py``. This file only sets the page up, builds the navigation
 from ``ui.nav``, asks for the shared password when the server has one (``ui.auth``), draws
-the menu (``ui.menu``) and the shared sidebar; each page lives in ``pages/``.
+the menu (``ui.menu``) and the shared sidebar, and presenter mode
+(``ui.presenter``); each page lives in ``pages/``.
 """
 
 import os
@@ -14,17 +15,19 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st
 
+from ui import presenter
 from ui.auth import password_gate
 from ui.menu import draw_menu
 from ui.models import start_warmup, wait_for_warmup
 from ui.nav import sections
 from ui.shell import render_sidebar
 
+presenter.read_flag()  # ?present=1: presenter mode (bigger type, sidebar folded away)
 st.set_page_config(
     page_title="Glassbox",
     page_icon="🔎",
     layout="wide",
-    initial_sidebar_state="expanded",
+    initial_sidebar_state=presenter.sidebar_state(),
 )
 
 navigation = st.navigation(
@@ -47,6 +50,8 @@ start_warmup()  # once per server process: load PyTorch and the built-in model m
 password_gate()  # with GLASSBOX_PASSWORD set: nothing below runs until it was given
 draw_menu()
 render_sidebar()
+presenter.sidebar_toggle()
+presenter.apply()
 if navigation.url_path:  # every page but Home needs PyTorch: say so while it loads
     wait_for_warmup()
 navigation.run()

@@ -40,6 +40,7 @@ from core.viz.pool import (
 )
 from core.viz.pool_live import gantt_figure, live_series_figure, live_tiles, queue_figure
 from core.viz.pool_stories import story_figure
+from ui import presenter
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
 from ui.jobs import Report, run_job
@@ -309,6 +310,11 @@ def _toggle_play() -> None:
     S.pl_live.last_wall = None
 
 
+def _next_frame() -> None:
+    S.pl_playing = False
+    S.pl_live.step(S.pl_speed * FRAME_S)
+
+
 def _run_to_end() -> None:
     S.pl_live.run_to_end()
     S.pl_playing = False
@@ -387,6 +393,8 @@ def live_controls(s: Setup | None, live: LiveRun) -> None:
     c[3].select_slider("Speed (simulated seconds per second)", ps.SPEEDS, key="pl_speed")
     if s is None or s.config != live.config:
         st.caption("This run keeps the setup it started with; **New run** applies your changes.")
+    presenter.step_button("Next frame", _next_frame, key="pl_next_frame", disabled=done,
+                          help="Pause and advance one frame (→ in presenter mode).")  # fmt: skip
     st.fragment(live_fragment, run_every=FRAME_S if S.pl_playing else None)()
     if live.result is not None:
         result_view("Result of the live run", live.result, live.config, live.run_id)
