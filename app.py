@@ -2,8 +2,8 @@
 
 Run with ``streamlit run app.py``. This file only sets the page up, builds the navigation
 from ``ui.nav``, asks for the shared password when the server has one (``ui.auth``), draws
-the menu (``ui.menu``) and the shared sidebar, and presenter mode
-(``ui.presenter``); each page lives in ``pages/``.
+the menu (``ui.menu``) and the shared sidebar, presenter mode (``ui.presenter``) and the
+guided tour (``ui.tour``); each page lives in ``pages/``.
 """
 
 import os
@@ -15,7 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st
 
-from ui import presenter
+from ui import presenter, tour
 from ui.auth import password_gate
 from ui.menu import draw_menu
 from ui.models import start_warmup, wait_for_warmup
@@ -52,6 +52,8 @@ draw_menu()
 render_sidebar()
 presenter.sidebar_toggle()
 presenter.apply()
+tour.read_flag()
+tour.card(navigation.url_path)
 if navigation.url_path:  # every page but Home needs PyTorch: say so while it loads
     wait_for_warmup()
 navigation.run()
