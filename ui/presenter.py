@@ -4,17 +4,18 @@ Switched in the sidebar ("Presenter mode") or by the link flag ``?present=1`` (`
 the choice is kept in this session (``st.session_state``), and the toggle writes it back into
 the URL so that a reload keeps it. While it is on:
 
-- :func:`apply` injects one stylesheet: text, controls and tables grow by :data:`SCALE`
-  (Streamlit sizes them in ``rem``), chart text grows too (plotly writes pixel sizes on
-  each SVG text, which the stylesheet overrides), and the sidebar starts collapsed
-  (app.py passes :func:`sidebar_state` to ``st.set_page_config``);
+- :func:`apply` injects one stylesheet: the page is zoomed by :data:`SCALE` (text,
+  controls, tables and panels together; charts keep their size but get larger axis text),
+  and the sidebar starts collapsed (app.py passes :func:`sidebar_state` to
+  ``st.set_page_config``);
 - a bar atop every page offers **Room link**: the current view's URL (page and query) as a
   QR code and as text, with the address the room should open when the presenter's own
   browser shows ``localhost`` (:func:`room_link`, pure);
 - a page names its "step" button with :func:`step_key` (Sampling: Next token) or draws it
   with :func:`step_button` (GPU pool: Next frame); then → (ArrowRight), Page Down (what a
   presentation clicker sends) or ``n`` presses it. The listener is a few lines of script
-  added once to the page; it ignores keys typed into a field or a slider and clicks only a
+  added once to the page; it ignores keys typed into a field (and arrows on a slider, tab
+  or radio, which use them) and clicks only a
   button that a marker element of the *current* run names, so it does nothing on a page
   without one, or with presenter mode off (no marker is drawn then).
 """
@@ -38,21 +39,24 @@ PRESENT_KEY = "gb_present"  # session: presenter mode on (the sidebar toggle's k
 URL_KEY = "present"
 PARAMS = {URL_KEY: Flag(False)}
 APP_KEYS = ("present", "tour")  # app-wide link flags: not part of a view's room link
-SCALE = 1.25  # text and controls in presenter mode, relative to the normal size
+SCALE = 1.25  # the page's zoom in presenter mode
+NARROW_SCALE = 1.1  # the same in a window narrower than 1100 px
 STEP_KEYS = ("ArrowRight", "PageDown", "n")  # what presses the page's step button
 
-# Streamlit sizes text, widgets and st.table in rem: one root size scales them all. Plotly
-# writes "font-size: 12px" on each SVG text (the figure's layout is not recomputed, so the
-# sizes stay moderate); the data grid is a canvas, zoomed as a whole.
+# The page is zoomed as a whole (like the browser's own zoom, but for this tab's page only):
+# text, controls, st.table and the fixed pixel widths of panels grow together, so a page lays
+# out as it would in a window SCALE times narrower (1280 px reads like 1024 px). Plotly charts
+# and the data grid measure themselves in pixels (hover and clicks land wrong under a zoom),
+# so they are zoomed back to 1 and plotly's axis text is set larger instead. A narrow window
+# (half a screen) gets a smaller zoom, not to squeeze the page below ~800 px.
 _CSS = f"""
 <style>
-html {{ font-size: {SCALE * 100:.0f}% !important; }}
-.js-plotly-plot .main-svg text {{ font-size: 15px !important; }}
-.js-plotly-plot .main-svg .gtitle {{ font-size: 19px !important; }}
-.js-plotly-plot .main-svg .xtitle, .js-plotly-plot .main-svg .ytitle {{
-  font-size: 17px !important;
-}}
-[data-testid="stDataFrame"] {{ zoom: 1.15; }}
+:root {{ --gb-zoom: {SCALE}; }}
+@media (max-width: 1100px) {{ :root {{ --gb-zoom: {NARROW_SCALE}; }} }}
+[data-testid="stMain"] {{ zoom: var(--gb-zoom); }}
+.stPlotlyChart, [data-testid="stDataFrame"] {{ zoom: calc(1 / var(--gb-zoom)); }}
+.js-plotly-plot .main-svg :is(.xtick, .ytick, .ztick) text {{ font-size: 14px !important; }}
+.js-plotly-plot .main-svg :is(.xtitle, .ytitle, .ztitle) {{ font-size: 16px !important; }}
 </style>
 """
 
@@ -64,14 +68,16 @@ _LISTENER = """
   if (window.__glassboxStepKeys) return;
   window.__glassboxStepKeys = true;
   const KEYS = %(keys)s;
-  const TYPING = "input, textarea, select, [contenteditable=''], [contenteditable='true'], "
-    + "[role='slider'], [role='combobox'], [role='listbox'], [role='option'], "
-    + "[role='radiogroup'], [role='radio'], [role='tab'], [role='spinbutton']";
+  const TEXT = "input, textarea, select, [contenteditable=''], [contenteditable='true'], "
+    + "[role='combobox'], [role='spinbutton']";
+  const ARROWS = "[role='slider'], [role='listbox'], [role='option'], [role='radiogroup'], "
+    + "[role='radio'], [role='tab'], [role='tablist']";
   document.addEventListener("keydown", (event) => {
     if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
     if (!KEYS.includes(event.key)) return;
-    const target = event.target;
-    if (target && target.closest && target.closest(TYPING)) return;
+    const target = event.target && event.target.closest ? event.target : null;
+    if (target && target.closest(TEXT)) return;  // typing in a field
+    if (target && event.key.startsWith("Arrow") && target.closest(ARROWS)) return;  // its own
     const marker = document.querySelector("[data-glassbox-step]");
     if (!marker) return;
     const key = marker.getAttribute("data-glassbox-step") || "";

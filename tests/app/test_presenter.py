@@ -16,7 +16,7 @@ from tests.ui.test_presenter import draw_svg
 from ui.presenter import PRESENT_KEY, SCALE
 
 ROOT = Path(__file__).resolve().parents[2]
-CSS = f"html {{ font-size: {SCALE * 100:.0f}% !important; }}"
+CSS = f":root {{ --gb-zoom: {SCALE}; }}"
 
 
 def app(query: dict[str, str] | None = None) -> AppTest:

@@ -26,8 +26,8 @@ def test_present_flag_on_sampling_steps_by_key_and_shows_the_room_link(page, app
     open_app_page(page, app_url, "sampling?present=1&prompt=Once+upon&seed=3")
     page.get_by_role("button", name="Next token", exact=True).wait_for()
     wait_for_app(page)
-    root_px = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
-    assert root_px == 16 * SCALE  # bigger type
+    main = page.locator('[data-testid="stMain"]')
+    assert main.evaluate("(e) => parseFloat(getComputedStyle(e).zoom)") == SCALE  # bigger
     sidebar = page.locator('[data-testid="stSidebar"]')
     assert sidebar.bounding_box() is None or sidebar.bounding_box()["width"] < 5  # folded
 
