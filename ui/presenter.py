@@ -23,6 +23,8 @@ the URL so that a reload keeps it. While it is on:
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ APP_KEYS = ("present", "tour")  # app-wide link flags: not part of a view's room
 SCALE = 1.25  # the page's zoom in presenter mode
 NARROW_SCALE = 1.1  # the same in a window narrower than 1100 px
 STEP_KEYS = ("ArrowRight", "PageDown", "n")  # what presses the page's step button
+_BUTTON_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what the listener accepts (in a CSS class)
 
 # The page is zoomed as a whole (like the browser's own zoom, but for this tab's page only):
 # text, controls, st.table and the fixed pixel widths of panels grow together, so a page lays
@@ -162,11 +165,11 @@ def step_key(button_key: str) -> None:
     """While presenting, → / Page Down / n press the button whose ``key`` is ``button_key``."""
     if not is_on():
         return
-    if not button_key.replace("_", "").replace("-", "").isalnum() or len(button_key) > 64:
+    if not _BUTTON_KEY.fullmatch(button_key):
         raise ValueError(f"not a button key the step listener can name: {button_key!r}")
-    keys = "[" + ", ".join(f'"{k}"' for k in STEP_KEYS) + "]"
     st.html(
-        f'<span data-glassbox-step="{button_key}" hidden></span>' + _LISTENER % {"keys": keys},
+        f'<span data-glassbox-step="{button_key}" hidden></span>'
+        + _LISTENER % {"keys": json.dumps(list(STEP_KEYS))},
         unsafe_allow_javascript=True,
     )
 

@@ -121,6 +121,19 @@ def test_sampling_names_next_token_as_the_step_button(tiny_registry):  # noqa: F
     assert MARKER.format("smp_next") not in html(page(SAMPLING, {}, present=False))
 
 
+def test_a_step_key_the_listener_cannot_name_is_refused():
+    at = AppTest.from_function(_step_key_script, default_timeout=30)
+    at.session_state[PRESENT_KEY] = True
+    at.run()
+    assert "not a button key the step listener can name" in at.exception[0].message
+
+
+def _step_key_script() -> None:
+    from ui import presenter
+
+    presenter.step_key('x" onmouseover="alert(1)')
+
+
 def test_pool_next_frame_pauses_and_steps_one_frame():
     at = page(POOL, {"view": "Live"} | SMALL, present=True)
     at.button(key="pl_start").click().run()
