@@ -1,8 +1,9 @@
 """Glassbox: a browser playground that makes a GPT and the serving of many LLMs visible.
 
 Run with ``streamlit run app.py``. This file only sets the page up, builds the navigation
-from ``ui.nav``, asks for the shared password when the server has one (``ui.auth``) and
-draws the shared sidebar; each page lives in ``pages/``.
+from ``ui.nav``, asks for the shared password when the server has one (``ui.auth``), draws
+the menu (``ui.menu``) and the shared sidebar, presenter mode (``ui.presenter``) and the
+guided tour (``ui.tour``); each page lives in ``pages/``.
 """
 
 import os
@@ -14,16 +15,19 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st
 
-from ui.auth import password_gate, password_required
+from ui import presenter, tour
+from ui.auth import password_gate
+from ui.menu import draw_menu
 from ui.models import start_warmup, wait_for_warmup
 from ui.nav import sections
 from ui.shell import render_sidebar
 
+presenter.read_flag()  # ?present=1: presenter mode (bigger type, sidebar folded away)
 st.set_page_config(
     page_title="Glassbox",
     page_icon="🔎",
     layout="wide",
-    initial_sidebar_state="expanded",
+    initial_sidebar_state=presenter.sidebar_state(),
 )
 
 navigation = st.navigation(
@@ -40,11 +44,16 @@ navigation = st.navigation(
         ]
         for section, specs in sections().items()
     },
-    position="hidden" if password_required() else "sidebar",
+    position="hidden",  # ui.menu draws the menu (no file-named menu on a cold server)
 )
 start_warmup()  # once per server process: load PyTorch and the built-in model meanwhile
 password_gate()  # with GLASSBOX_PASSWORD set: nothing below runs until it was given
+draw_menu()
 render_sidebar()
+presenter.sidebar_toggle()
+presenter.apply()
+tour.read_flag()
+tour.card(navigation.url_path)
 if navigation.url_path:  # every page but Home needs PyTorch: say so while it loads
     wait_for_warmup()
 navigation.run()

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui import tour
 from ui.boot import ensure_app_shell
 from ui.nav import PAGES
 from ui.shell import choices, model_label
@@ -33,3 +34,4 @@ st.caption(
     "Choose the model and tokenizer in the sidebar; every page reads them. Runs you save "
     "are kept in the run store (SQLite by default) and compared on *Saved runs*."
 )
+tour.restart_button()

@@ -52,6 +52,7 @@ from core.viz.sampling import (
     token_label,
     trajectory_figure,
 )
+from ui import presenter
 from ui.boot import ensure_app_shell
 from ui.db import guard
 from ui.models import load_model
@@ -531,6 +532,7 @@ def trajectory_view() -> None:
 
 with main_col:
     trajectory_view()
+presenter.step_key("smp_next")  # presenter mode: → or Page Down presses Next token
 
 
 # ---------------------------------------------------------------- KV cache, comparison, runs

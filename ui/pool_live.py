@@ -31,6 +31,7 @@ from core.viz.pool import (
     result_tiles,
 )
 from core.viz.pool_live import gantt_figure, live_series_figure, live_tiles, queue_figure
+from ui import presenter
 from ui.jobs import Report, run_job
 from ui.layout import side_by_side
 from ui.pool_parts import metric_rows, save, saved_note
@@ -149,6 +150,13 @@ def live_controls(s: Setup | None, live: LiveRun) -> None:
     )
     if s is None or s.config != live.config:
         st.caption("This run keeps the setup it started with; **New run** applies your changes.")
+    presenter.step_button(
+        "Next frame",
+        _next_frame,
+        key="pl_next_frame",
+        disabled=done,
+        help="Pause and advance one frame (→ in presenter mode).",
+    )
     st.fragment(live_fragment, run_every=FRAME_S if S.pl_playing else None)()
     if live.result is not None:
         saving = ("pl_save_live", live.run_id, _save_live)
@@ -158,6 +166,12 @@ def live_controls(s: Setup | None, live: LiveRun) -> None:
 def _toggle_play() -> None:
     S.pl_playing = not S.pl_playing
     S.pl_live.last_wall = None
+
+
+def _next_frame() -> None:
+    """Next frame button (and the presenter's step key): pause, then one frame at this speed."""
+    S.pl_playing = False
+    S.pl_live.step(S.pl_speed * FRAME_S)
 
 
 def _run_to_end() -> None:

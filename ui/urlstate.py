@@ -27,6 +27,7 @@ import streamlit as st
 
 from ui.text import md
 
+APP_FLAGS = ("present",)  # app-wide link flags (ui.presenter) that every page's link keeps
 MAX_RAW = 10_000  # characters of one raw URL value looked at (a Text has its own cap)
 _INT = re.compile(r"[+-]?[0-9]{1,19}")
 _FLOAT = re.compile(r"[+-]?([0-9]{1,30}(\.[0-9]{0,30})?|\.[0-9]{1,30})([eE][+-]?[0-9]{1,3})?")
@@ -256,6 +257,9 @@ def write_url(
 
 
 def replace_url(entries: Mapping[str, str]) -> None:
-    """Make the URL exactly ``entries`` (for pages whose set of keys changes with the state)."""
-    if st.query_params.to_dict() != dict(entries):
-        st.query_params.from_dict(entries)
+    """Make the URL exactly ``entries`` (for pages whose set of keys changes with the state),
+    keeping the app-wide flags of :data:`APP_FLAGS` that are there."""
+    qp = st.query_params
+    entries = dict(entries) | {k: qp[k] for k in APP_FLAGS if k in qp and k not in entries}
+    if qp.to_dict() != entries:
+        qp.from_dict(entries)

@@ -27,6 +27,9 @@ import plotly.graph_objects as go
 DIVERGING = "RdBu_r"
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
 BEFORE, AFTER = "#4c78a8", "#f58518"
+# Neutral marks (sums, references, guide lines): a mid grey, at least 3:1 against both the
+# light and the dark theme's background (a dark grey vanished on the dark one).
+NEUTRAL = "#888888"
 
 
 def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
@@ -80,7 +83,7 @@ def row_combination_figure(contributions: Sequence[Sequence[float]], y: Sequence
                     marker_color=PALETTE[i % len(PALETTE)])  # fmt: skip
     fig.add_scatter(x=outs, y=list(y), mode="markers+text", name="y = sum",
                     text=[f"{v:g}" for v in y], textposition="top center",
-                    marker=dict(symbol="diamond", size=12, color="#333"))  # fmt: skip
+                    marker=dict(symbol="diamond", size=12, color=NEUTRAL))  # fmt: skip
     fig.update_layout(barmode="relative")
     fig.update_yaxes(title="value")
     return _layout(fig, "y as a weighted combination of W's rows", 300)
@@ -156,7 +159,7 @@ def tensor_parallel_figure(
     fig.add_scatter(x=dims, y=list(reduced), mode="markers", name="all-reduced sum",
                     marker=dict(symbol="line-ew-open", size=18, line=dict(width=3)))  # fmt: skip
     fig.add_scatter(x=dims, y=list(reference), mode="markers", name="unsplit layer",
-                    marker=dict(symbol="circle-open", size=10, color="#333"))  # fmt: skip
+                    marker=dict(symbol="circle-open", size=10, color=NEUTRAL))  # fmt: skip
     fig.update_layout(barmode="relative")
     fig.update_xaxes(title="output dimension (first ones)")
     fig.update_yaxes(title="value")
@@ -201,7 +204,7 @@ def q4_block_figure(codes: Sequence[int], values: Sequence[float], scale: float,
         y=[scale * q + m for q in grid],
         mode="lines",
         name=f"w = {scale:.4g}·q + {m:.4g}",
-        line=dict(color="#999", dash="dot"),
+        line=dict(color=NEUTRAL, dash="dot"),
     )
     fig.add_scatter(x=list(codes), y=list(values), mode="markers", name="the 32 weights",
                     marker=dict(color=BEFORE, size=8),
@@ -262,7 +265,7 @@ def roofline_figure(
     xs = list(np.geomspace(lo, hi, 200))
     fig = go.Figure()
     fig.add_scatter(x=xs, y=[min(peak_flops, x * bandwidth) / 1e12 for x in xs], mode="lines",
-                    name=f"{gpu_name} roofline", line=dict(color="#666"))  # fmt: skip
+                    name=f"{gpu_name} roofline", line=dict(color=NEUTRAL))  # fmt: skip
     fig.add_scatter(
         x=[p[1] for p in points], y=[p[2] / 1e12 for p in points], mode="markers+text",
         text=[p[0] if i in labelled else "" for i, p in enumerate(points)],
@@ -273,7 +276,7 @@ def roofline_figure(
     ridge = peak_flops / bandwidth  # a trace, not add_vline: shapes take log10 on log axes
     fig.add_scatter(x=[ridge, ridge], y=[ridge * bandwidth / 1e12 / 1e4, peak_flops / 1e12],
                     mode="lines", name=f"ridge {ridge:.0f} FLOP/byte",
-                    line=dict(color="#999", dash="dot"))  # fmt: skip
+                    line=dict(color=NEUTRAL, dash="dot"))  # fmt: skip
     fig.update_xaxes(
         type="log", dtick=1, title="arithmetic intensity (FLOP per byte of HBM traffic)"
     )

@@ -19,8 +19,11 @@ def test_home_links_every_page():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert at.title[0].value == "Glassbox"
-    links = [el.proto.label for el in at.get("page_link")]
+    links = [el.proto.label for el in at.main.get("page_link")]
     assert links == [spec.title for spec in PAGES]
+    # the sidebar's menu (ui.menu): Home, then every page, in navigation order
+    menu = [el.proto.label for el in at.sidebar.get("page_link")]
+    assert menu == ["Home"] + [spec.title for spec in PAGES]
     line = next(m.value for m in at.markdown if m.value.startswith("**Model:**"))
     assert "**Tokenizer:** gpt2" in line
     assert "**Device:** CPU" in line or "**Device:** CUDA" in line

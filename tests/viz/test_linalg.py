@@ -64,3 +64,50 @@ def test_other_figures_carry_their_numbers():
     assert q.data[0].y[0] == -0.5 and len(q.data[0].x) == 16
     p = fig.parts_figure([("m", {"embeddings": 1, "attention": 1, "MLP": 2, "norms": 0})])
     assert [t.x[0] for t in p.data] == [0.25, 0.25, 0.5, 0.0]
+
+
+# The two themes' page backgrounds (Streamlit 1.67, measured in Chromium).
+BACKGROUNDS = {"light": (255, 255, 255), "dark": (23, 22, 20)}
+
+
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    """WCAG 2 relative luminance."""
+    lin = [
+        c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (v / 255 for v in rgb)
+    ]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    h = colour.lstrip("#")
+    h = "".join(c * 2 for c in h) if len(h) == 3 else h
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+def test_neutral_marks_read_on_the_light_and_the_dark_theme():
+    """Grey marks (the sum, the unsplit layer, guide lines) keep WCAG's 3:1 for graphics
+    against both backgrounds: a dark grey (#333) was invisible on the dark theme."""
+    figures = [
+        fig.row_combination_figure(row_contributions(X, W), [4.0, -1.0]),
+        fig.tensor_parallel_figure([[1.0], [2.0]], [3.0], [3.0]),
+        fig.q4_block_figure([0, 15], [-0.5, 1.0], 0.1, -0.5),
+        fig.roofline_figure("H100", 989e12, 3.35e12, [("decode ×1", 1.0, 3.35e12)]),
+    ]
+    greys = set()
+    for f in figures:
+        for t in f.data:
+            for colour in (getattr(getattr(t, "marker", None), "color", None),
+                           getattr(getattr(t, "line", None), "color", None)):  # fmt: skip
+                if isinstance(colour, str) and colour.startswith("#"):
+                    r, g, b = _rgb(colour)
+                    if r == g == b:
+                        greys.add(colour)
+    assert greys  # the figures do draw grey marks
+    for colour in greys:
+        for theme, background in BACKGROUNDS.items():
+            assert _contrast(_rgb(colour), background) >= 3.0, (colour, theme)

@@ -6,6 +6,7 @@ import pytest
 
 from core.training.page import Estimate, LiveView
 from core.viz.training import estimate_tiles, loss_figure, progress_tiles, smoothed
+from tests.viz.test_linalg import BACKGROUNDS, _contrast, _rgb
 
 
 def test_smoothing_is_a_debiased_moving_average_with_gaps():
@@ -54,3 +55,16 @@ def test_estimate_tiles():
         ("memory", "28 MiB"),
         ("time here (rough)", "49 s"),
     ]
+
+
+def test_every_loss_line_reads_on_the_light_and_the_dark_theme():
+    """Each line's colour, blended at its opacity over the page, keeps 3:1 against the light
+    and the dark background (2:1 for the deliberately faint per-step line)."""
+    fig = loss_figure([(1, 3.0), (2, 2.5)], [(2, 2.6)])
+    for trace in fig.data:
+        rgb = _rgb(trace.line.color)
+        alpha = 1.0 if trace.opacity is None else trace.opacity
+        need = 2.0 if trace.name == "train (each step)" else 3.0
+        for theme, bg in BACKGROUNDS.items():
+            seen = tuple(round(alpha * c + (1 - alpha) * b) for c, b in zip(rgb, bg, strict=True))
+            assert _contrast(seen, bg) >= need, (trace.name, theme, seen)
