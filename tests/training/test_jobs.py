@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
-import time
 
 import pytest
 
@@ -21,36 +19,6 @@ from core.training.jobs import (
     nice_from_env,
 )
 from core.training.page import live_view
-
-REPETITIVE = "the cat sat on the mat. the dog sat on the log. " * 300
-
-
-@pytest.fixture
-def tiny_job_args(tmp_path, small_bpe):
-    tok = tmp_path / "tok.json"
-    small_bpe.save(tok)
-    corpus = tmp_path / "repetitive.txt"
-    corpus.write_text(REPETITIVE, encoding="utf-8")
-
-    def args(steps: int, *extra: str) -> tuple[str, ...]:
-        return (
-            "--corpus", str(corpus), "--tokenizer", str(tok), "--n-layer", "1", "--n-head",
-            "2", "--n-embd", "32", "--context-length", "16", "--steps", str(steps),
-            "--batch-size", "8", "--lr", "0.01", "--min-lr", "0.001", "--warmup-steps", "2",
-            "--eval-every", "10", "--eval-windows", "4", "--sample-every", "10",
-            "--sample-tokens", "4", "--checkpoint-every", "10", "--dropout", "0.0",
-            "--threads", "1", *extra,
-        )  # fmt: skip
-
-    return args
-
-
-def _until(predicate, timeout: float = 120.0) -> None:
-    """Wait for a worker's progress (an event in another process), checking every 0.1 s."""
-    deadline, tick = time.monotonic() + timeout, threading.Event()
-    while not predicate():
-        assert time.monotonic() < deadline, "the worker made no progress in time"
-        tick.wait(0.1)
 
 
 def _manager(**kw) -> JobManager:
@@ -86,7 +54,7 @@ def test_a_job_trains_in_a_worker_and_the_store_follows_it(tiny_job_args):
 
 
 @pytest.mark.slow  # two real worker processes
-def test_kill_9_leaves_an_interrupted_run_that_resumes_in_place(tiny_job_args):
+def test_kill_9_leaves_an_interrupted_run_that_resumes_in_place(tiny_job_args, until):
     factory = open_database()
     manager = _manager()
     job, _ = manager.submit(JobSpec(tiny_job_args(100_000), "long"))
@@ -103,7 +71,7 @@ def test_kill_9_leaves_an_interrupted_run_that_resumes_in_place(tiny_job_args):
                 for a in get_artifacts(session, run_id, "checkpoint")
             )
 
-    _until(has_checkpoint)
+    until(has_checkpoint)
     run_id = manager.get(job.id).run_id
     os.kill(job.pid, signal.SIGKILL)
     done = manager.wait(job.id, timeout=60)
