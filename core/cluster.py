@@ -85,9 +85,9 @@ def probe(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
     except OSError as exc:
         reason = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
         raise ClusterUnavailable(
-            f"the Ray cluster at {host}:{port} ({RAY_ADDRESS_ENV}) does not answer ({reason}); "
-            "is its head running (`ray start --head --port "
-            f"{port}`) and reachable from this machine?"
+            f"the Ray cluster at {host}:{port} ({RAY_ADDRESS_ENV}) does not answer ({reason}): "
+            f"check that its head runs (`ray start --head --port {port}`) and that this "
+            "machine can reach it"
         ) from None
 
 
