@@ -76,9 +76,10 @@ class Worker(Protocol):
 
 
 class Executor(Protocol):
-    """Starts workers; ``where`` says where in a sentence for the Training page."""
+    """Starts workers; ``where`` and ``starting`` are phrases for the Training page."""
 
-    where: str
+    where: str  # "on the Ray cluster at ..." (after "Jobs run")
+    starting: str  # what a started job without a run yet is doing
 
     def start(
         self, job_id: str, flags: Sequence[str], command: Sequence[str], env: Mapping[str, str],
@@ -126,6 +127,7 @@ class LocalExecutor:
     """Each job in a child process of the server (the default)."""
 
     where = "in worker processes on this server"
+    starting = "reading the corpus and building the model"
 
     def start(
         self, job_id: str, flags: Sequence[str], command: Sequence[str], env: Mapping[str, str],
@@ -246,6 +248,10 @@ class RayExecutor:
 
         self.address = connect(address)  # ClusterUnavailable when the head does not answer
         self.cpus = cpus if cpus is not None else job_cpus_from_env()
+        self.starting = (
+            f"waiting for {self.cpus} free CPU(s) on the Ray cluster, then reading the corpus "
+            "and building the model"
+        )
         total = int(ray.cluster_resources().get("CPU", 0))
         self.where = (
             f"on the Ray cluster at {self.address} ({total} CPUs; {self.cpus} per job, "
