@@ -11,6 +11,8 @@ runs. This module is the one place that talks to Ray about the connection itself
   process, so later calls return at once). A TCP probe with a short timeout runs first, so
   a cluster that is down costs a page seconds, not the minute ``ray.init`` would wait, and
   :class:`ClusterUnavailable` says what to check;
+* :func:`probe` is the same TCP check, for work about to be sent to a connected cluster
+  (whose head may have gone since);
 * :func:`job_cpus_from_env` is the CPUs each training job asks Ray for
   (``GLASSBOX_RAY_JOB_CPUS``, default 1): a job runs once the cluster has them free.
 
@@ -33,6 +35,11 @@ RAY_ADDRESS_ENV = "GLASSBOX_RAY_ADDRESS"
 JOB_CPUS_ENV = "GLASSBOX_RAY_JOB_CPUS"
 PROBE_TIMEOUT_S = 3.0  # a head that does not accept a TCP connection by then is "down"
 NAMESPACE = "glassbox"  # Ray namespace of every replica's tasks
+# Ray ends a driver process whose head has been gone for 60 s (gcs_rpc_server_reconnect_
+# timeout_s): for the Streamlit server that would be the whole app. A driver of ours waits
+# for the head as long as it lives; meanwhile its jobs on the dead node come back as lost
+# (interrupted runs) and new work is refused by the probe below.
+HEAD_DOWN_TOLERANCE_S = 10**8
 
 CHECKOUT = Path(__file__).resolve().parents[1]  # the Glassbox checkout (same path on every node)
 _CONNECT_LOCK = threading.Lock()  # one ray.init per process, whichever thread asks first
@@ -120,6 +127,7 @@ def connect(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
     with _CONNECT_LOCK:
         if ray.is_initialized():
             return ray.get_runtime_context().gcs_address
+        os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(HEAD_DOWN_TOLERANCE_S))
         try:
             ray.init(
                 address=address.strip().removeprefix("ray://"),
@@ -128,11 +136,23 @@ def connect(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
                 configure_logging=False,
             )
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
-            raise ClusterUnavailable(
-                f"could not join the Ray cluster at {address[:80]} ({RAY_ADDRESS_ENV}): "
-                f"{str(exc)[:300]}"
-            ) from None
+            raise ClusterUnavailable(_join_failure(address, exc)) from None
         return ray.get_runtime_context().gcs_address
+
+
+def _join_failure(address: str, exc: BaseException) -> str:
+    """Why ``ray.init`` failed, from the error and its cause (Ray wraps the real reason)."""
+    errors = [str(e) for e in (exc, exc.__cause__) if e is not None and str(e).strip()]
+    text = f"could not join the Ray cluster at {address[:80]} ({RAY_ADDRESS_ENV}): "
+    text += "; ".join(
+        e.strip().splitlines()[0].split(" Last connection error")[0][:200] for e in errors
+    )
+    if "authentication" in " ".join(errors).lower():
+        text += (
+            ". The cluster uses token authentication: set RAY_AUTH_MODE=token here and give "
+            "this machine the cluster's token (RAY_AUTH_TOKEN, or the file ~/.ray/auth_token)"
+        )
+    return text
 
 
 def cluster_cpus() -> float:

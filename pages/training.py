@@ -280,6 +280,10 @@ def submit(manager: JobManager, spec: JobSpec) -> None:
     except JobError as exc:
         st.error(md(str(exc), 400))
         return
+    S.tr_start_error = None
+    if job.state is JobState.DONE:  # it could not even start (the Ray cluster went away)
+        st.error(md(f"Job {job.id} could not start: {job.log_tail}", 600))
+        return
     S.tr_keys[job.id] = key
     S.tr_watch = job.id
     S.tr_flash = (
@@ -357,6 +361,12 @@ def watched_job(manager: JobManager) -> Job | None:
         return None
     if job.state in (JobState.RUNNING, JobState.QUEUED):
         return job
+    if job.returncode:  # it ended before its run existed: say why, until the next Start
+        lines = [ln for ln in job.log_tail.strip().splitlines() if ln.strip()]
+        S.tr_start_error = f"Job {job.id} ended before training started: " + (
+            " ".join(lines[-2:]) if lines else f"exit status {job.returncode}"
+        )
+        S.tr_watch = None
     return None
 
 
@@ -367,6 +377,8 @@ def live_panel() -> None:
     if factory is None:
         return
     pending = watched_job(manager)
+    if S.get("tr_start_error"):
+        st.error(md(S.tr_start_error, 600))
     if pending is not None:
         st.info(
             f"Job {pending.id} is starting: {manager.executor.starting}…"

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from core.cluster import ClusterUnavailable, connect, runtime_env
+from core.cluster import ClusterUnavailable, connect, probe, runtime_env
 from core.pool.config import ConfigError, PolicyName, SimConfig
 from core.pool.engine import Simulation
 from core.pool.results import SimResult
@@ -129,6 +129,9 @@ def _plain_main() -> Iterator[None]:
             sys.modules["__main__"] = saved
 
 
+_RAY_WAIT_S = 5.0  # a sweep on Ray checks its head this often while no point finishes
+
+
 def _point_task(cfg: SimConfig, trace: Trace | None) -> SweepPoint:
     return _point((cfg, trace))
 
@@ -148,7 +151,9 @@ def _run_on_ray(
     pending = list(refs)
     try:
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
+            ready, pending = ray.wait(pending, num_returns=1, timeout=_RAY_WAIT_S)
+            if not ready:
+                probe(address)  # nothing finished for a while: is the head still there?
             for ref in ready:
                 i = refs[ref]
                 out[i] = ray.get(ref)

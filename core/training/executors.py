@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from core.cluster import connect, job_cpus_from_env, runtime_env
+from core.cluster import connect, job_cpus_from_env, probe, runtime_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_TAIL = 2_000  # characters of a worker's output kept as the reason it failed
@@ -264,6 +264,7 @@ class RayExecutor:
     ) -> RayWorker:  # fmt: skip
         import ray
 
+        probe(self.address)  # ClusterUnavailable: the head went down since the server started
         forwarded = {k: v for k, v in env.items() if k.startswith(_FORWARDED)}
         task = ray.remote(
             max_calls=1,  # a fresh worker process per job: the run's owner ends with it

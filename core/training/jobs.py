@@ -346,10 +346,16 @@ class JobManager:
         job = record.job
         record.log = self.log_dir / f"job-{job.id}.log"
         env = {**self.env, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
-        record.worker = self.executor.start(
-            job.id, self.flags(job.id, job.spec), self.command(job.id, job.spec), env,
-            record.log, self.nice,
-        )  # fmt: skip
+        try:
+            record.worker = self.executor.start(
+                job.id, self.flags(job.id, job.spec), self.command(job.id, job.spec), env,
+                record.log, self.nice,
+            )  # fmt: skip
+        except (ClusterUnavailable, OSError) as exc:  # the cluster went away; no fork left
+            record.job = replace(
+                job, state=JobState.DONE, position=None, returncode=-1, log_tail=str(exc)
+            )
+            return
         record.job = replace(job, state=JobState.RUNNING, pid=record.worker.pid, position=None)
 
     def _view(self, record: _Record) -> Job:

@@ -131,12 +131,13 @@ def test_an_interrupted_run_offers_resume(tmp_path):
 
 @pytest.mark.slow  # a real worker process
 def test_start_submits_a_job_that_the_queue_shows_as_yours():
+    before = {id(m) for m in _managers()}  # other tests' managers (they live on in atexit)
     at = _run(TINY)
     at.button(key="tr_start").click().run()
     assert not at.exception
     (flash,) = [s.value for s in at.success]
     assert "started" in flash or "queued" in flash
-    (manager,) = [m for m in _managers() if m.jobs()]
+    (manager,) = [m for m in _managers() if m.jobs() and id(m) not in before]
     (job,) = manager.jobs()
     assert job.state is JobState.RUNNING
     assert any(job.id in m.value and "yours" in m.value for m in at.markdown)
@@ -161,11 +162,13 @@ def test_an_unreachable_ray_cluster_is_named_and_jobs_stay_here(monkeypatch):
 @pytest.mark.slow  # a real Ray task
 def test_with_a_ray_cluster_start_sends_the_job_there(ray_address, monkeypatch):
     monkeypatch.setenv("GLASSBOX_RAY_ADDRESS", ray_address)
+    before = {id(m) for m in _managers()}
     at = _run(TINY)
     assert any("Jobs run on the Ray cluster at" in c.value for c in at.caption)
     at.button(key="tr_start").click().run()
     assert not at.exception
-    (manager,) = [m for m in _managers() if m.jobs() and isinstance(m.executor, RayExecutor)]
+    (manager,) = [m for m in _managers() if m.jobs() and id(m) not in before]
+    assert isinstance(manager.executor, RayExecutor)
     (job,) = manager.jobs()
     assert job.state is JobState.RUNNING and job.pid is None
     done = manager.wait(job.id, timeout=180)

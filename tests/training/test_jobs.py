@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from core.cluster import ClusterUnavailable
 from core.model import file_sha256, load_checkpoint
 from core.store import get_artifacts, get_points, open_database, require_run
 from core.training.jobs import (
@@ -161,3 +162,25 @@ def test_job_nice_from_the_environment(monkeypatch):
         monkeypatch.setenv("GLASSBOX_JOB_NICE", bad)
         with pytest.raises(JobError, match="GLASSBOX_JOB_NICE"):
             nice_from_env()
+
+
+class GoneCluster:
+    """An executor whose cluster went away after the server started."""
+
+    where = "on the Ray cluster at 10.0.0.5:6379"
+    starting = "waiting"
+
+    def start(self, *args, **kwargs):
+        raise ClusterUnavailable("the Ray cluster at 10.0.0.5:6379 does not answer (refused)")
+
+
+def test_a_job_the_cluster_cannot_take_ends_at_once_with_the_reason():
+    manager = JobManager(None, max_jobs=1, background=False, executor=GoneCluster())
+    (a, _), (b, _) = (
+        manager.submit(JobSpec(("--steps", "1"), "a")),
+        manager.submit(JobSpec(("--steps", "2"), "b")),
+    )
+    for job in (a, b):  # neither holds a slot nor waits: each says why it did not start
+        assert (job.state, job.returncode, job.run_id) == (JobState.DONE, -1, None)
+        assert "does not answer" in job.log_tail
+    assert manager.running_count() == 0 and manager.notice is None
