@@ -35,6 +35,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -160,7 +161,10 @@ def run_training_task(flags: Sequence[str], log: str, nice: int) -> tuple[int, s
     if nice:
         os.nice(nice)
     path = Path(log)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:  # this node does not share the server's GLASSBOX_HOME: keep a local log
+        path = Path(tempfile.mkdtemp(prefix="glassbox-job-")) / path.name
     with (
         open(path, "w", encoding="utf-8", buffering=1) as out,
         contextlib.redirect_stdout(out),
@@ -198,7 +202,7 @@ class RayWorker:
 
     def poll(self) -> int | None:
         import ray
-        from ray.exceptions import RayError, TaskCancelledError
+        from ray.exceptions import RayError, RayTaskError, TaskCancelledError
 
         if self._code is not None:
             return self._code
@@ -209,8 +213,10 @@ class RayWorker:
             self._code, self._tail = ray.get(self.ref)
         except TaskCancelledError:  # cancelled while it waited for a CPU
             self._code, self._tail = -signal.SIGTERM, "cancelled before it started on the cluster"
+        except RayTaskError as exc:  # the task itself raised (outside the training code)
+            self._code, self._tail = 1, _short("the job failed on the Ray cluster", exc)
         except RayError as exc:  # the worker or its node died; the task is not retried
-            self._code, self._tail = WORKER_LOST, _short(exc)
+            self._code, self._tail = WORKER_LOST, _short("the Ray worker running it was lost", exc)
         return self._code
 
     def stop(self) -> None:
@@ -234,10 +240,11 @@ class RayWorker:
         return self._tail
 
 
-def _short(exc: BaseException) -> str:
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # Ray colours task names for terminals
-    lines = [line for line in text.splitlines() if line.strip()]
-    return f"the Ray worker running this job was lost: {' '.join(lines[:3])}"[:LOG_TAIL]
+def _short(what: str, exc: BaseException) -> str:
+    """``what: `` and the first lines of Ray's error, without its terminal colours."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{what}: {' '.join(lines[:3])}"[:LOG_TAIL]
 
 
 class RayExecutor:
