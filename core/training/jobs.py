@@ -146,7 +146,7 @@ class Job:
     position: int | None = None  # 1-based place in the queue while queued
     run_id: int | None = None  # the run in the store, once the worker created it
     pid: int | None = None  # the local worker's process id (None on Ray: see the run's owner)
-    returncode: int | None = None  # < 0: killed by that signal; -1 on Ray: the worker was lost
+    returncode: int | None = None  # < 0: killed by that signal; -1: lost on Ray or never started
     stop_requested: bool = False
     log_tail: str = ""  # the end of the worker's output once it ended badly
 
