@@ -1,23 +1,27 @@
 """Training-job benchmark: tokens/s of a job from the job manager vs the command line.
 
 The same small run (the built-in corpus and BPE, 2 layers, width 128, 4 heads, context 128,
-batch 8) is trained three ways, alternating, in a throwaway ``GLASSBOX_HOME``:
+batch 8) is trained three ways (four with ``--ray``), alternating, in a throwaway ``GLASSBOX_HOME``:
 
 * **cli** — ``python -m core.training ...`` as a plain subprocess (the reference);
 * **job** — the same flags submitted to ``core.training.jobs.JobManager`` (a worker
   process at ``--nice``, default the manager's 5, whose recorder writes points every 2 s),
   as the Training page does;
 * **job + page** — the same job while a reader calls ``core.training.page.live_view``
-  every ``--watch-s`` seconds, as an open Training page's live fragment does.
+  every ``--watch-s`` seconds, as an open Training page's live fragment does;
+* **job on Ray** (with ``--ray HOST:PORT``) — the same job through a manager whose executor
+  is that Ray cluster (a task reserving ``--ray-cpus`` CPUs, hence that many torch threads),
+  as with ``GLASSBOX_RAY_ADDRESS``.
 
 Tokens/s is the run's own ``summary.tokens_per_s`` (training steps only: start-up and
-evaluation excluded, the same clock for all three). Goals (issue 17): job ≥ 90% of cli;
+evaluation excluded, the same clock for all of them). Goals (issue 17): job ≥ 90% of cli;
 a watching page costs the job ≤ 5%. Medians over ``--rounds`` (run in alternating order). On a machine busy with
 other work, a worker at ``nice 5`` gets less CPU than the command line at 0: ``--nice 0``
 measures the job path alone.
 
     python -m bench.bench_training_job
     python -m bench.bench_training_job --steps 100 --rounds 1 --nice 0
+    ray start --head --port 6390 --num-cpus 2 && python -m bench.bench_training_job --ray 127.0.0.1:6390
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from bench.common import print_table
 from core.helpformat import HelpFormatter
 from core.store import open_database, require_run
 from core.training.builtin import TOKENIZER_FILE
+from core.training.executors import RayExecutor
 from core.training.jobs import JobManager, JobSpec
 from core.training.page import live_view
 
@@ -102,6 +107,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--nice", type=int, default=5, help="CPU priority offset of the job workers (0 to 19)"
     )
+    parser.add_argument(
+        "--ray", metavar="HOST:PORT", help="also run the job on this Ray cluster ('job on Ray')"
+    )
+    parser.add_argument(
+        "--ray-cpus", type=int, default=os.cpu_count() or 1, help="CPUs a Ray job reserves"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as home:
         env = {
@@ -112,16 +123,24 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.update({k: env[k] for k in ("GLASSBOX_HOME", "GLASSBOX_DATABASE_URL")})
         factory = open_database()
         manager = JobManager(factory, env=env, background=False, nice=args.nice)
-        rates: dict[str, list[float]] = {"cli": [], "job": [], "job + page": []}
         ways = {
             "cli": lambda: cli_rate(factory, args.steps, env),
             "job": lambda: job_rate(manager, factory, args.steps, None),
             "job + page": lambda: job_rate(manager, factory, args.steps, args.watch_s),
         }
+        if args.ray:
+            on_ray = JobManager(
+                factory, env=env, background=False, nice=args.nice,
+                executor=RayExecutor(args.ray, cpus=args.ray_cpus),
+            )  # fmt: skip
+            ways["job on Ray"] = lambda: job_rate(on_ray, factory, args.steps, None)
+        rates: dict[str, list[float]] = {way: [] for way in ways}
         for round_ in range(args.rounds):  # the order alternates: drifts in load even out
             for way in list(ways)[:: 1 if round_ % 2 == 0 else -1]:
                 rates[way].append(ways[way]())
         manager.shutdown()
+        if args.ray:
+            on_ray.shutdown()
     cli = statistics.median(rates["cli"])
     rows = []
     for way, values in rates.items():

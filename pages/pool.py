@@ -18,11 +18,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.cluster import ray_address_from_env
 from core.pool import PolicyName, PoolError, SimConfig, SimResult, Trace
 from core.pool import setup as ps
 from core.pool.persist import save_result, save_sweep
 from core.pool.presets import PRESETS, preset
-from core.pool.runner import run, run_many
+from core.pool.runner import run, run_many_anywhere
 from core.pool.setup import Setup
 from core.pool.stories import STORIES
 from core.viz.pool import (
@@ -358,9 +359,13 @@ def run_sweep(s: Setup) -> None:
         def progress(done: int, total: int, point: Any) -> None:
             report(done / total, f"{done} of {total} points")
 
-        return run_many(configs, processes=ps.processes_for(wall), progress=progress)
+        return run_many_anywhere(
+            configs, ps.processes_for(wall), progress, ray_address=ray_address_from_env()
+        )
 
-    points = run_job(f"Sweeping {len(configs)} points", work)
+    points, notice = run_job(f"Sweeping {len(configs)} points", work)
+    if notice:
+        st.warning(md(notice, 600), icon=":material/cloud_off:")
     curves, marks = ps.sweep_curves(axis, configs, points)
     if axis == "rate":
         tags = ["sweep", "dashboard"]

@@ -280,6 +280,10 @@ def submit(manager: JobManager, spec: JobSpec) -> None:
     except JobError as exc:
         st.error(md(str(exc), 400))
         return
+    S.tr_start_error = None
+    if job.state is JobState.DONE:  # it could not even start (the Ray cluster went away)
+        st.error(md(f"Job {job.id} could not start: {job.log_tail}", 600))
+        return
     S.tr_keys[job.id] = key
     S.tr_watch = job.id
     S.tr_flash = (
@@ -357,6 +361,12 @@ def watched_job(manager: JobManager) -> Job | None:
         return None
     if job.state in (JobState.RUNNING, JobState.QUEUED):
         return job
+    if job.returncode:  # it ended before its run existed: say why, until the next Start
+        lines = [ln for ln in job.log_tail.strip().splitlines() if ln.strip()]
+        S.tr_start_error = f"Job {job.id} ended before training started: " + (
+            " ".join(lines[-2:]) if lines else f"exit status {job.returncode}"
+        )
+        S.tr_watch = None
     return None
 
 
@@ -367,9 +377,11 @@ def live_panel() -> None:
     if factory is None:
         return
     pending = watched_job(manager)
+    if S.get("tr_start_error"):
+        st.error(md(S.tr_start_error, 600))
     if pending is not None:
         st.info(
-            f"Job {pending.id} is starting: reading the corpus and building the model…"
+            f"Job {pending.id} is starting: {manager.executor.starting}…"
             if pending.state is JobState.RUNNING
             else f"Job {pending.id} is queued at position {pending.position}.",
             icon=":material/hourglass_top:",
@@ -436,17 +448,20 @@ def draw_view(view: tp.LiveView, manager: JobManager) -> None:
 # ---------------------------------------------------------------- the page
 init_state()
 st.title("Training")
-st.caption(
-    "Train a small GPT on a corpus and watch it go from noise to text. Jobs run on the "
-    "server in their own processes: close the tab and come back, the page reattaches."
-)
+st.caption("Train a small GPT on a corpus and watch it go from noise to text.")
 warn(S.pop("tr_url_problems", []))
 if S.tr_flash:
     st.success(md(S.tr_flash))
     S.tr_flash = None
 if session_factory() is None:
     st.stop()
-S.tr_live_on = busy(job_manager(_url())) or (
+MANAGER = job_manager(_url())
+st.caption(
+    f"Jobs run {md(MANAGER.executor.where)}: close the tab and come back, the page reattaches."
+)
+if MANAGER.notice:  # GLASSBOX_RAY_ADDRESS names a cluster that did not answer
+    st.warning(md(MANAGER.notice, 600), icon=":material/cloud_off:")
+S.tr_live_on = busy(MANAGER) or (
     bool(S.tr_run) and S.tr_last_status.get(S.tr_run) in (None, "running")
 )
 st.fragment(live_panel, run_every=LIVE_EVERY_S if S.tr_live_on else None)()

@@ -1,8 +1,10 @@
 """Shared fixtures: a migrated run store on SQLite and, when available, PostgreSQL.
 
 PostgreSQL tests run when ``GLASSBOX_TEST_POSTGRES_URL`` is set (``.ci/run`` starts a
-throwaway server and sets it). With ``GLASSBOX_REQUIRE_SERVICES=1`` (set by CI) a missing
-server fails the test instead of skipping it.
+throwaway server and sets it). Ray tests use the cluster at ``GLASSBOX_TEST_RAY_ADDRESS``
+(``.ci/run`` starts a head and sets it), or else start a local one once per session. With
+``GLASSBOX_REQUIRE_SERVICES=1`` (set by CI) a missing server or Ray fails the test instead of
+skipping it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from core.store import Base, make_engine, upgrade_database
 from core.store.db import DatabaseUnavailable
 
 POSTGRES_ENV = "GLASSBOX_TEST_POSTGRES_URL"
+RAY_ENV = "GLASSBOX_TEST_RAY_ADDRESS"
 
 
 def services_required() -> bool:
@@ -39,6 +42,7 @@ def _isolated_home(tmp_path, monkeypatch):
     home = tmp_path / "glassbox-home"
     monkeypatch.setenv("GLASSBOX_HOME", str(home))
     monkeypatch.setenv("GLASSBOX_DATABASE_URL", f"sqlite:///{home / 'glassbox.db'}")
+    monkeypatch.delenv("GLASSBOX_RAY_ADDRESS", raising=False)  # jobs stay local unless asked
     yield
 
 
@@ -84,6 +88,38 @@ def session_factory(db_url):
     engine = make_engine(db_url)
     yield sessionmaker(engine, expire_on_commit=False)
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def ray_address():
+    """The GCS address of a Ray cluster this process is connected to, for the Ray tests.
+
+    ``GLASSBOX_TEST_RAY_ADDRESS`` (CI's ``ray start --head``) when set; otherwise a local
+    cluster of 2 CPUs started here once for the whole session (Ray takes seconds to start)
+    and shut down at its end.
+    """
+    try:
+        import ray
+    except ImportError:
+        missing_service("Ray tests need Ray: pip install -r requirements-ray.txt")
+    from core.cluster import ClusterUnavailable, connect
+
+    address = os.environ.get(RAY_ENV, "").strip()
+    if address:
+        try:
+            yield connect(address)
+        except ClusterUnavailable as exc:
+            missing_service(f"{RAY_ENV}: {exc}")
+    else:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            namespace="glassbox-tests",
+        )
+        yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
 
 
 def pytest_collection_modifyitems(items):

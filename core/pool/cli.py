@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.cluster import ClusterUnavailable, ray_address_from_env
 from core.helpformat import HelpFormatter
 from core.pool.artifact import (
     artifact_faithful,
@@ -198,7 +199,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     rates = parse_rates(args.rates)
     policies = parse_policies(args.policies) if args.policies else None
-    points = sweep(cfg, rates, policies, processes=args.processes, progress=_progress)
+    try:
+        points = sweep(cfg, rates, policies, args.processes, _progress, ray_address=args.ray)
+    except ClusterUnavailable as exc:
+        print(f"note: {exc}; sweeping here instead", file=sys.stderr)
+        points = sweep(cfg, rates, policies, processes=args.processes, progress=_progress)
     print(HEADER)
     for p in points:
         print(result_row(f"{p.policy.value[:13]} {p.rate_per_model:.3g}", p.result))
@@ -299,6 +304,13 @@ def make_parser() -> argparse.ArgumentParser:
                 help="comma-separated, from: "
                 + ", ".join(x.value for x in PolicyName)
                 + " (default: the config's)",
+            )
+            p.add_argument(
+                "--ray",
+                default=ray_address_from_env(),
+                metavar="HOST:PORT",
+                help="run the points as tasks on this Ray cluster (default: "
+                "$GLASSBOX_RAY_ADDRESS; here when unset or when it does not answer)",
             )
         if name == "goodput":
             p.add_argument("--target", type=float, default=0.9, help="attainment to keep")

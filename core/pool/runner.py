@@ -1,7 +1,9 @@
 """Batch API: one run, parallel sweeps over load, goodput by bisection, GPUs needed, run cost.
 
 ``sweep`` fans configurations out to worker processes (spawned, so it is safe inside a
-threaded Streamlit server) and reports each finished point to a progress callback.
+threaded Streamlit server), or to a Ray cluster when given its address (one task per point;
+``GLASSBOX_RAY_ADDRESS`` for the page and the command line), and reports each finished
+point to a progress callback.
 ``goodput`` is the paper's headline metric (§6): the highest per-model arrival rate whose
 SLO attainment stays ≥ 90%, found by bracketing then k-section search (k = workers, so each
 round evaluates k rates in parallel). ``gpus_needed`` bisects the pool size for a target.
@@ -22,6 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from core.cluster import ClusterUnavailable, connect, probe, runtime_env
 from core.pool.config import ConfigError, PolicyName, SimConfig
 from core.pool.engine import Simulation
 from core.pool.results import SimResult
@@ -126,16 +129,57 @@ def _plain_main() -> Iterator[None]:
             sys.modules["__main__"] = saved
 
 
+_RAY_WAIT_S = 5.0  # a sweep on Ray checks its head this often while no point finishes
+
+
+def _point_task(cfg: SimConfig, trace: Trace | None) -> SweepPoint:
+    return _point((cfg, trace))
+
+
+def _run_on_ray(
+    jobs: list[tuple[SimConfig, Trace | None]], address: str, progress: Progress | None
+) -> list[SweepPoint]:
+    """Each point as a Ray task (1 CPU); Ray queues what the cluster cannot run at once.
+    Points not yet finished when ``progress`` raises (the page's viewer left) are cancelled."""
+    import ray
+
+    connect(address)  # ClusterUnavailable when the head does not answer
+    task = ray.remote(_point_task).options(num_cpus=1, runtime_env=runtime_env())
+    trace_ref = ray.put(jobs[0][1])  # one copy of an uploaded trace for every task
+    refs = {task.remote(cfg, trace_ref): i for i, (cfg, _) in enumerate(jobs)}
+    out: list[SweepPoint | None] = [None] * len(jobs)
+    pending = list(refs)
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1, timeout=_RAY_WAIT_S)
+            if not ready:
+                probe(address)  # nothing finished for a while: is the head still there?
+            for ref in ready:
+                i = refs[ref]
+                out[i] = ray.get(ref)
+                if progress:
+                    progress(sum(p is not None for p in out), len(jobs), out[i])
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)  # a simulation holds no state worth saving
+    return out  # type: ignore[return-value]
+
+
 def run_many(
     configs: Sequence[SimConfig],
     processes: int | None = None,
     progress: Progress | None = None,
     trace: Trace | None = None,
+    ray_address: str | None = None,
 ) -> list[SweepPoint]:
-    """Run configs (in worker processes when ``processes`` > 1); results in input order."""
+    """Run configs (in worker processes when ``processes`` > 1, or as tasks on the Ray
+    cluster at ``ray_address``); results in input order. Same results either way.
+    Raises ``core.cluster.ClusterUnavailable`` when the cluster does not answer."""
     for cfg in configs:
         validate_config(cfg)
     jobs = [(replace(c, record_events=False), trace) for c in configs]
+    if ray_address and jobs:
+        return _run_on_ray(jobs, ray_address, progress)
     workers = min(len(jobs), processes if processes is not None else (os.cpu_count() or 1))
     out: list[SweepPoint | None] = [None] * len(jobs)
     if workers <= 1:
@@ -156,19 +200,38 @@ def run_many(
     return out  # type: ignore[return-value]
 
 
+def run_many_anywhere(
+    configs: Sequence[SimConfig],
+    processes: int | None = None,
+    progress: Progress | None = None,
+    ray_address: str | None = None,
+) -> tuple[list[SweepPoint], str | None]:
+    """:func:`run_many` on the Ray cluster at ``ray_address`` when it answers, else on this
+    machine; (points, why they ran here although a cluster was named, or None)."""
+    if ray_address:
+        try:
+            return run_many(configs, processes, progress, ray_address=ray_address), None
+        except ClusterUnavailable as exc:
+            notice = f"{exc}; swept on this server instead"
+            return run_many(configs, processes, progress), notice
+    return run_many(configs, processes, progress), None
+
+
 def sweep(
     config: SimConfig,
     rates: Sequence[float],
     policies: Sequence[PolicyName] | None = None,
     processes: int | None = None,
     progress: Progress | None = None,
+    ray_address: str | None = None,
 ) -> list[SweepPoint]:
-    """Attainment (and everything else) at each per-model rate, for each policy."""
+    """Attainment (and everything else) at each per-model rate, for each policy (on the
+    Ray cluster at ``ray_address`` when given)."""
     if not rates:
         raise ConfigError("a sweep needs at least one rate")
     pols = list(policies) if policies else [config.policy]
     configs = [config.with_rate(float(r)).replace(policy=p) for p in pols for r in rates]
-    return run_many(configs, processes, progress)
+    return run_many(configs, processes, progress, ray_address=ray_address)
 
 
 def crossing(xs: Sequence[float], ys: Sequence[float], target: float = 0.9) -> float:

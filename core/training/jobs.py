@@ -1,21 +1,29 @@
-"""Training jobs owned by the server: worker processes, a FIFO queue, stop, resume.
+"""Training jobs owned by the server: workers, a FIFO queue, stop, resume.
 
 A page never trains in its own script run: it submits a :class:`JobSpec` (the flags of
 ``python -m core.training``) to the one :class:`JobManager` of the server process, which
-starts each job as a worker process (``python -m core.training ... --tag job:<id>``) as soon
-as one of ``max_jobs`` slots is free (``GLASSBOX_MAX_JOBS``, default 1), first come first
-served. Workers run at a lower CPU priority than the pages (``nice``, ``GLASSBOX_JOB_NICE``,
-default 5), so a job never makes the server slow to answer. The worker writes its run to the store as it goes (see ``recorder.py``) and owns it
-(``host:pid:start``), so
+starts each job's worker (``python -m core.training ... --tag job:<id>``) as soon as one of
+``max_jobs`` slots is free (``GLASSBOX_MAX_JOBS``, default 1), first come first served.
+Where the worker runs is the executor's business (``executors.py``): a local process by
+default, a Ray task when ``GLASSBOX_RAY_ADDRESS`` names a cluster (:func:`executor_from_env`;
+a cluster that does not answer leaves the jobs local, with :attr:`JobManager.notice` saying
+why). Workers run at a lower CPU priority than the pages (``nice``, ``GLASSBOX_JOB_NICE``,
+default 5), so a job never makes the server slow to answer. The worker writes its run to
+the store as it goes (see ``recorder.py``) and owns it (``host:pid:start``), so
 
 * a new browser session reattaches by reading the store and :meth:`JobManager.jobs`;
-* Stop sends SIGTERM: the worker saves its last checkpoint (atomically) and ends the run
-  "interrupted", resumable with :meth:`JobSpec.resume` (``--resume-run``);
-* a worker killed with ``kill -9`` leaves its run "running" with a dead owner: the manager
-  notices (:meth:`JobManager.poll`, at once for its own workers, every 30 s for any) and
-  marks it interrupted with ``sweep_interrupted``;
+* Stop sends SIGTERM (``ray.cancel`` on Ray): the worker saves its last checkpoint
+  (atomically) and ends the run "interrupted", resumable with :meth:`JobSpec.resume`
+  (``--resume-run``);
+* a worker killed with ``kill -9`` (or a Ray node lost) leaves its run "running": the
+  manager notices (:meth:`JobManager.poll`, at once for its own workers, every 30 s with
+  ``sweep_interrupted`` for any dead process of this host) and marks it interrupted;
   its points and last checkpoint stay, and it can be resumed the same way;
 * a non-finite loss ends the run "failed" with the step and reason in its summary.
+
+With Ray, ``max_jobs`` is this server's share: each replica keeps its own queue and sends
+at most ``max_jobs`` jobs to the cluster, and Ray starts them as CPUs free up
+(``GLASSBOX_RAY_JOB_CPUS`` per job), so the cluster's size bounds the room as a whole.
 
 A background thread calls :meth:`JobManager.poll` every ``poll_s`` seconds so queued jobs
 start with no page open; tests call it directly. Jobs are cancelled with the key given at
@@ -25,13 +33,10 @@ submission (the page keeps its users' keys), so one user cannot stop another's j
 from __future__ import annotations
 
 import atexit
-import contextlib
 import enum
 import os
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -42,14 +47,23 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.store import RunQuery, glassbox_home, list_runs, sweep_interrupted
+from core.cluster import ClusterUnavailable, ray_address_from_env
+from core.store import (
+    RunNotFound,
+    RunQuery,
+    RunStatus,
+    glassbox_home,
+    list_runs,
+    require_run,
+    sweep_interrupted,
+    update_run,
+)
+from core.training.executors import Executor, LocalExecutor, RayExecutor, Worker
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_JOBS_ENV = "GLASSBOX_MAX_JOBS"
 NICE_ENV = "GLASSBOX_JOB_NICE"
 MAX_QUEUE = 50  # queued jobs at most: a room of users, not a batch system
 SWEEP_EVERY_S = 30.0  # also look for runs of dead workers (another server's) this often
-LOG_TAIL = 2_000  # characters of a worker's output kept as the reason it failed
 
 
 class JobError(ValueError):
@@ -84,6 +98,25 @@ def nice_from_env(default: int = 5) -> int:
     return int(raw)
 
 
+def executor_from_env(env: dict[str, str] | None = None) -> tuple[Executor, str | None]:
+    """The executor ``GLASSBOX_RAY_ADDRESS`` asks for, and a notice when it cannot be had.
+
+    Unset: local worker processes, no notice. Set and the cluster answers: a
+    :class:`RayExecutor`. Set but Ray missing or the head unreachable: local worker
+    processes, and the notice says why (the Training page shows it; the app keeps working).
+    """
+    address = ray_address_from_env() if env is None else (env.get("GLASSBOX_RAY_ADDRESS") or "")
+    if not address.strip():
+        return LocalExecutor(), None
+    try:
+        return RayExecutor(address.strip()), None
+    except ClusterUnavailable as exc:
+        return (
+            LocalExecutor(),
+            f"{exc}. Jobs run on this server until it restarts with the cluster up.",
+        )
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """What to run: flags of ``python -m core.training`` and a label for the queue."""
@@ -112,8 +145,8 @@ class Job:
     submitted_at: float  # time.time()
     position: int | None = None  # 1-based place in the queue while queued
     run_id: int | None = None  # the run in the store, once the worker created it
-    pid: int | None = None
-    returncode: int | None = None
+    pid: int | None = None  # the local worker's process id (None on Ray: see the run's owner)
+    returncode: int | None = None  # < 0: killed by that signal; -1: lost on Ray or never started
     stop_requested: bool = False
     log_tail: str = ""  # the end of the worker's output once it ended badly
 
@@ -122,12 +155,12 @@ class Job:
 class _Record:
     job: Job
     key: str
-    process: subprocess.Popen | None = None
+    worker: Worker | None = None
     log: Path | None = None
 
 
 class JobManager:
-    """Runs training jobs in worker processes, at most ``max_jobs`` at a time, FIFO."""
+    """Runs training jobs on an executor, at most ``max_jobs`` at a time, FIFO."""
 
     def __init__(
         self,
@@ -139,6 +172,7 @@ class JobManager:
         poll_s: float = 0.5,
         background: bool = True,
         nice: int | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.max_jobs = max_jobs if max_jobs is not None else max_jobs_from_env()
@@ -147,6 +181,10 @@ class JobManager:
         self.env = dict(os.environ if env is None else env)
         self.log_dir = log_dir or glassbox_home() / "jobs"
         self.nice = nice_from_env() if nice is None else nice
+        self.notice: str | None = None  # why jobs are not where GLASSBOX_RAY_ADDRESS says
+        if executor is None:
+            executor, self.notice = executor_from_env(self.env)
+        self.executor = executor
         self._records: dict[str, _Record] = {}
         self._queue: deque[str] = deque()
         self._lock = threading.RLock()
@@ -194,9 +232,8 @@ class JobManager:
             if record.job.state is JobState.QUEUED:
                 self._queue.remove(job_id)
                 record.job = replace(record.job, state=JobState.CANCELLED, position=None)
-            elif record.job.state is JobState.RUNNING and record.process is not None:
-                if record.process.poll() is None:
-                    record.process.send_signal(signal.SIGTERM)
+            elif record.job.state is JobState.RUNNING and record.worker is not None:
+                record.worker.stop()
                 record.job = replace(record.job, stop_requested=True)
         self.poll()
         return self.get(job_id)
@@ -226,7 +263,7 @@ class JobManager:
             return sum(r.job.state is JobState.RUNNING for r in self._records.values())
 
     def wait(self, job_id: str, timeout: float) -> Job:
-        """Block until the job's worker exits (tests, benchmarks); returns its final view."""
+        """Block until the job's worker ends (tests, benchmarks); returns its final view."""
         deadline = time.monotonic() + timeout
         while True:
             self.poll()
@@ -234,13 +271,12 @@ class JobManager:
             if job.state in (JobState.DONE, JobState.CANCELLED):
                 return job
             with self._lock:
-                process = self._records[job_id].process
+                worker = self._records[job_id].worker
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"job {job_id} still {job.state} after {timeout} s")
-            if process is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=min(left, 0.5))
+            if worker is not None:
+                worker.wait(min(left, 0.5))
             else:
                 self._stop.wait(min(left, 0.1))
 
@@ -250,19 +286,21 @@ class JobManager:
             ended = False
             for record in self._records.values():
                 job = record.job
-                if job.state is not JobState.RUNNING or record.process is None:
+                if job.state is not JobState.RUNNING or record.worker is None:
                     continue
                 if job.run_id is None:
                     record.job = job = replace(job, run_id=self._find_run(job.id))
-                code = record.process.poll()
+                code = record.worker.poll()
                 if code is not None:
-                    record.job = replace(
+                    record.job = job = replace(
                         job,
                         state=JobState.DONE,
                         returncode=code,
                         run_id=job.run_id if job.run_id is not None else self._find_run(job.id),
-                        log_tail=self._tail(record) if code != 0 else "",
+                        log_tail=record.worker.tail() if code != 0 else "",
                     )
+                    if code != 0 and job.run_id is not None:
+                        self._settle(job.run_id, code, job.log_tail)
                     ended = True
             if ended or time.monotonic() - self._last_sweep > SWEEP_EVERY_S:
                 self._sweep()
@@ -274,25 +312,31 @@ class JobManager:
         self._stop.set()
         with self._lock:
             self._queue.clear()
-            processes = [
-                r.process
+            workers = [
+                r.worker
                 for r in self._records.values()
-                if r.process is not None and r.process.poll() is None
+                if r.worker is not None and r.worker.poll() is None
             ]
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        for worker in workers:
+            worker.stop()
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            worker.wait(max(0.0, deadline - time.monotonic()))
+            if worker.poll() is None:
+                worker.kill()
 
     # ------------------------------------------------------------------ internals
-    def command(self, job_id: str, spec: JobSpec) -> list[str]:
-        """The worker's command line (``nice`` lowers its priority below the pages')."""
-        argv = [sys.executable, "-m", "core.training", *spec.args]
+    @staticmethod
+    def flags(job_id: str, spec: JobSpec) -> list[str]:
+        """The worker's flags of ``python -m core.training`` (a new run is tagged with the
+        job, so the manager finds it)."""
         if spec.resume_run is None:
-            argv += ["--tag", f"job:{job_id}"]
+            return [*spec.args, "--tag", f"job:{job_id}"]
+        return list(spec.args)
+
+    def command(self, job_id: str, spec: JobSpec) -> list[str]:
+        """A local worker's command line (``nice`` lowers its priority below the pages')."""
+        argv = [sys.executable, "-m", "core.training", *self.flags(job_id, spec)]
         nice = shutil.which("nice")
         if self.nice and nice:
             argv = [nice, "-n", str(self.nice), *argv]
@@ -300,20 +344,19 @@ class JobManager:
 
     def _start(self, record: _Record) -> None:
         job = record.job
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         record.log = self.log_dir / f"job-{job.id}.log"
         env = {**self.env, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
-        with open(record.log, "wb") as log:
-            record.process = subprocess.Popen(
-                self.command(job.id, job.spec),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=REPO_ROOT,
-                env=env,
-                start_new_session=True,  # a Ctrl-C of the server reaches it as SIGTERM only
+        try:
+            record.worker = self.executor.start(
+                job.id, self.flags(job.id, job.spec), self.command(job.id, job.spec), env,
+                record.log, self.nice,
+            )  # fmt: skip
+        except (ClusterUnavailable, OSError) as exc:  # the cluster went away; no fork left
+            record.job = replace(
+                job, state=JobState.DONE, position=None, returncode=-1, log_tail=str(exc)
             )
-        record.job = replace(job, state=JobState.RUNNING, pid=record.process.pid, position=None)
+            return
+        record.job = replace(job, state=JobState.RUNNING, pid=record.worker.pid, position=None)
 
     def _view(self, record: _Record) -> Job:
         job = record.job
@@ -342,13 +385,24 @@ class JobManager:
         except SQLAlchemyError:
             pass  # the next poll tries again
 
-    @staticmethod
-    def _tail(record: _Record) -> str:
-        if record.log is None or not record.log.is_file():
-            return ""
-        with open(record.log, "rb") as handle:
-            handle.seek(max(0, record.log.stat().st_size - LOG_TAIL))
-            return handle.read().decode("utf-8", errors="replace")
+    def _settle(self, run_id: int, code: int, tail: str) -> None:
+        """A worker ended badly and its run still says "running" (killed, or its Ray worker
+        or node lost): the run becomes interrupted, resumable from its last checkpoint. The
+        worker has ended, so nothing writes to the run any more, whichever host it ran on."""
+        if self.session_factory is None:
+            return
+        reason = tail.strip().splitlines()[-1][:300] if tail.strip() else f"exit status {code}"
+        try:
+            with self.session_factory.begin() as session:
+                if require_run(session, run_id).status == RunStatus.RUNNING.value:
+                    update_run(
+                        session,
+                        run_id,
+                        status=RunStatus.INTERRUPTED,
+                        summary={"interrupted": f"the job's worker ended ({reason})"},
+                    )
+        except (SQLAlchemyError, RunNotFound):
+            pass  # the sweep tries again for a dead process of this host
 
     def _loop(self, poll_s: float) -> None:
         while not self._stop.wait(poll_s):

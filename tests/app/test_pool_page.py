@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -248,6 +249,21 @@ def test_sweep_marks_goodput_and_saves():
         assert saved.id == run_id
         pts = get_points(s, run_id, "attainment_aegaeon")["attainment_aegaeon"]
         assert [p[0] for p in pts] == [0.1, 0.5, 0.9]
+
+
+def test_a_sweep_with_an_unreachable_ray_cluster_runs_here_and_says_so(monkeypatch):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("GLASSBOX_RAY_ADDRESS", f"127.0.0.1:{port}")
+    q = {**SMALL, "view": "Sweep", "sw_lo": "0.1", "sw_hi": "0.9", "sw_n": "2"}
+    at = _run({**q, "sw_pols": "aegaeon"})
+    at.button(key="pl_sw_btn").click().run()
+    assert not at.exception and _errors(at) == []
+    (warning,) = [plain(w.value) for w in at.warning]
+    assert f"127.0.0.1:{port}" in warning and "does not answer" in warning
+    assert "swept on this server instead" in warning
+    assert [x for x, _ in at.session_state["pl_sweep"][1]["aegaeon"]] == [0.1, 0.9]
 
 
 def test_sweep_rejects_an_empty_range():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import socket
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from core.store import (
 )
 from core.training.builtin import TOKENIZER_FILE
 from core.training.cli import main as train_cli
+from core.training.executors import RayExecutor
 from core.training.jobs import JobManager, JobState
 from tests.app.rendered import live_markup, plain
 
@@ -60,6 +62,8 @@ def test_default_form_estimates_the_job_and_can_start():
     assert metrics["training FLOPs"] == "2.3e+11"
     assert not at.button(key="tr_start").disabled
     assert any("No training run yet" in i.value for i in at.info)
+    assert any("Jobs run in worker processes on this server" in c.value for c in at.caption)
+    assert at.warning == []  # no GLASSBOX_RAY_ADDRESS, nothing to report
 
 
 def test_a_link_sets_the_form_and_bad_entries_are_named():
@@ -127,17 +131,51 @@ def test_an_interrupted_run_offers_resume(tmp_path):
 
 @pytest.mark.slow  # a real worker process
 def test_start_submits_a_job_that_the_queue_shows_as_yours():
+    before = {id(m) for m in _managers()}  # other tests' managers (they live on in atexit)
     at = _run(TINY)
     at.button(key="tr_start").click().run()
     assert not at.exception
     (flash,) = [s.value for s in at.success]
     assert "started" in flash or "queued" in flash
-    (manager,) = [m for m in _managers() if m.jobs()]
+    (manager,) = [m for m in _managers() if m.jobs() and id(m) not in before]
     (job,) = manager.jobs()
     assert job.state is JobState.RUNNING
     assert any(job.id in m.value and "yours" in m.value for m in at.markdown)
     done = manager.wait(job.id, timeout=120)
     assert done.returncode == 0, done.log_tail
+
+
+def test_an_unreachable_ray_cluster_is_named_and_jobs_stay_here(monkeypatch):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("GLASSBOX_RAY_ADDRESS", f"127.0.0.1:{port}")
+    at = _run()
+    assert any("Jobs run in worker processes on this server" in c.value for c in at.caption)
+    assert not at.exception
+    (warning,) = [plain(w.value) for w in at.warning]
+    assert f"127.0.0.1:{port}" in warning and "does not answer" in warning
+    assert "Jobs run on this server" in warning
+    assert not at.button(key="tr_start").disabled  # the app keeps working, locally
+
+
+@pytest.mark.slow  # a real Ray task
+def test_with_a_ray_cluster_start_sends_the_job_there(ray_address, monkeypatch):
+    monkeypatch.setenv("GLASSBOX_RAY_ADDRESS", ray_address)
+    before = {id(m) for m in _managers()}
+    at = _run(TINY)
+    assert any("Jobs run on the Ray cluster at" in c.value for c in at.caption)
+    at.button(key="tr_start").click().run()
+    assert not at.exception
+    (manager,) = [m for m in _managers() if m.jobs() and id(m) not in before]
+    assert isinstance(manager.executor, RayExecutor)
+    (job,) = manager.jobs()
+    assert job.state is JobState.RUNNING and job.pid is None
+    done = manager.wait(job.id, timeout=180)
+    assert done.returncode == 0, done.log_tail
+    with open_database()() as session:
+        (run,) = list_runs(session).runs
+        assert run.status == "finished" and f"job:{job.id}" in run.tag_names
 
 
 def test_a_run_stopped_by_a_non_finite_loss_says_why():

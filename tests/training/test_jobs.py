@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
-import time
 
 import pytest
 
+from core.cluster import ClusterUnavailable
 from core.model import file_sha256, load_checkpoint
 from core.store import get_artifacts, get_points, open_database, require_run
 from core.training.jobs import (
@@ -21,36 +20,6 @@ from core.training.jobs import (
     nice_from_env,
 )
 from core.training.page import live_view
-
-REPETITIVE = "the cat sat on the mat. the dog sat on the log. " * 300
-
-
-@pytest.fixture
-def tiny_job_args(tmp_path, small_bpe):
-    tok = tmp_path / "tok.json"
-    small_bpe.save(tok)
-    corpus = tmp_path / "repetitive.txt"
-    corpus.write_text(REPETITIVE, encoding="utf-8")
-
-    def args(steps: int, *extra: str) -> tuple[str, ...]:
-        return (
-            "--corpus", str(corpus), "--tokenizer", str(tok), "--n-layer", "1", "--n-head",
-            "2", "--n-embd", "32", "--context-length", "16", "--steps", str(steps),
-            "--batch-size", "8", "--lr", "0.01", "--min-lr", "0.001", "--warmup-steps", "2",
-            "--eval-every", "10", "--eval-windows", "4", "--sample-every", "10",
-            "--sample-tokens", "4", "--checkpoint-every", "10", "--dropout", "0.0",
-            "--threads", "1", *extra,
-        )  # fmt: skip
-
-    return args
-
-
-def _until(predicate, timeout: float = 120.0) -> None:
-    """Wait for a worker's progress (an event in another process), checking every 0.1 s."""
-    deadline, tick = time.monotonic() + timeout, threading.Event()
-    while not predicate():
-        assert time.monotonic() < deadline, "the worker made no progress in time"
-        tick.wait(0.1)
 
 
 def _manager(**kw) -> JobManager:
@@ -86,7 +55,7 @@ def test_a_job_trains_in_a_worker_and_the_store_follows_it(tiny_job_args):
 
 
 @pytest.mark.slow  # two real worker processes
-def test_kill_9_leaves_an_interrupted_run_that_resumes_in_place(tiny_job_args):
+def test_kill_9_leaves_an_interrupted_run_that_resumes_in_place(tiny_job_args, until):
     factory = open_database()
     manager = _manager()
     job, _ = manager.submit(JobSpec(tiny_job_args(100_000), "long"))
@@ -103,7 +72,7 @@ def test_kill_9_leaves_an_interrupted_run_that_resumes_in_place(tiny_job_args):
                 for a in get_artifacts(session, run_id, "checkpoint")
             )
 
-    _until(has_checkpoint)
+    until(has_checkpoint)
     run_id = manager.get(job.id).run_id
     os.kill(job.pid, signal.SIGKILL)
     done = manager.wait(job.id, timeout=60)
@@ -193,3 +162,25 @@ def test_job_nice_from_the_environment(monkeypatch):
         monkeypatch.setenv("GLASSBOX_JOB_NICE", bad)
         with pytest.raises(JobError, match="GLASSBOX_JOB_NICE"):
             nice_from_env()
+
+
+class GoneCluster:
+    """An executor whose cluster went away after the server started."""
+
+    where = "on the Ray cluster at 10.0.0.5:6379"
+    starting = "waiting"
+
+    def start(self, *args, **kwargs):
+        raise ClusterUnavailable("the Ray cluster at 10.0.0.5:6379 does not answer (refused)")
+
+
+def test_a_job_the_cluster_cannot_take_ends_at_once_with_the_reason():
+    manager = JobManager(None, max_jobs=1, background=False, executor=GoneCluster())
+    (a, _), (b, _) = (
+        manager.submit(JobSpec(("--steps", "1"), "a")),
+        manager.submit(JobSpec(("--steps", "2"), "b")),
+    )
+    for job in (a, b):  # neither holds a slot nor waits: each says why it did not start
+        assert (job.state, job.returncode, job.run_id) == (JobState.DONE, -1, None)
+        assert "does not answer" in job.log_tail
+    assert manager.running_count() == 0 and manager.notice is None
