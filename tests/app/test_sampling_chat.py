@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import core.registry as registry
-from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
+from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2, share_weights_cache
 from tests.model.tiny_llama import CHATML
 from tests.sampling.test_llama_sampling import IM_END, chat_encoding, tiny_llama
 
@@ -80,10 +80,11 @@ def test_plain_mode_keeps_its_prompt_across_mode_switches(chat_registry):
 
 
 @pytest.mark.slow
-def test_smollm2_answers_paris(monkeypatch):
+def test_smollm2_answers_paris(monkeypatch, smollm2_weights):
     """The issue's acceptance check: greedy chat reply of the real model, on the page."""
     require_smollm2()
     monkeypatch.setattr(registry, "models_dir", lambda: SMOLLM2_GGUF.parent)
+    share_weights_cache(smollm2_weights, registry.glassbox_home())  # no new dequantization
     st.cache_resource.clear()
     st.cache_data.clear()
     at = _ok(_page("smollm2"))
