@@ -13,13 +13,22 @@ For each action: *load* is the wall time from opening the page to its script hav
 *action* from the click to the result (and the save) being on screen. Prints p50/p95 per
 action, errors, and the server's resident memory at the end (the model is loaded once).
 
-Usage: ``python -m bench.bench_load [--sessions 4,10,20]``
+The browser runs on the same machine as the server, so the table also says where the CPU
+went during the timed part: CPU seconds of the server process and of Chromium (all its
+processes), and the load average before and after. Each session is a browser context of its
+own (a fresh visitor: no shared cache); ``--tabs`` opens them as tabs of one context instead
+(one visitor with many tabs: the browser's HTTP and compiled-script caches are shared, still
+one Streamlit session per tab), which costs the browser less.
+
+Usage: ``python -m bench.bench_load [--sessions 4,10,20] [--tabs]``; a quick check on a
+shared machine: ``--sessions 5`` (about a minute).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -36,6 +45,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-
 TEXT = quote("Glassbox makes a GPT visible: tokens, sampling, and a GPU pool. " * 4)
 TIMEOUT_MS = 300_000
 ACTIONS = ("sample", "compare", "pool", "bpe")
+VIEWPORT = {"width": 1400, "height": 1000}
 
 
 async def _ready(page) -> None:
@@ -87,8 +97,9 @@ PATHS = {
 }
 
 
-async def _session(browser, url: str, action: str, out: dict) -> None:
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+async def _session(browser, url: str, action: str, out: dict, shared=None) -> None:
+    """One session: a page in a context of its own, or a tab of ``shared`` (``--tabs``)."""
+    context = shared or await browser.new_context(viewport=VIEWPORT)
     page = await context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     path, act = PATHS[action]
@@ -105,7 +116,46 @@ async def _session(browser, url: str, action: str, out: dict) -> None:
     except Exception as exc:  # a failed session is counted, not fatal to the benchmark
         out.setdefault("errors", []).append(f"{action}: {type(exc).__name__}: {exc}"[:300])
     finally:
-        await context.close()
+        await (page.close() if shared else context.close())
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state is field 0)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _cpu_s(pid: int, children: bool = False) -> float:
+    """CPU seconds of a process (all its threads); with ``children``, plus reaped children."""
+    try:
+        f = _stat(pid)
+    except (OSError, ValueError):
+        return 0.0
+    ticks = sum(int(x) for x in f[11 : 15 if children else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _browser_cpu_s() -> float:
+    """CPU seconds of every Chromium process under this one (exited ones via their reaper)."""
+    parent: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int(_stat(int(d.name))[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    me, total = os.getpid(), 0.0
+    for pid in parent:
+        up, seen = parent.get(pid), 0
+        while up and up != me and seen < 64:
+            up, seen = parent.get(up), seen + 1
+        if up == me:
+            try:
+                if "chrom" in Path(f"/proc/{pid}/comm").read_text():
+                    total += _cpu_s(pid, children=True)
+            except OSError:
+                continue
+    return total
 
 
 def _rss_mb(pid: int) -> float:
@@ -121,7 +171,7 @@ def _p(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-async def _run(url: str, n: int) -> dict:
+async def _run(url: str, n: int, server_pid: int, tabs: bool) -> dict:
     from playwright.async_api import async_playwright
 
     out: dict = {}
@@ -133,11 +183,16 @@ async def _run(url: str, n: int) -> dict:
         await page.goto(f"{url}/sampling")
         await _ready(page)
         await warm.close()
+        shared = await browser.new_context(viewport=VIEWPORT) if tabs else None
+        out["loadavg"] = [os.getloadavg()[0]]
+        cpu = _cpu_s(server_pid), _browser_cpu_s()
         start = time.perf_counter()
         await asyncio.gather(
-            *(_session(browser, url, ACTIONS[i % len(ACTIONS)], out) for i in range(n))
+            *(_session(browser, url, ACTIONS[i % len(ACTIONS)], out, shared) for i in range(n))
         )
         out["wall"] = time.perf_counter() - start
+        out["cpu"] = _cpu_s(server_pid) - cpu[0], _browser_cpu_s() - cpu[1]
+        out["loadavg"].append(os.getloadavg()[0])
         await browser.close()
     return out
 
@@ -147,6 +202,9 @@ def main() -> None:
         prog="python -m bench.bench_load", description=__doc__, formatter_class=HelpFormatter
     )
     parser.add_argument("--sessions", default="4,10,20", help="comma-separated N")
+    parser.add_argument(
+        "--tabs", action="store_true", help="sessions as tabs of one browser context"
+    )
     args = parser.parse_args()
     print(machine(), flush=True)
     for n in [int(x) for x in args.sessions.split(",")]:
@@ -155,7 +213,7 @@ def main() -> None:
             env = {"GLASSBOX_HOME": home, "GLASSBOX_DATABASE_URL": f"sqlite:///{home}/glassbox.db"}
             proc, url = start_streamlit("app.py", env, Path(home) / "streamlit.log")
             try:
-                out = asyncio.run(_run(url, n))
+                out = asyncio.run(_run(url, n, proc.pid, args.tabs))
                 rss = _rss_mb(proc.pid)
             finally:
                 stop_streamlit(proc)
@@ -170,8 +228,12 @@ def main() -> None:
             rows.append([n, action, len(times), f"{_p(loads, 50):.1f}", f"{_p(loads, 95):.1f}",
                          f"{_p(acts, 50):.1f}", f"{_p(acts, 95):.1f}", len(errors),
                          f"{out['wall']:.0f}", f"{rss:.0f}"])  # fmt: skip
+        server_cpu, browser_cpu = out["cpu"]
         print_table(  # one table per N, printed as soon as it is measured
-            f"{n} concurrent browser sessions (seconds)",
+            f"{n} concurrent browser sessions{' (tabs of one context)' if args.tabs else ''}"
+            f" (seconds); CPU in the timed part: server {server_cpu:.0f} s, Chromium "
+            f"{browser_cpu:.0f} s; load average {out['loadavg'][0]:.1f} -> "
+            f"{out['loadavg'][1]:.1f}",
             [
                 "N",
                 "action",

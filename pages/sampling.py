@@ -55,6 +55,7 @@ from core.viz.sampling import (
 from ui import presenter
 from ui.boot import ensure_app_shell
 from ui.db import guard
+from ui.jobs import run_job, run_quietly
 from ui.models import load_model
 from ui.saved import save_or_open_panel
 from ui.shell import MODEL_KEY, choices
@@ -472,7 +473,8 @@ def trajectory_view() -> None:
             run["done"] / run["total"], text=f"Generated {run['done']} of {run['total']} tokens"
         )
         try:
-            run["done"] += len(sampler.run_within(run["total"] - run["done"], RUN_SLICE_S))
+            left = run["total"] - run["done"]  # a slice on the shared worker pool (ui/jobs.py)
+            run["done"] += len(run_quietly(lambda: sampler.run_within(left, RUN_SLICE_S)))
         except ERRORS as exc:
             st.error(md(exc, 1000))
             run["done"] = run["total"]
@@ -541,8 +543,9 @@ def cache_panel() -> None:
     n_measure = st.number_input("Steps to measure", 4, 128, 32, key="smp_measure_n")
     if st.button("Measure with and without the cache", key="smp_measure"):
         try:
-            st.session_state.smp_cache_cmp = compare_cache(
-                model, tokenizer, prompt, config, int(n_measure)
+            st.session_state.smp_cache_cmp = run_job(  # on the shared worker pool
+                "Measuring with and without the cache",
+                lambda report: compare_cache(model, tokenizer, prompt, config, int(n_measure)),
             )
         except ERRORS as exc:
             st.error(md(exc, 1000))
@@ -568,8 +571,11 @@ def compare_panel() -> None:
     if st.button("Run comparison", key="smp_cmp_run"):
         variants = sp.compare_variants(t_a, p_a, t_b, p_b)
         try:
-            st.session_state.smp_compare = run_side_by_side(
-                model, tokenizer, prompt, config, variants, int(n_cmp)
+            st.session_state.smp_compare = run_job(  # on the shared worker pool
+                "Running both settings",
+                lambda report: run_side_by_side(
+                    model, tokenizer, prompt, config, variants, int(n_cmp)
+                ),
             )
         except ERRORS as exc:
             st.error(md(exc, 1000))

@@ -127,3 +127,84 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.get_closest_marker("e2e") is not None and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.slow)
+
+
+# ---------------------------------------------------------------- the real SmolLM2, once
+@pytest.fixture(scope="session")
+def smollm2_gguf():
+    """SmolLM2's GGUF file opened once (its metadata is 49,152 tokens and their merges:
+    seconds to read). Read-only for the tests."""
+    from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
+
+    require_smollm2()
+    from core.model.gguf import open_gguf
+
+    return open_gguf(SMOLLM2_GGUF)
+
+
+@pytest.fixture(scope="session")
+def _smollm2_read(tmp_path_factory):
+    """SmolLM2 read from its GGUF file, its weights cache written on the way: the only
+    dequantization of the file in a test session. Yields the cache's folder and the Llama.
+
+    The cache is read-only for the tests: its file is made read-only, and its size and
+    modification time are checked when the session ends.
+    """
+    from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
+
+    require_smollm2()
+    from core.model.llama_gguf import read_llama_gguf
+
+    folder = tmp_path_factory.mktemp("smollm2-weights")
+    model, _ = read_llama_gguf(SMOLLM2_GGUF, cache_dir=folder)
+    (cached,) = folder.glob("*.safetensors")
+    cached.chmod(0o444)
+    before = cached.stat()
+    yield folder, model
+    after = cached.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns), (
+        "a test rewrote the shared SmolLM2 weights cache"
+    )
+
+
+@pytest.fixture(scope="session")
+def smollm2_weights(_smollm2_read):
+    """A folder with SmolLM2's dequantized weights in ``core.model.llama_gguf``'s cache
+    format (``tests.model.smollm2.share_weights_cache`` links an app's home to it)."""
+    return _smollm2_read[0]
+
+
+@pytest.fixture(scope="session")
+def smollm2_model(_smollm2_read):
+    """SmolLM2 as Glassbox's Llama (eval, float32), shared read-only by the whole session.
+
+    A test that needs to change it works on a copy (``copy.deepcopy``); one that changed the
+    shared weights makes the session fail when it ends.
+    """
+    from tests.model.smollm2 import fingerprint
+
+    model = _smollm2_read[1]
+    before = fingerprint(model)
+    yield model
+    assert fingerprint(model) == before, "a test changed the shared SmolLM2 model's weights"
+
+
+@pytest.fixture(scope="session")
+def smollm2_reference():
+    """transformers' own model from the same GGUF (its loader, its eager attention, so the
+    attention maps can be read too): the independent reference, loaded once per session."""
+    from tests.model.smollm2 import SMOLLM2_GGUF, fingerprint, require_smollm2
+
+    require_smollm2()
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    reference = AutoModelForCausalLM.from_pretrained(
+        SMOLLM2_GGUF.parent,
+        gguf_file=SMOLLM2_GGUF.name,
+        dtype=torch.float32,
+        attn_implementation="eager",
+    ).eval()
+    before = fingerprint(reference)
+    yield reference
+    assert fingerprint(reference) == before, "a test changed the shared reference's weights"

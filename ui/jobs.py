@@ -14,6 +14,11 @@ light reruns keep their share of the CPU.
 the job is cancelled — when its browser session has gone (``ui.work``), or when the script
 waiting for it is stopped or rerun (the user clicked something else) — so the worker is
 freed for the next job within one report.
+
+    steps = run_quietly(lambda: sampler.run_within(n, 0.3))   # a short slice, no widget
+
+:func:`run_quietly` is for short slices of work whose page draws its own progress
+(Sampling's Run N): the same pool and the same line, no bar of its own.
 """
 
 from __future__ import annotations
@@ -69,6 +74,28 @@ def submit(work: Callable[[Report], T]) -> tuple[Job, Future[T]]:
         return work(job.report)
 
     return job, _pool().submit(body)
+
+
+def run_quietly(work: Callable[[], T]) -> T:
+    """Run ``work()`` on the pool and wait for it without drawing anything; its result.
+
+    For a short slice of work (well under a second once a worker has it) whose page shows its
+    own progress between slices. The wait checks the session as :func:`run_job` does; a slice
+    already started is not interrupted (it ends within its own time limit).
+    """
+    job, future = submit(lambda report: work())
+    try:
+        while True:
+            try:
+                return future.result(timeout=POLL_S)
+            except TimeoutError:
+                pass
+            if not session_alive():
+                raise SessionGone("the browser session that started this work has closed")
+    except BaseException:
+        job.cancel.set()
+        future.cancel()
+        raise
 
 
 def run_job(label: str, work: Callable[[Report], T]) -> T:

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import core.registry as registry
 from tests.app.rendered import plain
-from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
+from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2, share_weights_cache
 from tests.model.tiny_llama import CHATML
 from tests.sampling.test_llama_sampling import IM_END, chat_encoding, tiny_llama
 
@@ -127,10 +127,11 @@ def test_plain_mode_link_opens_in_plain_mode_and_long_messages_stay_out(chat_reg
 
 
 @pytest.mark.slow
-def test_smollm2_answers_paris(monkeypatch):
+def test_smollm2_answers_paris(monkeypatch, smollm2_weights):
     """The issue's acceptance check: greedy chat reply of the real model, on the page."""
     require_smollm2()
     monkeypatch.setattr(registry, "models_dir", lambda: SMOLLM2_GGUF.parent)
+    share_weights_cache(smollm2_weights, registry.glassbox_home())  # no new dequantization
     st.cache_resource.clear()
     st.cache_data.clear()
     at = _ok(_page("smollm2"))

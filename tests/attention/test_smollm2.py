@@ -12,10 +12,7 @@ import torch
 
 from core.attention import capture_attention, explain_head, head_layout, run_induction_probe
 from core.attention.explain import model_attention_output
-from core.model.gguf import open_gguf
-from core.model.llama_gguf import load_llama_gguf
 from core.tokenization.gguf_tokenizer import gguf_encoding
-from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
 
 pytestmark = pytest.mark.slow
 
@@ -23,22 +20,14 @@ TEXT = "Alice gave Bob a book. Then Alice gave Bob"
 
 
 @pytest.fixture(scope="module")
-def smollm2():
-    require_smollm2()
-    encoding = gguf_encoding(open_gguf(SMOLLM2_GGUF).metadata, "smollm2")
-    return load_llama_gguf(SMOLLM2_GGUF), encoding
+def smollm2(smollm2_model, smollm2_gguf):  # shared by the session (tests/conftest.py)
+    encoding = gguf_encoding(smollm2_gguf.metadata, "smollm2")
+    return smollm2_model, encoding
 
 
-def test_attention_maps_equal_transformers(smollm2):
+def test_attention_maps_equal_transformers(smollm2, smollm2_reference):
     model, encoding = smollm2
-    from transformers import AutoModelForCausalLM
-
-    reference = AutoModelForCausalLM.from_pretrained(
-        SMOLLM2_GGUF.parent,
-        gguf_file=SMOLLM2_GGUF.name,
-        dtype=torch.float32,
-        attn_implementation="eager",
-    ).eval()
+    reference = smollm2_reference  # transformers' loader, eager attention
     ids = encoding.encode(TEXT)
     ours = capture_attention(model, ids)  # (30, 9, T, T)
     with torch.no_grad():

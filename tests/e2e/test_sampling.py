@@ -6,6 +6,7 @@ import re
 import urllib.parse
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page, wait_for_app
 
@@ -72,9 +73,8 @@ def test_stop_ends_a_running_run_n(page, app_url):
     open_app_page(page, app_url, f"{_url_path()}?{query}")
     page.get_by_role("button", name="Run N", exact=True).click()
     page.get_by_text(re.compile(r"Generated \d+ of 200 tokens")).wait_for()
-    # the page's Stop, not the header's (shown while a slow script run is in progress)
-    main = page.get_by_test_id("stMainBlockContainer")
-    main.get_by_role("button", name="Stop", exact=True).click()
+    # the page's Stop, not the toolbar's (Streamlit shows one there while a script runs)
+    page.locator('[data-testid="stMain"]').get_by_role("button", name="Stop", exact=True).click()
     page.get_by_text(re.compile(r"\d+ tokens in main")).wait_for()
     wait_for_app(page)
     assert_no_streamlit_exception(page)
@@ -89,7 +89,7 @@ def test_stop_ends_a_running_run_n(page, app_url):
     pills = page.get_by_role(
         "radiogroup", name="Generated tokens: click one to inspect that step"
     ).get_by_role("radio")
-    assert pills.count() == done
+    expect(pills).to_have_count(done, timeout=60_000)  # drawn with the caption
 
 
 def test_a_link_reopens_the_same_trajectory(page, app_url):

@@ -1,7 +1,8 @@
 """SmolLM2 in headless Chromium: pick it in the sidebar, chat mode, greedy, Run N -> Paris.
 
 A server of its own whose ``$GLASSBOX_HOME/models`` holds a link to the real file (fetched
-by ``python -m core.models get smollm2``; CI does it before the tests).
+by ``python -m core.models get smollm2``; CI does it before the tests), and whose weights
+cache is the test session's (so the server does not dequantize the file again).
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ import pytest
 
 from core.models.catalog import SMOLLM2
 from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page, start_app, stop_app
-from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
+from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2, share_weights_cache
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def smollm2_url(tmp_path_factory):
+def smollm2_url(tmp_path_factory, smollm2_weights):
     require_smollm2()
     home = tmp_path_factory.mktemp("e2e-smollm2")
     (home / "models").mkdir()
     (home / "models" / SMOLLM2.file_name).symlink_to(SMOLLM2_GGUF)
+    share_weights_cache(smollm2_weights, home)
     proc, url = start_app(home, f"sqlite:///{home / 'glassbox.db'}")
     yield url
     stop_app(proc)

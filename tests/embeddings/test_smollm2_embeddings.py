@@ -23,19 +23,15 @@ from core.embeddings import (
     resolve_term,
     vocab_of,
 )
-from core.model.gguf import open_gguf
-from core.model.llama_gguf import load_llama_gguf
 from core.tokenization.gguf_tokenizer import gguf_encoding
-from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
 
 pytestmark = pytest.mark.slow  # loads a 135M-parameter model
 
 
 @pytest.fixture(scope="module")
-def smol():
-    require_smollm2()
-    model = load_llama_gguf(SMOLLM2_GGUF).eval()
-    encoding = gguf_encoding(open_gguf(SMOLLM2_GGUF).metadata, "smollm2")
+def smol(smollm2_model, smollm2_gguf):  # shared by the session (tests/conftest.py)
+    model = smollm2_model
+    encoding = gguf_encoding(smollm2_gguf.metadata, "smollm2")
     return model, encoding, model.token_embedding_matrix().detach().float()
 
 

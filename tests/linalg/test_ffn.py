@@ -22,7 +22,6 @@ from core.linalg.ffn import (
 from core.model import GPT, load_checkpoint
 from core.model.llama import Llama, LlamaConfig
 from core.registry import BUILTIN_CHECKPOINT
-from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
 
 TINY = dict(
     vocab_size=101, context_length=16, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, ffn_hidden=48
@@ -120,11 +119,8 @@ def test_hidden_matches_swiglu_formula(tiny_llama):
     torch.testing.assert_close(hidden(f, x), expected)
 
 
-def test_smollm2_swiglu_units_and_tensor_parallel():
-    require_smollm2()
-    from core.model.llama_gguf import load_llama_gguf
-
-    model = load_llama_gguf(SMOLLM2_GGUF, cache_dir=None).eval().requires_grad_(False)
+def test_smollm2_swiglu_units_and_tensor_parallel(smollm2_model):
+    model = smollm2_model  # the session's shared model (tests/conftest.py), read-only
     _check_rank1(model, 10)
     f = ffn_of(model, 10)
     x = ffn_input(model, _ids(5, 49152), 10)

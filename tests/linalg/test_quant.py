@@ -19,9 +19,8 @@ from core.linalg.quant import (
     quantize,
 )
 from core.model import load_checkpoint
-from core.model.gguf import TensorInfo, open_gguf
+from core.model.gguf import TensorInfo
 from core.registry import BUILTIN_CHECKPOINT
-from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
 
 # torch's qint8 tensors (the independent reference here) warn that they are deprecated
 pytestmark = pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")
@@ -128,16 +127,12 @@ def test_q4_1_blocks_opened_up_equal_llama_cpps_reference():
         open_blocks(info, 4)
 
 
-def test_smollm2_file_blocks_match_the_loaded_model():
-    require_smollm2()
-    from core.model.llama_gguf import load_llama_gguf
-
-    f = open_gguf(SMOLLM2_GGUF)
+def test_smollm2_file_blocks_match_the_loaded_model(smollm2_model, smollm2_gguf):
+    f = smollm2_gguf
     info = f.tensors["blk.3.ffn_down.weight"]
     assert info.type_name == "Q4_1" and info.shape == (576, 1536)
     blocks = open_blocks(info, 100, 3)
-    model = load_llama_gguf(SMOLLM2_GGUF, cache_dir=None)
-    weight = model.blocks[3].ffn.down.weight
+    weight = smollm2_model.blocks[3].ffn.down.weight
     for b in blocks:
         assert b.row == b.index * 32 // 1536
         torch.testing.assert_close(

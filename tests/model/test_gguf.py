@@ -17,7 +17,6 @@ from core.model.gguf import (
     open_gguf,
     read_tensor,
 )
-from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
 
 Q = GGMLQuantizationType
 
@@ -153,10 +152,9 @@ def test_unsupported_tensor_type_in_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_file_blocks_equal_reference():
+def test_real_file_blocks_equal_reference(smollm2_gguf):
     """Every quantized tensor of the real SmolLM2 file decodes exactly as llama.cpp's does."""
-    require_smollm2()
-    f = open_gguf(SMOLLM2_GGUF)
+    f = smollm2_gguf  # open_gguf(SMOLLM2_GGUF), once per session (tests/conftest.py)
     types = {}
     for info in f.tensors.values():
         types[info.type_name] = types.get(info.type_name, 0) + 1

@@ -20,7 +20,6 @@ from core.model.llama_decoder import LlamaDecoder, llama_decoder
 from core.model.llama_kernel import PHASES, llama_kernel, llama_kernel_status
 from core.sampling import Sampler, SamplingConfig
 from tests.conftest import missing_service
-from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
 from tests.sampling.helpers import byte_encoding
 
 CONFIG = LlamaConfig(
@@ -300,11 +299,8 @@ EXPECTED_SAMPLED_IDS = [72, 95, 193, 129, 214, 208, 90, 145, 191, 211, 19, 16]
 
 
 @pytest.fixture(scope="module")
-def smollm2():
-    require_smollm2()
-    from core.model.llama_gguf import load_llama_gguf
-
-    return load_llama_gguf(SMOLLM2_GGUF)
+def smollm2(smollm2_model):  # the session's shared model (tests/conftest.py), read-only
+    return smollm2_model
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
 transformers reads the GGUF with its own loader (``from_pretrained(..., gguf_file=...)``,
 which dequantizes with the ``gguf`` package and undoes the Q/K permutation itself), so the
-two sides share only the file. Both models load once per module.
+two sides share only the file. Both models load once per test session (``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -10,10 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.model.gguf import open_gguf
-from core.model.llama_gguf import load_llama_gguf
 from core.tokenization.gguf_tokenizer import gguf_encoding, render_chat
-from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
 
 pytestmark = pytest.mark.slow
 
@@ -32,17 +29,10 @@ CHATS = [
 
 
 @pytest.fixture(scope="module")
-def models():
-    require_smollm2()
-    from transformers import AutoModelForCausalLM
-
-    reference = AutoModelForCausalLM.from_pretrained(
-        SMOLLM2_GGUF.parent, gguf_file=SMOLLM2_GGUF.name, dtype=torch.float32
-    ).eval()
-    gguf = open_gguf(SMOLLM2_GGUF)
+def models(smollm2_model, smollm2_reference, smollm2_gguf):
+    gguf = smollm2_gguf
     encoding = gguf_encoding(gguf.metadata, "smollm2")
-    ours = load_llama_gguf(SMOLLM2_GGUF)
-    return ours, reference, encoding, gguf.metadata["tokenizer.chat_template"]
+    return smollm2_model, smollm2_reference, encoding, gguf.metadata["tokenizer.chat_template"]
 
 
 def _ids(encoding, text: str) -> torch.Tensor:

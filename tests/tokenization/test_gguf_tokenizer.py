@@ -11,7 +11,7 @@ from core.tokenization.gguf_tokenizer import (
     gguf_encoding,
     render_chat,
 )
-from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2
+from tests.model.smollm2 import SMOLLM2_GGUF
 
 TEXTS = [
     "Hello world",
@@ -106,14 +106,11 @@ def test_template_sandbox_and_bad_messages():
 
 
 @pytest.fixture(scope="module")
-def smollm2():
-    require_smollm2()
+def smollm2(smollm2_gguf):
     from tokenizers import Tokenizer, pre_tokenizers
     from transformers import AutoTokenizer
 
-    from core.model.gguf import open_gguf
-
-    gguf = open_gguf(SMOLLM2_GGUF)
+    gguf = smollm2_gguf  # opened once per session (tests/conftest.py)
     ours = gguf_encoding(gguf.metadata, "smollm2")
     plain = AutoTokenizer.from_pretrained(SMOLLM2_GGUF.parent, gguf_file=SMOLLM2_GGUF.name)
     # transformers' GGUF converter ignores `pre`; SmolLM2's own tokenizer.json (and

@@ -76,3 +76,33 @@ def test_a_job_cancelled_before_it_starts_never_runs():
     with pytest.raises(jobs.Cancelled):
         future.result(timeout=30)
     assert not ran.is_set()
+
+
+def test_run_quietly_runs_on_the_pool_and_returns_its_result_and_errors():
+    threads: list[str] = []
+
+    def work():
+        threads.append(threading.current_thread().name)
+        return [1, 2, 3]
+
+    assert jobs.run_quietly(work) == [1, 2, 3]
+    assert threads[0].startswith("glassbox-job")  # a pool worker, not the script's thread
+    with pytest.raises(ValueError, match="bad input"):
+        jobs.run_quietly(lambda: (_ for _ in ()).throw(ValueError("bad input")))
+
+
+def test_run_quietly_waits_in_line_and_a_gone_session_never_runs_it(monkeypatch):
+    gate = threading.Event()
+    ran = threading.Event()
+    busy = [jobs.submit(lambda report: gate.wait(30)) for _ in range(jobs.MAX_WORKERS)]
+    monkeypatch.setattr(jobs, "session_alive", lambda: False)
+    try:
+        with pytest.raises(SessionGone):
+            jobs.run_quietly(ran.set)  # every worker busy: it waits, then its session goes
+    finally:
+        gate.set()
+    for _, f in busy:
+        f.result(timeout=30)
+    monkeypatch.setattr(jobs, "session_alive", lambda: True)
+    assert jobs.run_quietly(lambda: "next") == "next"  # the line moved on past it
+    assert not ran.is_set()
