@@ -29,6 +29,7 @@ from ui.db import guard, session_factory
 from ui.formkeep import remember, restore
 from ui.shell import refresh_store_lists
 from ui.text import md
+from ui.uploads import widget_mb
 from ui.urlstate import Choice, Float, Int, Items, Param, Text, parse_query, warn, write_url
 
 ensure_app_shell()
@@ -154,7 +155,8 @@ def corpus_panel() -> list[str]:
         "…and/or your own text (.txt, UTF-8)",
         type=["txt"],
         key="tr_file",
-        help=f"At most {tp.upload_limit() / 2**20:.0f} MB on this server.",
+        max_upload_size=widget_mb(tp.upload_limit()),
+        help=f"At most {tp.upload_limit() / 2**20:.3g} MB on this server.",
         width=WIDE,
     )
     sources = list(S.tr_corpora)
