@@ -170,11 +170,13 @@ def view_xw(s: lp.MathState) -> None:
     a, b = st.columns(2)
     with a:
         st.subheader("1. Each output is a sum of products")
-        st.code("\n".join(lp.equations(x, w, S.lm_step)), language=None)
+        # wrapped: half the page at 1280 px is narrower than a line (no hidden scroll)
+        st.code("\n".join(lp.equations(x, w, S.lm_step)), language=None, wrap_lines=True)
         st.subheader("3. Each output is a dot product with a column")
         st.caption("Where an output comes from: y_j reads x through column j of W.")
         done = view["columns_done"]
-        st.code("\n".join(lp.dots(x, w)[:done]) or "(step to a full column)", language=None)
+        dots = "\n".join(lp.dots(x, w)[:done]) or "(step to a full column)"
+        st.code(dots, language=None, wrap_lines=True)
     with b:
         st.subheader("2. y is a combination of W's rows")
         st.caption("Which input contributes: input i scales row i of W and adds it in.")

@@ -42,6 +42,7 @@ from ui.pool_live import live_view
 from ui.pool_parts import save, saved_note
 from ui.pool_stories import stories_view
 from ui.text import md
+from ui.uploads import widget_mb
 from ui.urlstate import Choice, Float, Int, Items, Param, parse_query, warn, write_url
 
 ensure_app_shell()
@@ -166,6 +167,7 @@ def setup_panel() -> Any:
             "…or a trace CSV",
             type=["csv"],
             key="pl_upload",
+            max_upload_size=widget_mb(ps.MAX_UPLOAD_BYTES),
             help="arrival_s,model,model_type,input_tokens,output_tokens, or the "
             "artifact's Request Time,Model Name,Input Length,Output Length. "
             "Replaces the synthetic workload.",

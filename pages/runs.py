@@ -31,11 +31,13 @@ from core.store import (
     update_run,
 )
 from core.store import runs_page as rp
+from core.store.exchange import MAX_IMPORT_BYTES
 from core.viz.runs import series_overlay
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
 from ui.shell import refresh_store_lists
 from ui.text import md
+from ui.uploads import widget_mb
 from ui.urlstate import Choice, Int, Items, Text, read_url, warn, write_url
 
 ensure_app_shell()
@@ -113,7 +115,12 @@ def filters(url: rp.RunsView, tags: list[str]) -> rp.RunsView:
 def import_panel(Session) -> None:
     """Import a JSON export (always offered, also on an empty store)."""
     with st.expander("Import runs from a JSON export", icon=":material/upload:"):
-        upload = st.file_uploader("Glassbox export (.json)", type=["json"], key="runs_import")
+        upload = st.file_uploader(
+            "Glassbox export (.json)",
+            type=["json"],
+            key="runs_import",
+            max_upload_size=widget_mb(MAX_IMPORT_BYTES),
+        )
         if upload is not None and st.button("Import", type="primary"):
             with guard("import the file") as outcome, Session.begin() as s:
                 result = import_json(s, upload.getvalue())

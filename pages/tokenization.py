@@ -17,7 +17,7 @@ import tiktoken
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import registry
-from core.corpus import CorpusError, builtin_corpus, decode_text
+from core.corpus import CorpusError, builtin_corpus
 from core.store import DatabaseUnavailable
 from core.tokenization import (
     ENCODING_LABELS,
@@ -56,6 +56,7 @@ from ui.db import guard, session_factory
 from ui.jobs import Report, run_job
 from ui.shell import choices
 from ui.text import md
+from ui.uploads import widget_mb
 from ui.urlstate import Choice, Flag, Items, Param, Text, read_url, warn, write_url
 
 ensure_app_shell()
@@ -181,7 +182,9 @@ def _load_upload() -> None:
     st.session_state.tok_upload_error = None
     if upload is not None:
         try:
-            st.session_state.tok_text = decode_text(upload.getvalue(), source=upload.name)
+            st.session_state.tok_text = tp.upload_text(
+                upload.name, upload.getvalue(), tp.TEXT_UPLOAD_MAX_BYTES
+            )
         except CorpusError as exc:
             st.session_state.tok_upload_error = str(exc)
 
@@ -200,7 +203,11 @@ def text_input() -> str:
         "multi-byte characters, whitespace, special tokens.",
     )
     right.file_uploader(
-        "…or upload a .txt file", type=["txt"], key="tok_upload", on_change=_load_upload
+        "…or upload a .txt file",
+        type=["txt"],
+        key="tok_upload",
+        on_change=_load_upload,
+        max_upload_size=widget_mb(tp.TEXT_UPLOAD_MAX_BYTES),
     )
     if st.session_state.tok_upload_error:
         st.error(md(st.session_state.tok_upload_error, 1000))
@@ -339,12 +346,17 @@ def lab_corpus() -> tuple[str, str] | None:
     )
     if source.startswith("Built-in"):
         return "python-reference-manual", builtin_corpus()
-    upload = st.file_uploader("Training corpus (.txt, UTF-8)", type=["txt"], key="tok_bpe_upload")
+    upload = st.file_uploader(
+        "Training corpus (.txt, UTF-8)",
+        type=["txt"],
+        key="tok_bpe_upload",
+        max_upload_size=widget_mb(tp.BPE_UPLOAD_MAX_BYTES),
+    )
     if upload is None:
         st.info("Upload a UTF-8 .txt file to train on, or use the built-in corpus.")
         return None
     try:
-        return upload.name, decode_text(upload.getvalue(), source=upload.name)
+        return upload.name, tp.upload_text(upload.name, upload.getvalue(), tp.BPE_UPLOAD_MAX_BYTES)
     except CorpusError as exc:
         st.error(md(exc, 1000))
         return None

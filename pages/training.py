@@ -26,8 +26,10 @@ from core.training.jobs import Job, JobError, JobManager, JobSpec, JobState
 from core.viz.training import estimate_tiles, loss_figure, progress_tiles
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
+from ui.formkeep import remember, restore
 from ui.shell import refresh_store_lists
 from ui.text import md
+from ui.uploads import widget_mb
 from ui.urlstate import Choice, Float, Int, Items, Param, Text, parse_query, warn, write_url
 
 ensure_app_shell()
@@ -36,6 +38,7 @@ S = st.session_state
 LIVE_EVERY_S = 2.0  # seconds between live refreshes while a job runs
 WIDE, NARROW = 320, 150  # pixel widths of the form's widgets (rows wrap to the window)
 FORM_FIELDS = [f.name for f in fields(tp.TrainForm) if f.name not in ("name", "finetune_from")]
+KEPT = [*FORM_FIELDS, "name", "mode"]  # what ui.formkeep puts back if Streamlit drops it
 
 
 # ---------------------------------------------------------------- server-wide resources
@@ -91,6 +94,7 @@ def init_state() -> None:
         S[f"tr_{key}"] = list(value) if isinstance(value, tuple) else value
     S.tr_mode = "new"
     S.tr_ready = True
+    remember(S, "tr_form_copy", "tr_", KEPT)
 
 
 def current_form() -> tp.TrainForm:
@@ -151,7 +155,8 @@ def corpus_panel() -> list[str]:
         "…and/or your own text (.txt, UTF-8)",
         type=["txt"],
         key="tr_file",
-        help=f"At most {tp.upload_limit() / 2**20:.0f} MB on this server.",
+        max_upload_size=widget_mb(tp.upload_limit()),
+        help=f"At most {tp.upload_limit() / 2**20:.3g} MB on this server.",
         width=WIDE,
     )
     sources = list(S.tr_corpora)
@@ -447,6 +452,7 @@ def draw_view(view: tp.LiveView, manager: JobManager) -> None:
 
 # ---------------------------------------------------------------- the page
 init_state()
+restore(S, "tr_form_copy", "tr_", KEPT)  # a click during the first load dropped some
 st.title("Training")
 st.caption("Train a small GPT on a corpus and watch it go from noise to text.")
 warn(S.pop("tr_url_problems", []))
@@ -467,5 +473,6 @@ S.tr_live_on = busy(MANAGER) or (
 st.fragment(live_panel, run_every=LIVE_EVERY_S if S.tr_live_on else None)()
 with st.expander("New training job", expanded=True, icon=":material/add_circle:"):
     form, sources, checkpoint = form_panel()
+    remember(S, "tr_form_copy", "tr_", KEPT)
     start_panel(form, sources, checkpoint)
 write_url(form_params(), tp.form_values(form) | {"run": S.tr_run or 0}, omit_defaults=True)

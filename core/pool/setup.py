@@ -46,7 +46,7 @@ from core.store import RunKind, RunStatus, record_run
 
 LIVE_MAX_REQUESTS = 20_000  # larger runs go to batch mode
 MAX_MODELS = 1_000  # market size a page simulates (the figures draw one bar per model)
-MAX_UPLOAD_BYTES = 20_000_000  # trace CSVs larger than this go to the command line
+MAX_UPLOAD_BYTES = 20 * 2**20  # trace CSVs larger than this (20 MB) go to the command line
 BATCH_MAX_WALL_S = 300.0  # longer batch runs go to the command line
 SWEEP_MAX_WALL_S = 120.0  # refuse comparisons and sweeps predicted to take longer
 DEFAULT_PRESET = "paper-40x0.1"
@@ -285,8 +285,8 @@ def read_upload(filename: str, data: bytes, mix: str) -> Trace:
     """An uploaded trace CSV for the model mix; PoolError if it is not a valid trace."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise PoolError(
-            f"{filename} is {len(data) / 1e6:,.1f} MB; a page reads traces up to "
-            f"{MAX_UPLOAD_BYTES / 1e6:,.0f} MB: replay larger ones from a shell with "
+            f"{filename} is {len(data) / 2**20:,.1f} MB; a page reads traces up to "
+            f"{MAX_UPLOAD_BYTES / 2**20:,.0f} MB: replay larger ones from a shell with "
             "`python -m core.pool run --trace FILE`"
         )
     try:

@@ -14,6 +14,8 @@ shows are in ``core.tokenization.tables``:
   compare view's aligned text.
 - :func:`bpe_name`, :func:`lab_curve` and :func:`merge_caption` are the BPE lab's name for a
   trained tokenizer, the x/y of its compression curve, and its merge-step line.
+- :func:`upload_text` is an uploaded .txt within its byte limit (``TEXT_UPLOAD_MAX_BYTES``
+  for the text box, ``BPE_UPLOAD_MAX_BYTES`` for a BPE corpus).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.corpus import CorpusError, decode_text
 from core.tokenization.analysis import TokenCounts
 from core.tokenization.encodings import ENCODING_NAMES
 from core.tokenization.examples import EXAMPLES
@@ -30,6 +33,8 @@ VIEWS = ("Explore", "Compare", "BPE lab")
 RENDER_TOKENS = 2000  # coloured spans drawn at most (counts stay exact)
 COMPARE_CHARS = 3000  # characters aligned side by side at most
 LINK_TEXT_CHARS = 2000  # a longer text is not put in the link
+TEXT_UPLOAD_MAX_BYTES = 5 * 2**20  # a .txt loaded into the text box (tokenized whole: ~1 s)
+BPE_UPLOAD_MAX_BYTES = 40 * 2**20  # a BPE corpus: room for MAX_TRAIN_CHARS at 4 bytes each
 TRAINED = "trained"  # option id of the tokenizer trained in the BPE lab
 FALLBACK = "gpt2"  # what a menu shows when its choice is gone
 DEFAULT_TEXT = EXAMPLES["Prose"]
@@ -136,3 +141,14 @@ def merge_caption(counts: TokenCounts, k: int) -> str:
         f"({counts.chars_per_token:.2f} chars/token) after {k:,} merges. Underlined in red: "
         "the token merge k created."
     )
+
+
+def upload_text(name: str, data: bytes, max_bytes: int) -> str:
+    """An uploaded .txt file's text; :class:`CorpusError` if it is over ``max_bytes`` or
+    not UTF-8 text (the upload widget already refuses larger files in the browser)."""
+    if len(data) > max_bytes:
+        raise CorpusError(
+            f"{name[:80]} is {len(data) / 2**20:,.1f} MB; this page takes files up to "
+            f"{max_bytes / 2**20:,.0f} MB"
+        )
+    return decode_text(data, source=name[:80])

@@ -31,7 +31,7 @@ ROLE_COLOURS = {
     "special": "#D55E00",
     "non-Latin script": "#CC79A7",
     "byte piece": "#F0E442",
-    "unused row": "#444444",
+    "unused row": "#9C7A54",  # muted brown: >= 3:1 on the light and the dark background
     "other": "rgba(140,140,140,0.35)",
     "match": "#D55E00",
     "selected": "#0072B2",

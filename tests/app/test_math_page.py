@@ -37,6 +37,8 @@ def test_xw_view_steps_through_the_same_numbers():
     # seed 0: x = [2, 1, 0]; y1 = 2·(−2) + 1·2 + 0·2 = −2
     assert codes[0].splitlines()[0] == "y1 = 2·(-2) + 1·2 + 0·2 = (-2)"
     assert codes[1].splitlines()[0] == "y1 = x · W[:, 1] = [2, 1, 0] · [(-2), 2, 2] = (-2)"
+    # in half the page at 1280 px these lines are wider than the column: they wrap
+    assert [c.proto.wrap_lines for c in at.code[:2]] == [True, True]
     at.slider(key="lm_step").set_value(4).run()
     codes = [c.value for c in at.code]
     assert codes[0].splitlines()[1] == "y2 = 2·(-1) + … + … = …"

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from core.corpus import CorpusError
 from core.tokenization import page as tp
 from core.tokenization.analysis import TokenCounts
 
@@ -95,3 +96,11 @@ def test_view_fields_are_the_link_entries():
     assert [f.name for f in dataclasses.fields(tp.TokView)] == [
         "view", "text", "enc", "cmp", "ws", "special"
     ]  # fmt: skip
+
+
+def test_upload_text_refuses_over_the_limit_and_non_utf8():
+    assert tp.upload_text("a.txt", "héllo".encode(), 6) == "héllo"
+    with pytest.raises(CorpusError, match=r"^a\.txt is 1\.5 MB; this page takes files up to 1 MB$"):
+        tp.upload_text("a.txt", b"x" * (3 * 2**19), 2**20)
+    with pytest.raises(CorpusError, match="not valid UTF-8"):
+        tp.upload_text("b.txt", b"\xff\xfe", 100)

@@ -10,6 +10,7 @@ from core.embeddings import learned_positions, rotary_positions
 from core.embeddings.contextual import Context
 from core.embeddings.view import PointGroup
 from core.viz.embeddings import (
+    ROLE_COLOURS,
     context_paths,
     divergence_figure,
     hover_texts,
@@ -94,3 +95,38 @@ def test_comparison_joins_the_most_moved_tokens():
                             np.array([2, 5]))  # fmt: skip
     assert [t.name for t in fig.data] == ["A: &lt;x&gt;", "B", "most moved (A → B)"]
     assert len(fig.data[2].x) == 6 and np.isnan(fig.data[2].x[2])
+
+
+# Page backgrounds: Streamlit's light theme, its dark theme (#0E1117), and the dark
+# background measured in Chromium (the LLM math figure tests).
+BACKGROUNDS = {"light": (255, 255, 255), "dark": (14, 17, 23), "dark, measured": (23, 22, 20)}
+
+
+def _luminance(rgb: tuple[int, ...]) -> float:
+    """WCAG 2 relative luminance."""
+    lin = [
+        c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (v / 255 for v in rgb)
+    ]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(colour: str, background: tuple[int, int, int]) -> float:
+    rgb = tuple(int(colour.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
+    hi, lo = sorted((_luminance(rgb), _luminance(background)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_contrast_reference_values():
+    assert round(_contrast("#000000", BACKGROUNDS["light"]), 2) == 21.0
+    assert round(_contrast("#444444", BACKGROUNDS["light"]), 2) == 9.74
+    assert round(_contrast("#444444", BACKGROUNDS["dark"]), 2) == 1.94  # the old colour
+
+
+def test_unused_rows_read_on_the_light_and_the_dark_theme():
+    """WCAG's 3:1 for graphics on both backgrounds (#444444 was 1.9:1 on the dark theme),
+    and a colour no other role uses."""
+    colour = ROLE_COLOURS["unused row"]
+    for theme, background in BACKGROUNDS.items():
+        assert _contrast(colour, background) >= 3.0, (colour, theme)
+    others = [c for role, c in ROLE_COLOURS.items() if role != "unused row"]
+    assert colour.upper() not in [c.upper() for c in others]
