@@ -36,10 +36,10 @@ import torch
 from bench.bench_decode import MatvecProbe
 from bench.common import machine
 from core.helpformat import HelpFormatter
+from core.model.kernels.llama import PHASES, llama_kernel_status
 from core.model.llama import Llama
 from core.model.llama_decoder import LlamaDecoder, llama_decoder
 from core.model.llama_gguf import read_llama_gguf
-from core.model.llama_kernel import PHASES, llama_kernel_status
 from core.models.catalog import SMOLLM2
 from core.sampling import Sampler, SamplingConfig
 from core.store import glassbox_home

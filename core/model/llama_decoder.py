@@ -5,7 +5,7 @@ at which the weights stream from memory. PyTorch 2.13 runs those products (``F.l
 one row) on one thread, does not stream bfloat16 faster than float32, and between them
 runs about twenty small operations per layer whose fixed costs add up when a token takes
 a few milliseconds. This module runs the step of :class:`core.model.llama.Llama` (left
-plain and readable) with :mod:`core.model.llama_kernel`: one C call per token for all the
+plain and readable) with :mod:`core.model.kernels.llama`: one C call per token for all the
 layers, every thread streaming its own rows of each matrix, the next matrix prefetched
 before each barrier (``kernels/llama_decode.c``).
 
@@ -41,15 +41,15 @@ import weakref
 import torch
 
 from core.model.gpt import InputError
-from core.model.kv_cache import KVCache
-from core.model.llama import Llama
-from core.model.llama_kernel import (
+from core.model.kernels.llama import (
     PHASES,
     LlamaKernel,
     LlamaLayerStruct,
     LlamaModelStruct,
     llama_kernel,
 )
+from core.model.kv_cache import KVCache
+from core.model.llama import Llama
 
 _lock = threading.Lock()  # guards the cache below; a decoder itself is read-only
 _decoders: weakref.WeakKeyDictionary[Llama, tuple[tuple, LlamaDecoder]] = (
@@ -140,7 +140,7 @@ class LlamaDecoder:
         Writes the token's key and value into ``kv_cache`` (batch 1, made by this model's
         ``new_kv_cache``) and advances it by one: what ``model(idx, kv_cache=kv_cache)``
         does, with the same checks and errors. ``profile`` (float64, one value per phase of
-        :data:`core.model.llama_kernel.PHASES`) gets the seconds of each phase added.
+        :data:`core.model.kernels.llama.PHASES`) gets the seconds of each phase added.
         """
         if profile is not None and (
             profile.shape != (len(PHASES),) or profile.dtype != torch.float64 or profile.is_cuda

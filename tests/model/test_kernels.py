@@ -1,7 +1,9 @@
 """The native kernels: built once and cached, optional, their matvec equal to PyTorch's,
 their C interface named in one place (``abi.py``) that matches ``decode.c``.
 
-The whole-token step is tested against the plain model in ``test_gpt_decoder.py``.
+The whole-token step is tested against the plain model in ``test_gpt_decoder.py``; the
+shared builder (cache key, atomic build, fallback folder, one build under a lock) in
+``test_kernel_build.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import pytest
 import torch
 
 from core.model.kernels import abi, native_kernels, native_status
+from core.model.kernels import build as build_module
 from core.model.kernels import native as native_module
+from core.model.kernels.build import NativeLibrary
 from tests.conftest import missing_service
 
 
@@ -27,9 +31,16 @@ def kernels():
 @pytest.fixture
 def fresh_build(monkeypatch):
     """Forget what this process loaded, so a test sees a build (or a failure) of its own."""
-    monkeypatch.setattr(native_module, "_loaded", {})
-    monkeypatch.setattr(native_module, "_reason", {})
-    monkeypatch.setattr(native_module, "_default", native_module._UNSET)
+
+    def forget() -> None:
+        monkeypatch.setattr(native_module, "LIBRARY", fresh_library())
+
+    forget()
+    return forget
+
+
+def fresh_library() -> NativeLibrary:
+    return NativeLibrary(native_module.SOURCE, "decode", native_module.NativeKernels)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
@@ -70,7 +81,7 @@ def test_build_is_cached_on_disk_and_reused(fresh_build, tmp_path):
         missing_service(f"native kernels unavailable: {native_status(cache_dir=tmp_path)}")
     assert first.path.parent == tmp_path and first.path.exists()
     assert list(tmp_path.iterdir()) == [first.path]  # no half-written temporary left behind
-    native_module._loaded.clear()
+    fresh_build()
     again = native_kernels(cache_dir=tmp_path)
     assert again.path == first.path and again.build_seconds == 0.0
     assert "loaded" in native_status(cache_dir=tmp_path)
@@ -79,7 +90,7 @@ def test_build_is_cached_on_disk_and_reused(fresh_build, tmp_path):
 def test_without_a_compiler_there_are_no_kernels_and_a_reason(fresh_build, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.delenv("CC", raising=False)
-    monkeypatch.setattr(native_module, "_cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(build_module, "default_cache_dir", lambda: tmp_path)
     assert native_kernels() is None
     assert "no C compiler" in native_status()
 
@@ -99,28 +110,6 @@ def test_kernels_can_be_switched_off(fresh_build, tmp_path, monkeypatch):
     monkeypatch.setenv("GLASSBOX_NATIVE_KERNELS", "0")
     assert native_kernels(cache_dir=tmp_path) is None
     assert "disabled" in native_status(cache_dir=tmp_path)
-
-
-def test_an_unusable_cache_folder_falls_back_to_a_private_temp_folder(
-    fresh_build, tmp_path, monkeypatch
-):
-    blocked = tmp_path / "file"
-    blocked.write_text("not a folder")
-    monkeypatch.setattr(native_module, "_cache_dir", lambda: blocked / "kernels")
-    monkeypatch.delenv("GLASSBOX_KERNEL_DIR", raising=False)
-    monkeypatch.setattr(native_module.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
-    found = native_kernels()
-    if found is None and "no C compiler" in native_status():
-        missing_service(native_status())
-    assert found is not None and found.path.parent.name.startswith("glassbox-kernels-")
-    assert oct(found.path.parent.stat().st_mode & 0o777) == "0o700"
-    # a temp folder another user could write to is never used
-    native_module._loaded.clear()
-    native_module._default = native_module._UNSET
-    found.path.parent.chmod(0o777)
-    assert native_kernels() is None
-    assert "not a private folder" in native_status()
 
 
 DECODE_C = (native_module.SOURCE).read_text()

@@ -12,12 +12,13 @@ import copy
 import pytest
 import torch
 
+import core.model.kernels.llama as kernel_module
 import core.model.llama_decoder as decoder_module
-import core.model.llama_kernel as kernel_module
 from core.model import GPT, GPTConfig, InputError
+from core.model.kernels.build import NativeLibrary
+from core.model.kernels.llama import PHASES, llama_kernel, llama_kernel_status
 from core.model.llama import Llama, LlamaConfig
 from core.model.llama_decoder import LlamaDecoder, llama_decoder
-from core.model.llama_kernel import PHASES, llama_kernel, llama_kernel_status
 from core.sampling import Sampler, SamplingConfig
 from tests.conftest import missing_service
 from tests.sampling.helpers import byte_encoding
@@ -268,13 +269,18 @@ def test_sampler_falls_back_to_the_plain_model_without_the_kernels(monkeypatch, 
     assert steps == [] and sampler.token_ids == EXPECTED_SAMPLED_IDS
 
 
+def fresh(source=kernel_module.SOURCE) -> NativeLibrary:
+    """The Llama kernel's library as a new process sees it (nothing built or loaded yet)."""
+    return NativeLibrary(source, "llama-decode", kernel_module.LlamaKernel)
+
+
 def test_the_kernel_is_off_without_a_compiler_or_when_disabled(monkeypatch, tmp_path):
-    monkeypatch.setattr(kernel_module, "_state", {})
+    monkeypatch.setattr(kernel_module, "LIBRARY", fresh())
     monkeypatch.setenv("GLASSBOX_NATIVE_KERNELS", "0")
     assert llama_kernel() is None
     assert "disabled by GLASSBOX_NATIVE_KERNELS" in llama_kernel_status()
     assert llama_decoder(tiny_llama()) is None  # and the sampler runs the plain model
-    monkeypatch.setattr(kernel_module, "_state", {})
+    monkeypatch.setattr(kernel_module, "LIBRARY", fresh())
     monkeypatch.delenv("GLASSBOX_NATIVE_KERNELS")
     monkeypatch.setenv("PATH", str(tmp_path))  # no cc, gcc or clang
     monkeypatch.delenv("CC", raising=False)
@@ -283,10 +289,9 @@ def test_the_kernel_is_off_without_a_compiler_or_when_disabled(monkeypatch, tmp_
 
 
 def test_a_failed_build_is_reported_and_nothing_half_built_is_left(monkeypatch, tmp_path):
-    monkeypatch.setattr(kernel_module, "_state", {})
     broken = tmp_path / "broken.c"
     broken.write_text("this is not C\n")
-    monkeypatch.setattr(kernel_module, "SOURCE", broken)
+    monkeypatch.setattr(kernel_module, "LIBRARY", fresh(broken))
     monkeypatch.delenv("GLASSBOX_NATIVE_KERNELS", raising=False)
     monkeypatch.setenv("GLASSBOX_KERNEL_DIR", str(tmp_path / "kernels"))
     assert llama_kernel() is None

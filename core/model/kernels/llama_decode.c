@@ -1,4 +1,4 @@
-/* One decoding step of a Llama on the CPU, built and loaded by core/model/llama_kernel.py.
+/* One decoding step of a Llama on the CPU, built and loaded by core/model/kernels/llama.py.
  *
  * glassbox_llama_decode_token runs a whole token in one call and one OpenMP parallel
  * region: the embedding row, then for every layer
@@ -261,7 +261,7 @@ static void rms_norm(const float *x, const float *g, float eps, float *out, int6
 
 static inline float silu(float v) { return v / (1.0f + expf(-v)); }
 
-/* One layer's parameters (ctypes structures of the same fields in llama_kernel.py). */
+/* One layer's parameters (ctypes structures of the same fields in llama.py). */
 typedef struct {
     const float *attn_norm;   /* (d) */
     const void *w_q;          /* n_head * head_dim rows, d columns */
