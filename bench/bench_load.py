@@ -6,7 +6,7 @@ round-robin over four actions — the mix of issue 22's probe:
 
 * **sample**: Sampling, Run N = 5 tokens, then save the trajectory;
 * **compare**: Tokenization, Compare view of a paragraph in three encodings;
-* **pool**: GPU pool, a batch run of 8 models on 4 GPUs for 120 s (saved automatically);
+* **pool**: GPU pool, a batch run of 8 models on 4 GPUs for 120 s, then Save this run;
 * **bpe**: Tokenization, BPE lab, train 1,024 ids on the built-in corpus, then save.
 
 For each action: *load* is the wall time from opening the page to its script having finished,
@@ -79,6 +79,7 @@ async def _compare(page) -> None:
 async def _pool(page) -> None:
     await page.get_by_role("button", name="Run in batch mode").click()
     await page.get_by_text("Batch result").first.wait_for()
+    await page.get_by_role("button", name="Save this run").click()  # saved on request
     await _done(page, "Saved as run #")
 
 
