@@ -36,6 +36,7 @@ import threading
 from pathlib import Path
 
 from bench.common import print_table
+from core.cluster import ClusterUnavailable
 from core.helpformat import HelpFormatter
 from core.store import open_database, require_run
 from core.training.builtin import TOKENIZER_FILE
@@ -129,10 +130,14 @@ def main(argv: list[str] | None = None) -> None:
             "job + page": lambda: job_rate(manager, factory, args.steps, args.watch_s),
         }
         if args.ray:
+            try:
+                executor = RayExecutor(args.ray, cpus=args.ray_cpus)
+            except ClusterUnavailable as exc:
+                print(f"bench_training_job: {exc}", file=sys.stderr)
+                raise SystemExit(2) from None
             on_ray = JobManager(
-                factory, env=env, background=False, nice=args.nice,
-                executor=RayExecutor(args.ray, cpus=args.ray_cpus),
-            )  # fmt: skip
+                factory, env=env, background=False, nice=args.nice, executor=executor
+            )
             ways["job on Ray"] = lambda: job_rate(on_ray, factory, args.steps, None)
         rates: dict[str, list[float]] = {way: [] for way in ways}
         for round_ in range(args.rounds):  # the order alternates: drifts in load even out
