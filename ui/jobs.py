@@ -76,14 +76,11 @@ def submit(work: Callable[[Report], T]) -> tuple[Job, Future[T]]:
     return job, _pool().submit(body)
 
 
-def run_quietly(work: Callable[[], T]) -> T:
-    """Run ``work()`` on the pool and wait for it without drawing anything; its result.
-
-    For a short slice of work (well under a second once a worker has it) whose page shows its
-    own progress between slices. The wait checks the session as :func:`run_job` does; a slice
-    already started is not interrupted (it ends within its own time limit).
-    """
-    job, future = submit(lambda report: work())
+def _wait(job: Job, future: Future[T], between: Callable[[], None] | None = None) -> T:
+    """The result of ``future``, checking every ``POLL_S`` that the session is still there
+    (then ``between()``, e.g. to redraw progress). If the session goes away the job is
+    cancelled and :class:`ui.work.SessionGone` ends the script quietly; any other way the
+    wait ends early (Streamlit stopping or rerunning the script) cancels the job too."""
     try:
         while True:
             try:
@@ -92,34 +89,38 @@ def run_quietly(work: Callable[[], T]) -> T:
                 pass
             if not session_alive():
                 raise SessionGone("the browser session that started this work has closed")
+            if between is not None:
+                between()
     except BaseException:
         job.cancel.set()
         future.cancel()
         raise
+
+
+def run_quietly(work: Callable[[], T]) -> T:
+    """Run ``work()`` on the pool and wait for it without drawing anything; its result.
+
+    For a short slice of work (well under a second once a worker has it) whose page shows its
+    own progress between slices. The wait checks the session as :func:`run_job` does; a slice
+    already started is not interrupted (it ends within its own time limit).
+    """
+    job, future = submit(lambda report: work())
+    return _wait(job, future)
 
 
 def run_job(label: str, work: Callable[[Report], T]) -> T:
     """Run ``work(report)`` on the pool and wait for it with a progress bar; its result.
 
-    Exceptions of the work come back here. If the session goes away while waiting, the job
-    is cancelled and :class:`ui.work.SessionGone` ends the script quietly; any other way the
-    wait ends early (Streamlit stopping or rerunning the script) cancels the job too.
+    Exceptions of the work come back here; the wait is :func:`_wait`'s.
     """
     job, future = submit(work)
     bar = st.progress(0.0, text=f"{label}: waiting for a free worker…")
+
+    def show() -> None:
+        text = f"{label}… {job.note}" if job.started else f"{label}: waiting for a worker…"
+        bar.progress(job.fraction, text=text)
+
     try:
-        while True:
-            try:
-                return future.result(timeout=POLL_S)
-            except TimeoutError:
-                pass
-            if not session_alive():
-                raise SessionGone("the browser session that started this job has closed")
-            text = f"{label}… {job.note}" if job.started else f"{label}: waiting for a worker…"
-            bar.progress(job.fraction, text=text)
-    except BaseException:
-        job.cancel.set()
-        future.cancel()
-        raise
+        return _wait(job, future, show)
     finally:
         bar.empty()
