@@ -13,7 +13,6 @@ import re
 from functools import partial
 from typing import NoReturn
 
-import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
@@ -21,21 +20,15 @@ from core import registry
 from core.sampling import (
     DEFAULT_ORDER,
     MAX_SEED,
-    MAX_TEMPERATURE,
     PROCESSOR_LABELS,
     BranchTree,
     Sampler,
     SamplingConfig,
     SamplingConfigError,
     SamplingError,
-    align_tokens,
-    aligned_table,
-    compare_cache,
-    run_side_by_side,
     token_text,
 )
 from core.sampling import page as sp
-from core.sampling.compare import agreement_line
 from core.sampling.link import parse_trajectory, regenerate, trajectory_query
 from core.sampling.persist import list_saved, load_trajectory, replay, save_trajectory
 from core.store import DatabaseUnavailable, reading
@@ -43,9 +36,7 @@ from core.tokenization.display import display_token
 from core.tokenization.gguf_tokenizer import ChatTemplateError
 from core.viz.sampling import (
     branch_tree_figure,
-    entropy_overlay_figure,
     escape_markdown,
-    latency_figure,
     probability_legend,
     stage_bars_figure,
     stage_summary,
@@ -53,9 +44,10 @@ from core.viz.sampling import (
     trajectory_figure,
 )
 from ui import presenter
+from ui import sampling_panels as panels_ui
 from ui.boot import ensure_app_shell
 from ui.db import guard
-from ui.jobs import run_job, run_quietly
+from ui.jobs import run_quietly
 from ui.models import load_model
 from ui.saved import save_or_open_panel
 from ui.shell import MODEL_KEY, choices
@@ -538,59 +530,6 @@ presenter.step_key("smp_next")  # presenter mode: → or Page Down presses Next 
 
 
 # ---------------------------------------------------------------- KV cache, comparison, runs
-def cache_panel() -> None:
-    """The same steps with and without the KV cache: latency, and that the tokens agree."""
-    n_measure = st.number_input("Steps to measure", 4, 128, 32, key="smp_measure_n")
-    if st.button("Measure with and without the cache", key="smp_measure"):
-        try:
-            st.session_state.smp_cache_cmp = run_job(  # on the shared worker pool
-                "Measuring with and without the cache",
-                lambda report: compare_cache(model, tokenizer, prompt, config, int(n_measure)),
-            )
-        except ERRORS as exc:
-            st.error(md(exc, 1000))
-    cmp = st.session_state.smp_cache_cmp
-    if cmp is not None:
-        c = st.columns(3)
-        c[0].metric("With cache (median)", f"{cmp.median_cached_ms:.2f} ms")
-        c[1].metric("Without cache (median)", f"{cmp.median_uncached_ms:.2f} ms")
-        c[2].metric("Speed-up", f"{cmp.speedup:.1f}×")
-        st.plotly_chart(latency_figure(cmp.cached_ms, cmp.uncached_ms), key="smp_latency")
-        st.caption("Identical tokens both ways: " + ("yes ✓" if cmp.tokens_equal else "NO"))
-
-
-def compare_panel() -> None:
-    """Two temperatures / top-p on the same prompt and seed, aligned token by token."""
-    st.caption("Both use this page's prompt, seed and other settings; only these differ.")
-    d1, d2, d3, d4, d5 = st.columns(5)
-    t_a = d1.number_input("Temperature A", 0.0, MAX_TEMPERATURE, 0.7, 0.1, key="smp_cmp_ta")
-    p_a = d2.slider("Top-p A", 0.01, 1.0, 1.0, 0.01, key="smp_cmp_pa")
-    t_b = d3.number_input("Temperature B", 0.0, MAX_TEMPERATURE, 1.5, 0.1, key="smp_cmp_tb")
-    p_b = d4.slider("Top-p B", 0.01, 1.0, 1.0, 0.01, key="smp_cmp_pb")
-    n_cmp = d5.number_input("Steps", 1, RUN_N_MAX, 30, key="smp_cmp_n")
-    if st.button("Run comparison", key="smp_cmp_run"):
-        variants = sp.compare_variants(t_a, p_a, t_b, p_b)
-        try:
-            st.session_state.smp_compare = run_job(  # on the shared worker pool
-                "Running both settings",
-                lambda report: run_side_by_side(
-                    model, tokenizer, prompt, config, variants, int(n_cmp)
-                ),
-            )
-        except ERRORS as exc:
-            st.error(md(exc, 1000))
-    if st.session_state.smp_compare:
-        (la, sa), (lb, sb) = st.session_state.smp_compare.items()
-        rows = align_tokens(sa.records, sb.records)
-        for col, label, s in zip(st.columns(2), (la, lb), (sa, sb), strict=True):
-            col.markdown(f"**{escape_markdown(label)}**")
-            col.markdown(" ".join(token_label(r.token_text, r.prob) for r in s.records))
-        st.write(agreement_line(rows))
-        st.plotly_chart(entropy_overlay_figure({la: sa.records, lb: sb.records}), key="smp_cmp_fig")
-        table = aligned_table(rows, (la, lb), probabilities=False)
-        st.dataframe(pd.DataFrame(table), hide_index=True)
-
-
 def _save(Session) -> None:
     if not st.session_state.smp_tree.sampler.records:
         raise SamplingError("Nothing to save yet: generate at least one token first.")
@@ -622,10 +561,11 @@ def _open(Session, run_id: int) -> None:
     st.session_state.smp_flash = sp.opened_message(run_id, result, len(saved.records))
 
 
+run = panels_ui.Run(model, tokenizer, prompt, config, ERRORS)
 with st.expander("KV cache: measured latency"):
-    cache_panel()
+    panels_ui.cache_panel(run)
 with st.expander("Compare two settings on the same prompt and seed"):
-    compare_panel()
+    panels_ui.compare_panel(run)
 with st.expander("Save or open a trajectory", expanded=False):
     save_or_open_panel(
         things="trajectories",
