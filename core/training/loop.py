@@ -23,12 +23,15 @@ from typing import Any
 
 import torch
 
-from core.model import GPT, generate, save_checkpoint
+from core.model import GPT, CheckpointError, generate, save_checkpoint
 from core.training.config import TrainConfig, lr_at
 from core.training.data import TokenData, eval_windows, random_batch
-from core.training.state import load_trainer_state, save_trainer_state
+from core.training.state import load_trainer_state, save_trainer_state, settle_trainer_state
 
 LAST, BEST, STATE = "last.safetensors", "best.safetensors", "trainer_state.safetensors"
+# The trainer state of the newest LAST, written before LAST and renamed to STATE after it: a
+# kill between the two renames leaves it here, and resume finishes the rename.
+PENDING_STATE = "trainer_state.pending.safetensors"
 
 
 @dataclass
@@ -172,15 +175,17 @@ class Trainer:
             "val_loss": self.last_losses[1],
         }
         path = self.out_dir / name
-        save_checkpoint(path, self.model, tokenizer=self.tokenizer_spec, extra=extra)
         if name == LAST:
             save_trainer_state(
-                self.out_dir / STATE,
+                self.out_dir / PENDING_STATE,
                 self.model,
                 self.optimizer,
                 step=self.step,
                 batch_generator=self.batches,
             )
+        save_checkpoint(path, self.model, tokenizer=self.tokenizer_spec, extra=extra)
+        if name == LAST:
+            (self.out_dir / PENDING_STATE).replace(self.out_dir / STATE)
         for cb in self.callbacks:
             cb.on_checkpoint(self.step, name, path)
         return path
@@ -192,9 +197,16 @@ class Trainer:
         folder = Path(folder)
         loaded = load_checkpoint(folder / LAST, device=self.model.device)
         self.model.load_state_dict(loaded.model.state_dict())
+        weights_step = int(loaded.extra.get("step", -1))
+        settle_trainer_state(folder / STATE, folder / PENDING_STATE, weights_step)
         self.step = load_trainer_state(
             folder / STATE, self.model, self.optimizer, batch_generator=self.batches
         )
+        if self.step != weights_step:
+            raise CheckpointError(
+                f"cannot resume: {folder / STATE} is from step {self.step} but {LAST} "
+                f"from step {weights_step}"
+            )
         best = folder / BEST
         if best.exists():
             extra = load_checkpoint(best).extra

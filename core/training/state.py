@@ -57,6 +57,28 @@ def save_trainer_state(
     tmp.replace(path)
 
 
+def trainer_state_step(path: str | Path) -> int | None:
+    """The step a trainer state file was written at; None when it is missing or unreadable."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return int((handle.metadata() or {})["step"])
+    except (SafetensorError, OSError, KeyError, ValueError):
+        return None
+
+
+def settle_trainer_state(state: Path, pending: Path, step: int) -> None:
+    """Finish a save that was cut off between its two renames.
+
+    The trainer writes the state of a new last checkpoint to ``pending`` first, then the weights,
+    then renames ``pending`` to ``state``. If the weights say ``step`` and ``state`` is older
+    while ``pending`` is complete and from ``step``, the process died between the renames:
+    do the second one now. Anything else (no pending file, or one from a save whose weights
+    never landed) is left as it is.
+    """
+    if trainer_state_step(state) != step and trainer_state_step(pending) == step:
+        pending.replace(state)
+
+
 def load_trainer_state(
     path: str | Path,
     model: nn.Module,

@@ -104,6 +104,65 @@ def test_resume_continues_exactly(small_docs, small_bpe, tiny_config, tmp_path):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
 
 
+class Killed(Exception):
+    """Stands in for SIGKILL at one chosen point of a checkpoint save."""
+
+
+def test_a_kill_between_the_weights_and_the_state_resumes_from_the_newer_pair(
+    small_docs, small_bpe, tiny_config, tmp_path, monkeypatch
+):
+    from pathlib import Path
+
+    from core.training.loop import LAST, PENDING_STATE, STATE
+    from core.training.state import trainer_state_step
+
+    straight = make_trainer(
+        small_docs, small_bpe, tiny_config, tmp_path / "a", steps=12, checkpoint_every=6
+    )
+    straight.run()
+    real_replace = Path.replace
+
+    def replace(self, target):  # the process dies after the weights of step 12 land
+        if self.name == PENDING_STATE and trainer_state_step(self) == 12:
+            raise Killed
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", replace)
+    first = make_trainer(
+        small_docs, small_bpe, tiny_config, tmp_path / "b", steps=12, checkpoint_every=6
+    )
+    with pytest.raises(Killed):
+        first.run()
+    monkeypatch.undo()
+    folder = tmp_path / "b"
+    assert load_checkpoint(folder / LAST).extra["step"] == 12
+    assert trainer_state_step(folder / STATE) == 6  # without the fix: resume at 6 on 12's weights
+    second = make_trainer(
+        small_docs, small_bpe, tiny_config, tmp_path / "c", steps=12, checkpoint_every=6
+    )
+    second.resume(folder)
+    assert second.step == 12 and trainer_state_step(folder / STATE) == 12
+    for index, a in straight.optimizer.state_dict()["state"].items():
+        b = second.optimizer.state_dict()["state"][index]
+        torch.testing.assert_close(a["exp_avg_sq"], b["exp_avg_sq"], msg=str(index))
+
+
+def test_a_state_that_does_not_match_the_weights_is_refused(
+    small_docs, small_bpe, tiny_config, tmp_path
+):
+    import shutil
+
+    from core.model import CheckpointError
+    from core.training.loop import STATE
+
+    for name, steps in (("a", 4), ("b", 8)):
+        make_trainer(small_docs, small_bpe, tiny_config, tmp_path / name, steps=steps).run()
+    shutil.copy(tmp_path / "a" / STATE, tmp_path / "b" / STATE)
+    second = make_trainer(small_docs, small_bpe, tiny_config, tmp_path / "c", steps=12)
+    with pytest.raises(CheckpointError, match="from step 4 but"):
+        second.resume(tmp_path / "b")
+
+
 def test_resuming_a_state_from_the_old_weight_layout_is_refused(
     small_docs, small_bpe, tiny_config, tmp_path
 ):
