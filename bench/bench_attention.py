@@ -22,26 +22,21 @@ models and a throwaway database.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from pathlib import Path
 
 import torch
 
-from bench.common import machine, print_table
+from bench.common import SCRIPT_IDLE_JS, machine, print_table
 from core import registry
 from core.attention import run_induction_probe
 from core.attention.view import analyse, page_layers
 from core.helpformat import HelpFormatter
 from core.viz.attention import model_view_figure
+from ui.server import start_streamlit, stop_streamlit
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
@@ -101,39 +96,14 @@ def core_rows(repeat: int) -> list[list[object]]:
     return rows
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def browser_rows(repeat: int) -> list[list[object]]:
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
     db = tempfile.mkdtemp(prefix="glassbox-bench-")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GLASSBOX_DATABASE_URL": f"sqlite:///{db}/g.db"}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]  # fmt: skip
-    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.STDOUT)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    idle = """() => { const w = document.querySelector('[data-testid="stStatusWidget"]');
-                      return !w || !/Running|Connecting/i.test(w.innerText); }"""
+    server, base = start_streamlit("app.py", {"GLASSBOX_DATABASE_URL": f"sqlite:///{db}/g.db"})
+    idle = SCRIPT_IDLE_JS
     rows = []
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("streamlit did not start") from None
-                time.sleep(0.3)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for model_id in model_ids():
@@ -176,8 +146,7 @@ def browser_rows(repeat: int) -> list[list[object]]:
                 page.close()
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        stop_streamlit(server)
     return rows
 
 

@@ -23,23 +23,18 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from pathlib import Path
 
 import torch
 
-from bench.common import print_table
+from bench.common import SCRIPT_IDLE_JS, print_table
 from core import registry
 from core.helpformat import HelpFormatter
 from core.sampling import Sampler, SamplingConfig
+from ui.server import start_streamlit, stop_streamlit
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
@@ -85,12 +80,6 @@ def core_latency(model_id: str | None, steps: int) -> list[list[object]]:
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _page_target() -> tuple[str, str]:
     """(script, url path): app.py + the page's path once registered, else the page alone."""
     try:
@@ -108,26 +97,10 @@ def browser_round_trip(clicks: int) -> list[list[object]]:
     from playwright.sync_api import sync_playwright
 
     script, url_path = _page_target()
-    port = _free_port()
     home = tempfile.mkdtemp(prefix="glassbox-bench-")
-    env = {**os.environ, "GLASSBOX_HOME": home, "PYTHONPATH": str(ROOT),
-           "GLASSBOX_DATABASE_URL": f"sqlite:///{home}/glassbox.db"}  # fmt: skip
-    cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
-           "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]  # fmt: skip
-    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.STDOUT)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    env = {"GLASSBOX_HOME": home, "GLASSBOX_DATABASE_URL": f"sqlite:///{home}/glassbox.db"}
+    server, base = start_streamlit(script, env)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("streamlit did not start") from None
-                time.sleep(0.3)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -135,21 +108,18 @@ def browser_round_trip(clicks: int) -> list[list[object]]:
             page.goto(f"{base}/{url_path}?prompt=The+Python+language&seed=1&stop_at_eos=0")
             button = page.get_by_role("button", name="Next token", exact=True)
             button.wait_for()
-            idle = """() => { const w = document.querySelector('[data-testid="stStatusWidget"]');
-                              return !w || !/Running|Connecting/i.test(w.innerText); }"""
             shown, done = [], []
             for step in range(1, clicks + 2):
-                page.wait_for_function(idle)
+                page.wait_for_function(SCRIPT_IDLE_JS)
                 start = time.perf_counter()
                 button.click()
                 page.get_by_role("heading", name=re.compile(f"^Step {step}:")).wait_for()
                 shown.append((time.perf_counter() - start) * 1000)
-                page.wait_for_function(idle, polling=10)
+                page.wait_for_function(SCRIPT_IDLE_JS, polling=10)
                 done.append((time.perf_counter() - start) * 1000)
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        stop_streamlit(server)
     shown, done = shown[1:], done[1:]  # the first click also loads the model
     return [
         [f"new step shown ({script})", len(shown), statistics.median(shown), _pct(shown, 0.9)],

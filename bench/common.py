@@ -9,6 +9,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+# True in a page once Streamlit has finished running the script (no "Running" status widget).
+SCRIPT_IDLE_JS = """() => { const w = document.querySelector('[data-testid="stStatusWidget"]');
+                            return !w || !/Running|Connecting/i.test(w.innerText); }"""
+
 
 def machine() -> str:
     """One line: CPU model, cores, memory, Python, torch (and GPU when present)."""
