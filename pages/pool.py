@@ -5,8 +5,9 @@ when the window is narrow; the view is one of four: **Stories** (guided presets 
 reproduce one of the paper's findings: ``ui.pool_stories``), **Live** (a run watched frame by
 frame, or run in batch mode, saved only on request: ``ui.pool_live``), **Compare** (policies
 on the same seeded workload) and **Sweep** (attainment against load, the paper's headline
-figure, and the GPUs each policy needs). Figures come from ``core.viz``; comparisons and
-sweeps are saved as they finish; the setup and the view live in the URL.
+figure, and the GPUs each policy needs). Figures come from ``core.viz``; runs, comparisons
+and sweeps are saved only on request (``save_on_request``); the setup and the view live in
+the URL.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from core.viz.pool import (
 from ui.boot import ensure_app_shell
 from ui.jobs import Report, run_job
 from ui.layout import side_by_side
-from ui.pool_live import live_view
-from ui.pool_parts import save, saved_note
+from ui.pool_live import live_view, save_on_request
+from ui.pool_parts import save
 from ui.pool_stories import stories_view
 from ui.text import md
 from ui.uploads import widget_mb
@@ -98,7 +99,7 @@ def init_state() -> None:
     """Session keys once per session; the first run takes the setup and view from the URL."""
     for key in ("pl_live", "pl_batch", "pl_compare", "pl_sweep", "pl_needed", "pl_trace"):
         S.setdefault(key, None)
-    for key in ("pl_refused", "pl_toast"):
+    for key in ("pl_refused", "pl_toast", "pl_sweep_write"):
         S.setdefault(key, None)
     for key, default in (("pl_playing", False), ("pl_trace_name", "")):
         S.setdefault(key, default)
@@ -265,12 +266,31 @@ def run_compare(s: Setup, pols: list[str]) -> None:
         st.error(md(exc, 1000))
         return
 
-    def write(p: str) -> Callable[[Any], int]:
-        cfg = s.config.replace(policy=PolicyName(p))
-        return lambda ses: save_result(ses, cfg, results[p], tags=["compare", "dashboard"])
+    S.pl_compare = (s.config, results, [None] * len(results))  # saved on request
 
-    ids = [save(f"save the {p} run", write(p)) for p in pols]
-    S.pl_compare = (s.config, results, ids)
+
+def _save_compare() -> None:
+    """Save these runs' callback: one run per compared policy, once."""
+    if S.pl_compare is None or any(i is not None for i in S.pl_compare[2]):
+        return
+    cfg, results, _ = S.pl_compare
+
+    def write(p: str) -> Callable[[Any], int]:
+        policy_cfg = cfg.replace(policy=PolicyName(p))
+        return lambda ses: save_result(ses, policy_cfg, results[p], tags=["compare", "dashboard"])
+
+    ids = [save(f"save the {p} run", write(p)) for p in results]
+    S.pl_compare = (cfg, results, ids)
+    if all(i is not None for i in ids):
+        S.pl_toast = f"Saved as runs {', '.join(f'#{i}' for i in ids)}: compare them on Saved runs."
+
+
+def _compare_saved(ids: list) -> None:
+    if any(i is None for i in ids):
+        st.caption("Not all saved: the run store is unavailable (see the message above).")
+    link = ",".join(str(i) for i in ids if i is not None)
+    if link:
+        st.caption(f"Saved as runs {link}: [compare them on Saved runs](runs?compare={link}).")
 
 
 def compare_results(cfg: SimConfig, results: dict[str, SimResult], ids: list) -> None:
@@ -288,9 +308,13 @@ def compare_results(cfg: SimConfig, results: dict[str, SimResult], ids: list) ->
             "models per GPU": st.column_config.NumberColumn(format="%.1f"),
         },
     )
-    if any(i is not None for i in ids):
-        link = ",".join(str(i) for i in ids if i is not None)
-        st.caption(f"Saved as runs {link}: [compare them on Saved runs](runs?compare={link}).")
+    save_on_request(
+        "pl_save_cmp",
+        next((i for i in ids if i is not None), None),
+        _save_compare,
+        label=f"Save these {len(results)} runs",
+        saved=lambda: _compare_saved(ids),
+    )
     if "dedicated" in results:
         st.caption("Dedicated ignores the pool size: it uses one GPU per model.")
     st.plotly_chart(attainment_time_figure(results), key="pl_cmp_att")
@@ -325,7 +349,7 @@ def sweep_section(s: Setup | None) -> None:
         unit = "req/s per model" if axis == "rate" else "models"
         st.plotly_chart(sweep_figure(curves, marks, ps.AXES[axis]), key="pl_sw_fig")
         st.markdown(" · ".join(f"**{p}** goodput {g:.3g} {unit}" for p, g in marks.items()))
-        saved_note(run_id)
+        save_on_request("pl_save_sweep", run_id, _save_sweep, label="Save this sweep")
     st.divider()
     st.markdown(
         "**GPUs needed** for a target total load (≥ 90% attainment), for each policy "
@@ -374,7 +398,19 @@ def run_sweep(s: Setup) -> None:
         write = lambda ses: save_sweep(ses, s.config, points, tags=tags)  # noqa: E731
     else:
         write = lambda ses: ps.save_models_sweep(ses, s.config, curves, marks)  # noqa: E731
-    S.pl_sweep = (axis, curves, marks, save("save the sweep", write))
+    S.pl_sweep = (axis, curves, marks, None)  # saved on request, by _save_sweep
+    S.pl_sweep_write = write
+
+
+def _save_sweep() -> None:
+    """Save this sweep's callback: the swept points as one run, once."""
+    if S.pl_sweep is None or S.pl_sweep[3] is not None or S.pl_sweep_write is None:
+        return
+    run_id = save("save the sweep", S.pl_sweep_write)
+    S.pl_sweep = (*S.pl_sweep[:3], run_id)
+    if run_id is not None:
+        S.pl_sweep_write = None
+        S.pl_toast = f"Saved as run #{run_id}: compare it on the Saved runs page."
 
 
 def run_needed(s: Setup, target_rps: float) -> None:

@@ -244,21 +244,29 @@ def result_view(
     st.plotly_chart(per_gpu_figure(result.per_gpu), key=f"pl_{title}_gpus")
 
 
-def save_on_request(key: str, run_id: int | None, on_save: Callable[[], None]) -> None:
-    """A finished run's **Save this run** button, or where it was saved once it is."""
+def save_on_request(
+    key: str,
+    run_id: int | None,
+    on_save: Callable[[], None],
+    label: str = "Save this run",
+    saved: Callable[[], None] | None = None,
+) -> None:
+    """A finished result's save button (**Save this run**, or ``label``), or, once saved,
+    where it went: ``saved()`` draws that, or by default the note for ``run_id``. Nothing on
+    the pool page is stored until its button is pressed."""
     if S.pl_toast:  # a confirmation where the click was, not atop the panel
         st.toast(S.pl_toast, icon=":material/check_circle:")
         S.pl_toast = None
     if run_id is not None:
-        saved_note(run_id)
+        (saved or (lambda: saved_note(run_id)))()
         return
     st.button(
-        "Save this run",
+        label,
         key=key,
         icon=":material/save:",
         on_click=on_save,
-        help="Keep this run in the run store, to compare it on the Saved runs page. "
-        "Live and batch runs are saved only when you ask.",
+        help="Keep this in the run store, to compare it on the Saved runs page. "
+        "Runs, comparisons and sweeps on this page are saved only when you ask.",
     )
 
 

@@ -223,6 +223,20 @@ def test_compare_two_policies_on_the_same_workload():
         assert rows.loc[policy, "switches"] == expected.switches
         assert rows.loc[policy, "SLO attainment"] == pytest.approx(expected.attainment)
     assert len(at.get("plotly_chart")) == 4
+    with open_database().begin() as s:  # a comparison is stored only when asked
+        assert _runs(s, "pool") == []
+    assert not any("Saved as runs" in c.value for c in at.caption)
+    at.button(key="pl_save_cmp").click().run()
+    assert not at.exception
+    assert [t.value for t in at.toast] == ["Saved as runs #1, #2: compare them on Saved runs."]
+    assert any("runs?compare=1,2" in c.value for c in at.caption)
+    with pytest.raises(KeyError):
+        at.button(key="pl_save_cmp")  # saved once: the button gives way to the link
+    with open_database().begin() as s:
+        saved = _runs(s, "pool")
+        assert sorted(r.config["policy"] for r in saved) == ["aegaeon", "static_multiplex"]
+        assert all("compare" in r.tag_names for r in saved)
+    at.run()
     with open_database().begin() as s:
         assert len(_runs(s, "pool")) == 2
 
@@ -233,7 +247,7 @@ def test_compare_needs_two_to_four_policies():
     assert "Pick two to four policies to compare (you picked 1)." in _errors(at)
 
 
-def test_sweep_marks_goodput_and_saves():
+def test_sweep_marks_goodput_and_saves_on_request():
     q = {**SMALL, "view": "Sweep", "sw_lo": "0.1", "sw_hi": "0.9", "sw_n": "3"}
     at = _run({**q, "sw_pols": "aegaeon"})
     at.button(key="pl_sw_btn").click().run()
@@ -244,6 +258,15 @@ def test_sweep_marks_goodput_and_saves():
         crossing([x for x, _ in curves["aegaeon"]], [y for _, y in curves["aegaeon"]])
     )
     assert any("**aegaeon** goodput" in m.value for m in at.markdown)
+    assert run_id is None
+    with open_database().begin() as s:
+        assert _runs(s, "pool_sweep") == []
+    at.button(key="pl_save_sweep").click().run()
+    assert not at.exception
+    run_id = at.session_state["pl_sweep"][3]
+    assert [t.value for t in at.toast] == [
+        f"Saved as run #{run_id}: compare it on the Saved runs page."
+    ]
     with open_database().begin() as s:
         (saved,) = _runs(s, "pool_sweep")
         assert saved.id == run_id
@@ -289,8 +312,9 @@ def test_sweep_over_number_of_models_is_saved_with_its_axis():
     at = _run({**q, "sw_pols": "static_multiplex"})
     at.button(key="pl_sw_btn").click().run()
     assert not at.exception
-    axis, curves, _, run_id = at.session_state["pl_sweep"]
+    axis, curves, _, _ = at.session_state["pl_sweep"]
     assert axis == "models" and [x for x, _ in curves["static_multiplex"]] == [4.0, 8.0, 12.0]
+    at.button(key="pl_save_sweep").click().run()
     with open_database().begin() as s:
         (saved,) = _runs(s, "pool_sweep")
         assert saved.config["axis"] == "num_models"

@@ -69,7 +69,7 @@ def test_live_run_advances_pauses_then_compare_two_policies(page, app_url):
     _wait_sim_time_above(page, first)
     _wait_sim_time_above(page, _sim_time(page))
     assert _sim_time(page) > first
-    assert gantt.locator("g.trace.bars").count() >= 1  # GPU segments are drawn
+    gantt.locator("g.trace.bars").first.wait_for(state="attached")  # GPU segments are drawn
     _shot(page, "pool-live.png")
 
     # pause: the button flips to Play and simulated time stops
@@ -80,7 +80,8 @@ def test_live_run_advances_pauses_then_compare_two_policies(page, app_url):
     # compare two policies on the same seeded workload
     _view(page, "Compare")
     page.get_by_role("button", name="Run comparison").click()
-    page.get_by_text("compare them on Saved runs").wait_for()
+    page.get_by_role("button", name="Save these 2 runs").click()  # stored only on request
+    page.get_by_role("link", name="compare them on Saved runs").wait_for()
     table = page.locator('[data-testid="stDataFrame"]')
     table.wait_for()
     assert page.locator(".js-plotly-plot").count() == 4
