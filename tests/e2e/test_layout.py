@@ -44,7 +44,7 @@ ACTIONS |= {
 READY = {
     "pool?view=Live": "Result of the live run",
     "pool?view=Live&speed=1": "Batch result",
-    "pool?view=Compare": "compare them on Saved runs",
+    "pool?view=Compare": "Save these",  # the comparison is shown (saved only on request)
 }
 # (width, height): a laptop, a 720p projector, half of a 1920 screen (sidebar still open)
 SIZES = [(1440, 900), (1280, 720), (900, 800)]
@@ -62,7 +62,7 @@ ACTIONS |= {
 }
 READY |= {
     "pool?view=Live&present=1": "Result of the live run",
-    "pool?view=Compare&present=1": "compare them on Saved runs",
+    "pool?view=Compare&present=1": "Save these",
 }
 PRESENTER_SIZES = SIZES[1:]
 
