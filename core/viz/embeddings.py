@@ -5,7 +5,8 @@ Pure functions: arrays in, ``go.Figure`` out. The token scatter is WebGL (``Scat
 ids), which plotly ≥ 6 sends as base64 typed arrays rather than decimal text: 50,000 points
 with their hover texts make about 2 MB of JSON (bench/bench_embeddings.py). Token texts are
 HTML-escaped once here (plotly renders a subset of HTML in hover labels and text).
-Colours are the Okabe–Ito palette (colour-blind safe, readable on light and dark).
+Colours are the Okabe–Ito hues (colour-blind safe), the light ones darkened so that every
+mark has at least 3:1 contrast on the light and the dark theme (WCAG's ratio for graphics).
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from core.embeddings.view import PointGroup
 
 ROLE_COLOURS = {
     "word start": "#0072B2",
-    "subword": "#56B4E9",
-    "number": "#E69F00",
+    "subword": "#1D9AE0",
+    "number": "#C28600",
     "punctuation": "#009E73",
-    "whitespace": "#999999",
+    "whitespace": "#929292",
     "special": "#D55E00",
-    "non-Latin script": "#CC79A7",
-    "byte piece": "#F0E442",
+    "non-Latin script": "#CB77A5",
+    "byte piece": "#9D930C",
     "unused row": "#9C7A54",  # muted brown: >= 3:1 on the light and the dark background
     "other": "rgba(140,140,140,0.35)",
     "match": "#D55E00",

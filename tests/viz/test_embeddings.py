@@ -130,3 +130,15 @@ def test_unused_rows_read_on_the_light_and_the_dark_theme():
         assert _contrast(colour, background) >= 3.0, (colour, theme)
     others = [c for role, c in ROLE_COLOURS.items() if role != "unused row"]
     assert colour.upper() not in [c.upper() for c in others]
+
+
+def test_every_role_colour_reads_on_the_light_and_the_dark_theme():
+    """Okabe-Ito hues, darkened where the light theme needed it (sky blue, orange, yellow and
+    grey were 1.3-2.9:1 on white); "other" is the faint backdrop and is exempt."""
+    for role, colour in ROLE_COLOURS.items():
+        if role == "other":
+            continue
+        for theme, background in BACKGROUNDS.items():
+            assert _contrast(colour, background) >= 3.0, (role, colour, theme)
+    roles = [c.upper() for r, c in ROLE_COLOURS.items() if r not in ("other", "match", "selected")]
+    assert len(set(roles)) == len(roles)  # one colour a token kind
