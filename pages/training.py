@@ -42,7 +42,9 @@ KEPT = [*FORM_FIELDS, "name", "mode"]  # what ui.formkeep puts back if Streamlit
 
 
 # ---------------------------------------------------------------- server-wide resources
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(
+    show_spinner="Starting the job manager (joining the Ray cluster, if one is set)…"
+)
 def job_manager(url: str) -> JobManager:
     """The server's one job manager (per database URL): created once, shared by sessions."""
     return JobManager(session_factory(quiet=True))
