@@ -5,8 +5,10 @@ Follows the book's ch. 5.2 training recipe (see ``loop.py``). Example, the built
     python -m core.training --corpus builtin --tokenizer assets/builtin/tokenizer.json \\
         --n-layer 4 --n-head 8 --n-embd 256 --context-length 256 --steps 3000
 
-``--tokenizer`` takes an encoding name (gpt2, cl100k_base, o200k_base), a trained tokenizer's
-JSON file, or ``run:<id>`` for a tokenizer saved in the run store. ``--corpus`` takes
+``--tokenizer`` takes ``builtin`` (the default, as on the Training page: the built-in model's
+4,096-token BPE; gpt2's 50,257 make a small model's output layer ten times wider and its
+training about ten times slower), an encoding name (gpt2, cl100k_base, o200k_base), a trained
+tokenizer's JSON file, or ``run:<id>`` for a tokenizer saved in the run store. ``--corpus`` takes
 ``builtin`` (the Python reference manual), ``stdlib-docs`` (the standard library's
 docstrings), ``torch-docs`` (PyTorch's), ``deps-docs`` (NumPy's, pandas', SQLAlchemy's and
 Streamlit's) and/or ``.txt`` files. Checkpoints go to
@@ -97,7 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="'builtin', 'stdlib-docs', 'torch-docs', 'deps-docs' or a .txt file (repeatable)",
     )
     p.add_argument(
-        "--tokenizer", default="gpt2", help="encoding name, tokenizer .json, or run:<id>"
+        "--tokenizer",
+        default="builtin",
+        help="builtin (the built-in model's 4,096-token BPE), an encoding name (gpt2, "
+        "cl100k_base, o200k_base), a tokenizer .json, or run:<id>",
     )
     p.add_argument("--n-layer", type=int, default=4, help="transformer blocks")
     p.add_argument("--n-head", type=int, default=8, help="attention heads per block")
@@ -152,6 +157,10 @@ def resolve_tokenizer(name: str, session_factory) -> tuple[tiktoken.Encoding, di
     """The encoding and its checkpoint spec for a ``--tokenizer`` value."""
     if name in ENCODING_NAMES:
         return get_encoding(name), tokenizer_spec(name)
+    if name == "builtin":
+        from core.training.builtin import TOKENIZER_FILE
+
+        name = str(TOKENIZER_FILE)
     if name.startswith("run:"):
         if session_factory is None:
             raise SystemExit("--tokenizer run:<id> needs the run store (drop --no-store)")

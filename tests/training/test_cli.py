@@ -116,3 +116,20 @@ def test_cli_fine_tunes_from_a_checkpoint(tmp_path, tokenizer_file):
         assert runs["ft"].config["args"]["init_from"].endswith("last.safetensors")
     assert first["ft"] < first["base"] - 1.0  # it starts from the trained weights
     assert load_checkpoint(tmp_path / "ft" / "last.safetensors").config.n_embd == 16
+
+
+def test_the_default_tokenizer_is_the_built_in_models_as_on_the_training_page(tmp_path, small_docs):
+    from core.tokenization import BPETokenizer
+    from core.training.builtin import TOKENIZER_FILE
+    from core.training.cli import build_parser, resolve_tokenizer
+    from core.training.page import TrainForm, tokenizer_arg
+
+    assert build_parser().parse_args([]).tokenizer == "builtin" == TrainForm().tokenizer
+    enc, spec = resolve_tokenizer("builtin", None)
+    _, page_spec = resolve_tokenizer(tokenizer_arg("builtin"), None)
+    assert enc.n_vocab == BPETokenizer.load(TOKENIZER_FILE).n_vocab == 4096
+    assert spec == page_spec  # the same checkpoint spec as a run started from the page
+    args = cli_args(tmp_path, "unused", small_docs, "--no-store")
+    del args[2:4]  # no --tokenizer: the default
+    assert main(args) == 0
+    assert load_checkpoint(tmp_path / "run" / "last.safetensors").config.vocab_size == 4096
