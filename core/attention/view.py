@@ -46,10 +46,9 @@ from core.store import (
     ArtifactSpec,
     RunKind,
     RunQuery,
-    get_artifacts,
-    get_run,
     list_runs,
     record_run,
+    stored_content,
 )
 from core.store.schema import as_dict
 from core.tokenization.display import display_token
@@ -456,16 +455,12 @@ def _state_from(view: dict[str, Any]) -> ViewState:
 
 def load_analysis(session: Session, run_id: int) -> SavedAnalysis:
     """A saved analysis; SavedAnalysisError says what is wrong with a run that is not one."""
-    run = get_run(session, run_id)
-    if run is None:
-        raise SavedAnalysisError(f"Run {run_id} does not exist (deleted in another tab?).")
-    if run.kind != RunKind.ATTENTION:
-        raise SavedAnalysisError(f"Run {run_id} is a {run.kind} run, not an attention analysis.")
-    artifacts = get_artifacts(session, run_id, kind=ARTIFACT_KIND)
-    if not artifacts or artifacts[-1].content is None:
-        raise SavedAnalysisError(f"Run {run_id} has no stored head statistics to open.")
+    run, content = stored_content(
+        session, run_id, kind=RunKind.ATTENTION, artifact=ARTIFACT_KIND,
+        what="an attention analysis", content="head statistics", error=SavedAnalysisError,
+    )  # fmt: skip
     try:
-        payload = json.loads(artifacts[-1].content.decode("utf-8"))
+        payload = json.loads(content.decode("utf-8"))
         if payload.get("format") != FORMAT_VERSION:
             raise SavedAnalysisError(
                 f"Run {run_id} was saved in format {payload.get('format')}; this version "

@@ -36,10 +36,9 @@ from core.store import (
     RunKind,
     RunQuery,
     RunStatus,
-    get_artifacts,
-    get_run,
     list_runs,
     record_run,
+    stored_content,
 )
 from core.store.schema import as_dict, whole
 
@@ -177,16 +176,12 @@ def save_trajectory(
 
 def load_trajectory(session: Session, run_id: int) -> SavedTrajectory:
     """Read a saved trajectory; raises `TrajectoryFormatError` with what is wrong."""
-    run = get_run(session, run_id)
-    if run is None:
-        raise TrajectoryFormatError(f"Run {run_id} does not exist (deleted in another tab?).")
-    if run.kind != RunKind.SAMPLING:
-        raise TrajectoryFormatError(f"Run {run_id} is a {run.kind} run, not a sampling trajectory.")
-    artifacts = get_artifacts(session, run_id, kind=ARTIFACT_KIND)
-    if not artifacts or artifacts[-1].content is None:
-        raise TrajectoryFormatError(f"Run {run_id} has no stored trajectory to open.")
+    run, content = stored_content(
+        session, run_id, kind=RunKind.SAMPLING, artifact=ARTIFACT_KIND,
+        what="a sampling trajectory", content="trajectory", error=TrajectoryFormatError,
+    )  # fmt: skip
     try:
-        payload = json.loads(artifacts[-1].content.decode("utf-8"))
+        payload = json.loads(content.decode("utf-8"))
         if payload.get("format") != FORMAT_VERSION:
             raise TrajectoryFormatError(
                 f"Run {run_id} was saved in trajectory format {payload.get('format')}, "

@@ -57,6 +57,7 @@ from core.store.repository import (
     replace_artifact,
     require_run,
     series_names,
+    stored_content,
     to_jsonable,
     update_run,
 )
@@ -115,6 +116,7 @@ __all__ = [
     "replace_artifact",
     "require_run",
     "series_names",
+    "stored_content",
     "sweep_interrupted",
     "to_jsonable",
     "update_run",

@@ -12,6 +12,7 @@ rename, a tag change and a note edit into one transaction.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -307,6 +308,37 @@ def get_artifacts(session: Session, run_id: int, kind: str | None = None) -> lis
     if kind is not None:
         stmt = stmt.where(Artifact.kind == kind)
     return list(session.scalars(stmt.order_by(Artifact.id)))
+
+
+def stored_content(
+    session: Session,
+    run_id: int,
+    *,
+    kind: RunKind,
+    artifact: str,
+    what: str,
+    content: str,
+    error: type[Exception],
+) -> tuple[Run, bytes]:
+    """A run of ``kind`` and the bytes of its newest ``artifact`` artifact, for opening it.
+
+    ``what`` names the saved thing ("a sampling trajectory"), ``content`` the artifact
+    ("trajectory"). Raises ``error(message)`` when
+    the run is gone, is of another kind, has no stored content, or the content does not match
+    its recorded sha256.
+    """
+    run = get_run(session, run_id)
+    if run is None:
+        raise error(f"Run {run_id} does not exist (deleted in another tab?).")
+    if run.kind != kind:
+        raise error(f"Run {run_id} is a {run.kind} run, not {what}.")
+    artifacts = get_artifacts(session, run_id, kind=artifact)
+    if not artifacts or artifacts[-1].content is None:
+        raise error(f"Run {run_id} has no stored {content} to open.")
+    stored = artifacts[-1]
+    if stored.sha256 and hashlib.sha256(stored.content).hexdigest() != stored.sha256:
+        raise error(f"Run {run_id}: the stored {content} does not match its sha256.")
+    return run, stored.content
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,9 @@ from core.store import (
     RunKind,
     RunQuery,
     RunStatus,
-    get_artifacts,
-    get_run,
     list_runs,
     record_run,
+    stored_content,
 )
 from core.store.schema import as_dict, whole
 from core.tokenization.errors import TokenizerError
@@ -107,16 +106,11 @@ def save_tokenizer_run(
 
 def load_tokenizer_run(session: Session, run_id: int) -> BPETokenizer:
     """The tokenizer stored by ``save_tokenizer_run``; checks the artifact's sha256."""
-    run = get_run(session, run_id)
-    if run is None or run.kind != RunKind.TOKENIZER:
-        raise TokenizerError(f"run {run_id} is not a saved tokenizer (deleted, or another kind)")
-    artifacts = get_artifacts(session, run_id, kind=ARTIFACT_KIND)
-    if not artifacts or artifacts[-1].content is None:
-        raise TokenizerError(f"tokenizer run {run_id} has no tokenizer.json artifact")
-    artifact = artifacts[-1]
-    if artifact.sha256 and hashlib.sha256(artifact.content).hexdigest() != artifact.sha256:
-        raise TokenizerError(f"tokenizer run {run_id}: stored JSON does not match its sha256")
-    return BPETokenizer.from_json(artifact.content)
+    _, content = stored_content(
+        session, run_id, kind=RunKind.TOKENIZER, artifact=ARTIFACT_KIND,
+        what="a saved tokenizer", content="tokenizer.json", error=TokenizerError,
+    )  # fmt: skip
+    return BPETokenizer.from_json(content)
 
 
 def list_tokenizer_runs(session: Session, limit: int = 100) -> list[TokenizerRunInfo]:

@@ -180,3 +180,41 @@ def test_two_writers_at_once_lose_nothing(session_factory):
     with session_factory.begin() as s:
         assert list_runs(s).total == 50
         assert s.query(RunPoint).count() == 1000
+
+
+def test_stored_content_says_what_is_wrong_with_a_run_to_open(session_factory):
+    import hashlib
+
+    from core.store import ArtifactSpec, RunKind, RunStatus, record_run, stored_content
+
+    class Refused(Exception):
+        pass
+
+    good, bad = b'{"format": 1}', b'{"format": 2}'
+    with session_factory.begin() as s:
+        ok = record_run(
+            s, kind=RunKind.SAMPLING, name="ok", status=RunStatus.FINISHED,
+            artifacts=[ArtifactSpec("t.json", "traj", sha256=hashlib.sha256(good).hexdigest(),
+                                    content=good)],
+        ).id  # fmt: skip
+        tampered = record_run(
+            s, kind=RunKind.SAMPLING, name="tampered", status=RunStatus.FINISHED,
+            artifacts=[ArtifactSpec("t.json", "traj", sha256=hashlib.sha256(good).hexdigest(),
+                                    content=bad)],
+        ).id  # fmt: skip
+        empty = record_run(s, kind=RunKind.SAMPLING, name="empty", status=RunStatus.FINISHED).id
+        other = record_run(s, kind=RunKind.TOKENIZER, name="tok", status=RunStatus.FINISHED).id
+    args = {"kind": RunKind.SAMPLING, "artifact": "traj", "what": "a trajectory",
+            "content": "trajectory", "error": Refused}  # fmt: skip
+    with session_factory() as s:
+        run, content = stored_content(s, ok, **args)
+        assert (run.id, content) == (ok, good)
+        for run_id, message in (
+            (ok + 100, f"Run {ok + 100} does not exist"),
+            (other, f"Run {other} is a tokenizer run, not a trajectory."),
+            (empty, f"Run {empty} has no stored trajectory to open."),
+            (tampered, f"Run {tampered}: the stored trajectory does not match its sha256."),
+        ):
+            with pytest.raises(Refused) as info:
+                stored_content(s, run_id, **args)
+            assert str(info.value).startswith(message)

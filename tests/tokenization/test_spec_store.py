@@ -7,7 +7,7 @@ import json
 import pytest
 
 from core.corpus import builtin_corpus
-from core.store import get_points, get_run
+from core.store import RunKind, RunStatus, get_points, get_run, record_run
 from core.tokenization import (
     BPETokenizer,
     TokenizerError,
@@ -110,5 +110,9 @@ def test_run_store_round_trip(tok, session_factory):
         spec = {"kind": "run", "run_id": run_id, "sha256": tok.sha256()}
         assert load_tokenizer(spec, session=s).n_vocab == 700
     assert back == tok
-    with session_factory.begin() as s, pytest.raises(TokenizerError, match="not a saved tokenizer"):
+    with session_factory.begin() as s, pytest.raises(TokenizerError, match="does not exist"):
         load_tokenizer_run(s, run_id + 100)
+    with session_factory.begin() as s:  # a run of another kind
+        other = record_run(s, kind=RunKind.SAMPLING, name="x", status=RunStatus.FINISHED)
+    with session_factory.begin() as s, pytest.raises(TokenizerError, match="not a saved tokenizer"):
+        load_tokenizer_run(s, other.id)
