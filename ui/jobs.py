@@ -108,17 +108,29 @@ def run_quietly(work: Callable[[], T]) -> T:
     return _wait(job, future)
 
 
+def _bar_state(job: Job, label: str) -> tuple[float, str]:
+    """What the bar shows: the fraction to the percent, and its text."""
+    text = f"{label}… {job.note}" if job.started else f"{label}: waiting for a worker…"
+    return round(job.fraction, 2), text
+
+
 def run_job(label: str, work: Callable[[Report], T]) -> T:
     """Run ``work(report)`` on the pool and wait for it with a progress bar; its result.
 
-    Exceptions of the work come back here; the wait is :func:`_wait`'s.
+    Exceptions of the work come back here; the wait is :func:`_wait`'s. The bar is redrawn
+    only when its percent or text changed: a page waiting in line sends its browser nothing
+    (at 20 sessions, bars redrawn unchanged four times a second, each a React render in the
+    browser, were a large part of the machine's work; docs/benchmarks.md).
     """
     job, future = submit(work)
-    bar = st.progress(0.0, text=f"{label}: waiting for a free worker…")
+    shown = [_bar_state(job, label)]
+    bar = st.progress(*shown[0])
 
-    def show() -> None:
-        text = f"{label}… {job.note}" if job.started else f"{label}: waiting for a worker…"
-        bar.progress(job.fraction, text=text)
+    def show() -> None:  # only when what it shows changed: each redraw costs the browser
+        state = _bar_state(job, label)
+        if state != shown[0]:
+            shown[0] = state
+            bar.progress(*state)
 
     try:
         return _wait(job, future, show)

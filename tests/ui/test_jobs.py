@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from itertools import pairwise
 
 import pytest
 
@@ -106,3 +107,44 @@ def test_run_quietly_waits_in_line_and_a_gone_session_never_runs_it(monkeypatch)
     monkeypatch.setattr(jobs, "session_alive", lambda: True)
     assert jobs.run_quietly(lambda: "next") == "next"  # the line moved on past it
     assert not ran.is_set()
+
+
+def test_the_bar_is_redrawn_only_when_what_it_shows_changes(monkeypatch):
+    """A job waiting in line (or working without news) sends the browser no redraws."""
+    calls: list[tuple[float, str]] = []
+
+    class Bar:
+        def progress(self, fraction, text=""):
+            calls.append((fraction, text))
+
+        def empty(self):
+            pass
+
+    def progress(fraction, text=""):  # st.progress: the first draw
+        calls.append((fraction, text))
+        return Bar()
+
+    monkeypatch.setattr(jobs.st, "progress", progress)
+    polls = []
+    enough = threading.Event()
+
+    def alive() -> bool:  # called once per poll of the waiting page
+        polls.append(1)
+        if len(polls) >= 8:
+            enough.set()
+        return True
+
+    monkeypatch.setattr(jobs, "session_alive", alive)
+    monkeypatch.setattr(jobs, "POLL_S", 0.001)
+
+    def work(report):
+        report(0.5, "half")
+        assert enough.wait(30)  # the page polled eight times with nothing new to show
+        return "done"
+
+    assert jobs.run_job("Working", work) == "done"
+    assert len(polls) >= 8
+    assert calls[0] == (0.0, "Working: waiting for a worker…")
+    assert calls[-1] == (0.5, "Working… half")
+    assert len(calls) <= 3  # at most: the first draw, "started", "half"
+    assert all(a != b for a, b in pairwise(calls))  # never the same thing twice
