@@ -50,7 +50,7 @@ def live_view(s: Setup | None) -> None:
         live_controls(s, S.pl_live)
     if S.pl_batch is not None and S.pl_live is None:
         cfg, result, run_id = S.pl_batch
-        result_view("Batch result", result, cfg, save=("pl_save_batch", run_id, _save_batch))
+        result_view("Batch result", result, cfg, save=("pl_save_batch", _batch_run_id, _save_batch))
 
 
 # ---------------------------------------------------------------- before a run
@@ -159,7 +159,7 @@ def live_controls(s: Setup | None, live: LiveRun) -> None:
     )
     st.fragment(live_fragment, run_every=FRAME_S if S.pl_playing else None)()
     if live.result is not None:
-        saving = ("pl_save_live", live.run_id, _save_live)
+        saving = ("pl_save_live", _live_run_id, _save_live)
         result_view("Result of the live run", live.result, live.config, save=saving)
 
 
@@ -226,10 +226,10 @@ def result_view(
     title: str,
     result: SimResult,
     cfg: SimConfig,
-    save: tuple[str, int | None, Callable[[], None]],
+    save: tuple[str, Callable[[], int | None], Callable[[], None]],
 ) -> None:
     """Metrics and figures of one finished run, with its Save button (``save_on_request``'s
-    arguments)."""
+    arguments), a fragment: a Save click reruns the button alone, not the figures."""
     st.subheader(title)
     metric_rows(result_tiles(result))
     st.caption(
@@ -237,15 +237,19 @@ def result_view(
         f"{result.gpus_used} GPUs, simulated in {result.wall_s:.2f} s "
         f"({result.requests_per_wall_s:,.0f} requests/s)."
     )
-    save_on_request(*save)
+    st.fragment(save_on_request)(*save)
     label = {result.policy: result}
     st.plotly_chart(attainment_time_figure(label), key=f"pl_{title}_att")
     st.plotly_chart(cdf_figure(label, (cfg.slo.ttft_s, cfg.slo.tpot_s)), key=f"pl_{title}_cdf")
     st.plotly_chart(per_gpu_figure(result.per_gpu), key=f"pl_{title}_gpus")
 
 
-def save_on_request(key: str, run_id: int | None, on_save: Callable[[], None]) -> None:
-    """A finished run's **Save this run** button, or where it was saved once it is."""
+def save_on_request(
+    key: str, saved_id: Callable[[], int | None], on_save: Callable[[], None]
+) -> None:
+    """A finished run's **Save this run** button, or where it was saved once it is
+    (``saved_id()``: read at each run, the fragment's own reruns included)."""
+    run_id = saved_id()
     if S.pl_toast:  # a confirmation where the click was, not atop the panel
         st.toast(S.pl_toast, icon=":material/check_circle:")
         S.pl_toast = None
@@ -260,6 +264,14 @@ def save_on_request(key: str, run_id: int | None, on_save: Callable[[], None]) -
         help="Keep this run in the run store, to compare it on the Saved runs page. "
         "Live and batch runs are saved only when you ask.",
     )
+
+
+def _batch_run_id() -> int | None:
+    return None if S.pl_batch is None else S.pl_batch[2]
+
+
+def _live_run_id() -> int | None:
+    return None if S.pl_live is None else S.pl_live.run_id
 
 
 def _save_live() -> None:
