@@ -20,8 +20,13 @@ own (a fresh visitor: no shared cache); ``--tabs`` opens them as tabs of one con
 (one visitor with many tabs: the browser's HTTP and compiled-script caches are shared, still
 one Streamlit session per tab), which costs the browser less.
 
-Usage: ``python -m bench.bench_load [--sessions 4,10,20] [--tabs]``; a quick check on a
-shared machine: ``--sessions 5`` (about a minute).
+``--solo`` first measures each action alone (one session, nothing else running in the
+browser), twice: wall time, CPU seconds of the server and of Chromium, and what the server
+sent over the page's websocket (messages and kB, load and action apart) — what one action
+costs, before any concurrency.
+
+Usage: ``python -m bench.bench_load [--sessions 4,10,20] [--tabs] [--solo]``; a quick check
+on a shared machine: ``--sessions 5`` (about a minute).
 """
 
 from __future__ import annotations
@@ -98,19 +103,40 @@ PATHS = {
 }
 
 
-async def _session(browser, url: str, action: str, out: dict, shared=None) -> None:
-    """One session: a page in a context of its own, or a tab of ``shared`` (``--tabs``)."""
+class _Frames:
+    """Count the websocket frames (messages) the server sends a page, and their bytes."""
+
+    def __init__(self, page) -> None:
+        self.n, self.bytes = 0, 0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._count))
+
+    def _count(self, payload) -> None:
+        self.n, self.bytes = self.n + 1, self.bytes + len(payload)
+
+
+async def _session(
+    browser, url: str, action: str, out: dict, shared=None, frames: list | None = None
+) -> None:
+    """One session: a page in a context of its own, or a tab of ``shared`` (``--tabs``).
+
+    With ``frames`` (a list), the websocket traffic of the load and of the action is appended
+    to it as ``(messages, bytes)`` pairs.
+    """
     context = shared or await browser.new_context(viewport=VIEWPORT)
     page = await context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    counter = _Frames(page) if frames is not None else None
     path, act = PATHS[action]
     try:
         start = time.perf_counter()
         await page.goto(f"{url}/{path}")
         await _ready(page)
         loaded = time.perf_counter()
+        at_load = (counter.n, counter.bytes) if counter else (0, 0)
         await act(page)
         done = time.perf_counter()
+        if counter is not None and frames is not None:
+            frames += [at_load, (counter.n - at_load[0], counter.bytes - at_load[1])]
         if await page.locator('[data-testid="stException"]').count():
             raise RuntimeError("Streamlit exception on the page")
         out.setdefault(action, []).append((loaded - start, done - loaded))
@@ -172,6 +198,39 @@ def _p(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
+async def _solo(url: str, server_pid: int, repeats: int = 2) -> list[list]:
+    """Each action alone, ``repeats`` times: its times, CPU seconds and websocket traffic."""
+    from playwright.async_api import async_playwright
+
+    rows = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        warm = await browser.new_context()
+        page = await warm.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        await page.goto(f"{url}/sampling")
+        await page.get_by_role("button", name="Run N").wait_for()  # the warm-up is over
+        await warm.close()
+        for action in ACTIONS:
+            for _ in range(repeats):
+                out: dict = {}
+                frames: list = []
+                load = os.getloadavg()[0]
+                cpu = _cpu_s(server_pid), _browser_cpu_s()
+                await _session(browser, url, action, out, frames=frames)
+                server, chromium = _cpu_s(server_pid) - cpu[0], _browser_cpu_s() - cpu[1]
+                if out.get("errors"):
+                    rows.append([action, "error: " + out["errors"][0]] + [""] * 6)
+                    continue
+                ((t_load, t_act),) = out[action]
+                (m_load, b_load), (m_act, b_act) = frames
+                rows.append([action, f"{load:.1f}", f"{t_load:.1f}", f"{t_act:.1f}",
+                             f"{server:.2f}", f"{chromium:.2f}", f"{m_load} / {m_act}",
+                             f"{b_load / 1e3:.0f} / {b_act / 1e3:.0f}"])  # fmt: skip
+        await browser.close()
+    return rows
+
+
 async def _run(url: str, n: int, server_pid: int, tabs: bool) -> dict:
     from playwright.async_api import async_playwright
 
@@ -182,7 +241,7 @@ async def _run(url: str, n: int, server_pid: int, tabs: bool) -> dict:
         page = await warm.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         await page.goto(f"{url}/sampling")
-        await _ready(page)
+        await page.get_by_role("button", name="Run N").wait_for()  # the warm-up is over
         await warm.close()
         shared = await browser.new_context(viewport=VIEWPORT) if tabs else None
         out["loadavg"] = [os.getloadavg()[0]]
@@ -206,9 +265,35 @@ def main() -> None:
     parser.add_argument(
         "--tabs", action="store_true", help="sessions as tabs of one browser context"
     )
+    parser.add_argument(
+        "--solo", action="store_true", help="first, each action alone (cost per action)"
+    )
     args = parser.parse_args()
     print(machine(), flush=True)
-    for n in [int(x) for x in args.sessions.split(",")]:
+    if args.solo:
+        with tempfile.TemporaryDirectory() as home:
+            env = {"GLASSBOX_HOME": home, "GLASSBOX_DATABASE_URL": f"sqlite:///{home}/glassbox.db"}
+            proc, url = start_streamlit("app.py", env, Path(home) / "streamlit.log")
+            try:
+                rows = asyncio.run(_solo(url, proc.pid))
+            finally:
+                stop_streamlit(proc)
+        print_table(
+            "Each action alone, one session (seconds; CPU-s of the load and action together)",
+            [
+                "action",
+                "load avg",
+                "load",
+                "action",
+                "server CPU",
+                "Chromium CPU",
+                "ws messages load / action",
+                "ws kB load / action",
+            ],  # fmt: skip
+            rows,
+        )
+        sys.stdout.flush()
+    for n in [int(x) for x in args.sessions.split(",") if x]:
         rows = []
         with tempfile.TemporaryDirectory() as home:
             env = {"GLASSBOX_HOME": home, "GLASSBOX_DATABASE_URL": f"sqlite:///{home}/glassbox.db"}

@@ -308,12 +308,12 @@ def compare_results(cfg: SimConfig, results: dict[str, SimResult], ids: list) ->
             "models per GPU": st.column_config.NumberColumn(format="%.1f"),
         },
     )
-    save_on_request(
+    save_on_request(  # not a fragment: the table's run column fills in when saved
         "pl_save_cmp",
-        next((i for i in ids if i is not None), None),
+        lambda: next((i for i in ids if i is not None), None),
         _save_compare,
         label=f"Save these {len(results)} runs",
-        saved=lambda: _compare_saved(ids),
+        saved=lambda _: _compare_saved(ids),
     )
     if "dedicated" in results:
         st.caption("Dedicated ignores the pool size: it uses one GPU per model.")
@@ -349,7 +349,7 @@ def sweep_section(s: Setup | None) -> None:
         unit = "req/s per model" if axis == "rate" else "models"
         st.plotly_chart(sweep_figure(curves, marks, ps.AXES[axis]), key="pl_sw_fig")
         st.markdown(" · ".join(f"**{p}** goodput {g:.3g} {unit}" for p, g in marks.items()))
-        save_on_request("pl_save_sweep", run_id, _save_sweep, label="Save this sweep")
+        save_on_request("pl_save_sweep", lambda: run_id, _save_sweep, label="Save this sweep")
     st.divider()
     st.markdown(
         "**GPUs needed** for a target total load (≥ 90% attainment), for each policy "

@@ -407,6 +407,16 @@ def branches_view(tree: BranchTree) -> None:
     )
 
 
+def show_notices() -> None:
+    """The last action's error, and a confirmation (a toast: where the eye is)."""
+    if st.session_state.smp_error:
+        st.error(md(st.session_state.smp_error, 1000))
+        st.session_state.smp_error = None
+    if st.session_state.smp_flash:
+        st.toast(st.session_state.smp_flash, icon=":material/check_circle:")
+        st.session_state.smp_flash = None
+
+
 def _stop_run() -> None:
     st.session_state.smp_running = None
 
@@ -425,12 +435,7 @@ def trajectory_view() -> None:
     tree: BranchTree = st.session_state.smp_tree
     sampler = tree.sampler
     sampler.set_use_cache(st.session_state.smp_cache)
-    if st.session_state.smp_error:
-        st.error(md(st.session_state.smp_error, 1000))
-        st.session_state.smp_error = None
-    if st.session_state.smp_flash:  # a confirmation: where the eye is, not atop the panel
-        st.toast(st.session_state.smp_flash, icon=":material/check_circle:")
-        st.session_state.smp_flash = None
+    show_notices()
     for notice in sampler.notices:
         st.info(notice, icon=":material/info:")
 
@@ -578,4 +583,5 @@ with st.expander("Save or open a trajectory", expanded=False):
         action=_action,
         save=_save,
         open_run=_open,
+        notices=show_notices,  # a fragment: a Save redraws this panel, not the charts
     )

@@ -54,7 +54,7 @@ from core.viz.tokens import (
 from ui.boot import ensure_app_shell
 from ui.db import guard, session_factory
 from ui.jobs import Report, run_job
-from ui.shell import choices
+from ui.shell import choices, refresh_store_lists
 from ui.text import md
 from ui.uploads import widget_mb
 from ui.urlstate import Choice, Flag, Items, Param, Text, read_url, warn, write_url
@@ -417,28 +417,29 @@ def train(corpus_name: str, corpus: str) -> None:
 
 
 def save_run(tok: BPETokenizer) -> None:
+    """Download, and Save as a run: a fragment, so a Save click redraws this row alone (not
+    the lab's chart and table); the confirmation takes the button's place."""
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     c2.download_button("Download JSON", tok.to_json(), f"{tok.name}.json", "application/json")
+    slot = c1.empty()
+    if not st.session_state.tok_saved_run and slot.button("Save as a run", icon=":material/save:"):
+        factory = session_factory()
+        if factory is None:
+            return
+        with guard("save the tokenizer") as outcome, factory.begin() as s:
+            run_id = save_tokenizer_run(
+                s, tok, corpus_name=st.session_state.tok_bpe_corpus, tags=("tokenizer", "bpe-lab")
+            )
+        if outcome.ok:
+            st.session_state.tok_saved_run = run_id
+            tokenizer_options.clear()  # the new run is a tokenizer in every menu now
+            refresh_store_lists()  # the sidebar's too, from the page's next full run
     if st.session_state.tok_saved_run:
-        c1.success(
+        slot.success(
             f"Saved as run {st.session_state.tok_saved_run}. Train a model with it: "
             f"`python -m core.training --tokenizer run:{st.session_state.tok_saved_run}`; "
             "compare it with other runs on the Saved runs page."
         )
-        return
-    if not c1.button("Save as a run", icon=":material/save:"):
-        return
-    factory = session_factory()
-    if factory is None:
-        return
-    with guard("save the tokenizer") as outcome, factory.begin() as s:
-        run_id = save_tokenizer_run(
-            s, tok, corpus_name=st.session_state.tok_bpe_corpus, tags=("tokenizer", "bpe-lab")
-        )
-    if outcome.ok:
-        st.session_state.tok_saved_run = run_id
-        tokenizer_options.clear()  # the new run is a tokenizer in every menu now
-        st.rerun()
 
 
 def bpe_lab() -> None:
@@ -491,7 +492,7 @@ def bpe_lab() -> None:
         compression_figure(sizes, ratios, marker=marker, references=st.session_state.tok_bpe_refs)
     )
     st.dataframe(st.session_state.tok_bpe_table, hide_index=True, height=300)
-    save_run(tok)
+    st.fragment(save_run)(tok)
 
 
 def sync_url(view: str, text: str) -> None:

@@ -18,7 +18,10 @@ freed for the next job within one report.
     steps = run_quietly(lambda: sampler.run_within(n, 0.3))   # a short slice, no widget
 
 :func:`run_quietly` is for short slices of work whose page draws its own progress
-(Sampling's Run N): the same pool and the same line, no bar of its own.
+(Sampling's Run N), no bar of its own. The slices have a lane of their own, one worker
+(``QUICK_WORKERS``): a slice is bounded (0.3 s), so a 5-token Run N never waits in line
+behind a BPE training or a pool simulation of another session — short work first, as a
+scheduler would. At most ``MAX_WORKERS + QUICK_WORKERS`` threads compute at once.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from ui.work import SessionGone, session_alive
 
 T = TypeVar("T")
 MAX_WORKERS = 2  # one per core of the machine this was measured on (docs/benchmarks.md)
+QUICK_WORKERS = 1  # the lane of run_quietly's short slices
 POLL_S = 0.25  # how often a waiting page updates its bar and checks its session
 Report = Callable[..., None]  # report(fraction in [0, 1], note="")
 
@@ -46,6 +50,11 @@ class Cancelled(Exception):
 @st.cache_resource(show_spinner=False)
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="glassbox-job")
+
+
+@st.cache_resource(show_spinner=False)
+def _quick_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=QUICK_WORKERS, thread_name_prefix="glassbox-slice")
 
 
 @dataclass
@@ -63,8 +72,9 @@ class Job:
         self.fraction, self.note = min(max(float(fraction), 0.0), 1.0), note
 
 
-def submit(work: Callable[[Report], T]) -> tuple[Job, Future[T]]:
-    """Queue ``work(report)`` on the shared pool; a job cancelled before it starts never runs."""
+def submit(work: Callable[[Report], T], quick: bool = False) -> tuple[Job, Future[T]]:
+    """Queue ``work(report)`` on the shared pool (with ``quick``, on the lane of short
+    slices); a job cancelled before it starts never runs."""
     job = Job()
 
     def body() -> T:
@@ -73,7 +83,7 @@ def submit(work: Callable[[Report], T]) -> tuple[Job, Future[T]]:
         job.started = True
         return work(job.report)
 
-    return job, _pool().submit(body)
+    return job, (_quick_pool() if quick else _pool()).submit(body)
 
 
 def _wait(job: Job, future: Future[T], between: Callable[[], None] | None = None) -> T:
@@ -101,24 +111,37 @@ def run_quietly(work: Callable[[], T]) -> T:
     """Run ``work()`` on the pool and wait for it without drawing anything; its result.
 
     For a short slice of work (well under a second once a worker has it) whose page shows its
-    own progress between slices. The wait checks the session as :func:`run_job` does; a slice
-    already started is not interrupted (it ends within its own time limit).
+    own progress between slices; it runs on the lane of slices, not behind heavy jobs. The
+    wait checks the session as :func:`run_job` does; a slice already started is not
+    interrupted (it ends within its own time limit).
     """
-    job, future = submit(lambda report: work())
+    job, future = submit(lambda report: work(), quick=True)
     return _wait(job, future)
+
+
+def _bar_state(job: Job, label: str) -> tuple[float, str]:
+    """What the bar shows: the fraction to the percent, and its text."""
+    text = f"{label}… {job.note}" if job.started else f"{label}: waiting for a worker…"
+    return round(job.fraction, 2), text
 
 
 def run_job(label: str, work: Callable[[Report], T]) -> T:
     """Run ``work(report)`` on the pool and wait for it with a progress bar; its result.
 
-    Exceptions of the work come back here; the wait is :func:`_wait`'s.
+    Exceptions of the work come back here; the wait is :func:`_wait`'s. The bar is redrawn
+    only when its percent or text changed: a page waiting in line sends its browser nothing
+    (at 20 sessions, bars redrawn unchanged four times a second, each a React render in the
+    browser, were a large part of the machine's work; docs/benchmarks.md).
     """
     job, future = submit(work)
-    bar = st.progress(0.0, text=f"{label}: waiting for a free worker…")
+    shown = [_bar_state(job, label)]
+    bar = st.progress(*shown[0])
 
-    def show() -> None:
-        text = f"{label}… {job.note}" if job.started else f"{label}: waiting for a worker…"
-        bar.progress(job.fraction, text=text)
+    def show() -> None:  # only when what it shows changed: each redraw costs the browser
+        state = _bar_state(job, label)
+        if state != shown[0]:
+            shown[0] = state
+            bar.progress(*state)
 
     try:
         return _wait(job, future, show)

@@ -50,7 +50,7 @@ def live_view(s: Setup | None) -> None:
         live_controls(s, S.pl_live)
     if S.pl_batch is not None and S.pl_live is None:
         cfg, result, run_id = S.pl_batch
-        result_view("Batch result", result, cfg, save=("pl_save_batch", run_id, _save_batch))
+        result_view("Batch result", result, cfg, save=("pl_save_batch", _batch_run_id, _save_batch))
 
 
 # ---------------------------------------------------------------- before a run
@@ -159,7 +159,7 @@ def live_controls(s: Setup | None, live: LiveRun) -> None:
     )
     st.fragment(live_fragment, run_every=FRAME_S if S.pl_playing else None)()
     if live.result is not None:
-        saving = ("pl_save_live", live.run_id, _save_live)
+        saving = ("pl_save_live", _live_run_id, _save_live)
         result_view("Result of the live run", live.result, live.config, save=saving)
 
 
@@ -226,10 +226,10 @@ def result_view(
     title: str,
     result: SimResult,
     cfg: SimConfig,
-    save: tuple[str, int | None, Callable[[], None]],
+    save: tuple[str, Callable[[], int | None], Callable[[], None]],
 ) -> None:
     """Metrics and figures of one finished run, with its Save button (``save_on_request``'s
-    arguments)."""
+    arguments), a fragment: a Save click reruns the button alone, not the figures."""
     st.subheader(title)
     metric_rows(result_tiles(result))
     st.caption(
@@ -237,7 +237,7 @@ def result_view(
         f"{result.gpus_used} GPUs, simulated in {result.wall_s:.2f} s "
         f"({result.requests_per_wall_s:,.0f} requests/s)."
     )
-    save_on_request(*save)
+    st.fragment(save_on_request)(*save)
     label = {result.policy: result}
     st.plotly_chart(attainment_time_figure(label), key=f"pl_{title}_att")
     st.plotly_chart(cdf_figure(label, (cfg.slo.ttft_s, cfg.slo.tpot_s)), key=f"pl_{title}_cdf")
@@ -246,19 +246,21 @@ def result_view(
 
 def save_on_request(
     key: str,
-    run_id: int | None,
+    saved_id: Callable[[], int | None],
     on_save: Callable[[], None],
     label: str = "Save this run",
-    saved: Callable[[], None] | None = None,
+    saved: Callable[[int], None] = saved_note,
 ) -> None:
     """A finished result's save button (**Save this run**, or ``label``), or, once saved,
-    where it went: ``saved()`` draws that, or by default the note for ``run_id``. Nothing on
-    the pool page is stored until its button is pressed."""
+    where it went (``saved(run id)``). ``saved_id()`` is read at each run, the fragment's own
+    reruns included (the pages call this as an ``st.fragment``). Nothing on the pool page is
+    stored until its button is pressed."""
+    run_id = saved_id()
     if S.pl_toast:  # a confirmation where the click was, not atop the panel
         st.toast(S.pl_toast, icon=":material/check_circle:")
         S.pl_toast = None
     if run_id is not None:
-        (saved or (lambda: saved_note(run_id)))()
+        saved(run_id)
         return
     st.button(
         label,
@@ -268,6 +270,14 @@ def save_on_request(
         help="Keep this in the run store, to compare it on the Saved runs page. "
         "Runs, comparisons and sweeps on this page are saved only when you ask.",
     )
+
+
+def _batch_run_id() -> int | None:
+    return None if S.pl_batch is None else S.pl_batch[2]
+
+
+def _live_run_id() -> int | None:
+    return None if S.pl_live is None else S.pl_live.run_id
 
 
 def _save_live() -> None:

@@ -145,3 +145,36 @@ def assert_no_streamlit_exception(page) -> None:
     boxes = page.locator('[data-testid="stException"]')
     if boxes.count():
         pytest.fail("Streamlit exception on the page:\n" + boxes.first.inner_text()[:2000])
+
+
+class ServerMessages:
+    """What the server sent a page over its websocket, decoded (Streamlit's ForwardMsg).
+
+    ``since(mark)`` lists the messages after ``len(messages)`` was ``mark`` by kind; a
+    delta (something drawn) is ``element:<type>`` or ``block``, followed by ``@page`` when it
+    belongs to a whole-page script run rather than to a fragment's rerun.
+    """
+
+    def __init__(self, page) -> None:
+        self.messages: list[bytes] = []
+        page.on("websocket", lambda ws: ws.on("framereceived", self._received))
+
+    def _received(self, payload) -> None:
+        if isinstance(payload, bytes):
+            self.messages.append(payload)
+
+    def since(self, mark: int) -> list[str]:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        kinds = []
+        for data in self.messages[mark:]:
+            msg = ForwardMsg.FromString(data)
+            kind = msg.WhichOneof("type")
+            if kind == "delta":
+                delta = msg.delta
+                kind = delta.WhichOneof("type") or "delta"
+                if kind == "new_element":
+                    kind = f"element:{delta.new_element.WhichOneof('type')}"
+                kind += "" if delta.fragment_id else "@page"
+            kinds.append(kind)
+        return kinds

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page
+from tests.e2e.conftest import (
+    ServerMessages,
+    assert_no_streamlit_exception,
+    open_app_page,
+    wait_for_app,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
 
@@ -73,8 +79,8 @@ def test_live_run_advances_pauses_then_compare_two_policies(page, app_url):
     _shot(page, "pool-live.png")
 
     # pause: the button flips to Play and simulated time stops
-    page.get_by_role("button", name="Pause").click()
-    page.get_by_role("button", name="Play").wait_for()
+    page.get_by_role("button", name="Pause", exact=True).click()
+    page.get_by_role("button", name="Play", exact=True).wait_for()
     paused_at = _settled_sim_time(page)
 
     # compare two policies on the same seeded workload
@@ -90,6 +96,26 @@ def test_live_run_advances_pauses_then_compare_two_policies(page, app_url):
 
     # back on the live view, a full rerun while paused did not advance the run
     _view(page, "Live")
-    page.get_by_role("button", name="Play").wait_for()
+    page.get_by_role("button", name="Play", exact=True).wait_for()
     assert _sim_time(page) == paused_at
+    assert_no_streamlit_exception(page)
+
+
+def test_batch_run_is_saved_by_rerunning_its_button_alone(page, app_url):
+    sent = ServerMessages(page)
+    open_app_page(page, app_url, "pool?view=Live&preset=paper-40x0.1&models=8&duration=60&gpus=4")
+    page.get_by_role("button", name="Run in batch mode").click()
+    page.get_by_text("Batch result").wait_for()
+    wait_for_app(page)
+    assert page.locator(".js-plotly-plot").count() == 4  # the market and the result's three
+    mark = len(sent.messages)
+    page.get_by_role("button", name="Save this run").click()
+    page.get_by_text(re.compile(r"Saved as run #\d+: compare it")).first.wait_for()
+    wait_for_app(page)
+    # a fragment: the button gave way to where it was saved; no figure was sent again
+    kinds = sent.since(mark)
+    assert "script_finished" in kinds and not [k for k in kinds if k.endswith("@page")]
+    assert "element:plotly_chart" not in kinds
+    assert page.get_by_role("button", name="Save this run").count() == 0
+    assert page.locator(".js-plotly-plot").count() == 4
     assert_no_streamlit_exception(page)

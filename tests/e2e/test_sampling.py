@@ -8,7 +8,12 @@ import urllib.parse
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page, wait_for_app
+from tests.e2e.conftest import (
+    ServerMessages,
+    assert_no_streamlit_exception,
+    open_app_page,
+    wait_for_app,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
 
@@ -27,6 +32,7 @@ def _heading(page, pattern: str):
 
 
 def test_step_branch_save_and_reopen(page, app_url):
+    sent = ServerMessages(page)
     query = urllib.parse.urlencode({"prompt": "def main(", "temperature": "0.8", "seed": "5"})
     open_app_page(page, app_url, f"{_url_path()}?{query}")
     assert_no_streamlit_exception(page)
@@ -53,10 +59,16 @@ def test_step_branch_save_and_reopen(page, app_url):
 
     # save the branch, reset, open it again: the replay must match token for token
     page.get_by_text("Save or open a trajectory").click()
+    mark = len(sent.messages)
     page.get_by_role("button", name="Save this trajectory as a run").click()
     toast = page.locator('[data-testid="stToast"]')  # confirmations show as toasts
     toast.filter(has_text=re.compile(r"Saved as run #\d+")).wait_for()
     wait_for_app(page)
+    # The save reran its panel alone (a fragment): no whole-page run, no chart sent again
+    kinds = sent.since(mark)
+    assert "script_finished" in kinds and not [k for k in kinds if k.endswith("@page")]
+    assert "element:plotly_chart" not in kinds
+    assert "element:selectbox" in kinds  # the panel's list of saved runs, with the new one
     page.get_by_role("button", name="Reset", exact=True).click()
     page.get_by_text("Press Next token or Run N to start generating.").wait_for()
     wait_for_app(page)

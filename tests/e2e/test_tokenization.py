@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page, wait_for_app
+from tests.e2e.conftest import (
+    ServerMessages,
+    assert_no_streamlit_exception,
+    open_app_page,
+    wait_for_app,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
 
@@ -58,6 +63,7 @@ def test_compare_view_aligns_three_encodings(page, app_url):
 
 
 def test_bpe_lab_trains_replays_and_saves(page, app_url, tmp_path):
+    sent = ServerMessages(page)
     open_app_page(page, app_url, "tokenization?view=BPE+lab")
     vocab = page.get_by_label("Vocab size (ids, incl. <|endoftext|>)")
     vocab.fill("400")
@@ -68,8 +74,14 @@ def test_bpe_lab_trains_replays_and_saves(page, app_url, tmp_path):
     wait_for_app(page)
     assert_no_streamlit_exception(page)
     page.locator(".js-plotly-plot").first.wait_for()
+    mark = len(sent.messages)
     page.get_by_role("button", name="Save as a run").click()
     page.get_by_text("Saved as run").wait_for()
+    wait_for_app(page)
+    # The save reran its own row (a fragment): no whole-page run, chart and table not re-sent
+    kinds = sent.since(mark)
+    assert "script_finished" in kinds and not [k for k in kinds if k.endswith("@page")]
+    assert not {"element:plotly_chart", "element:dataframe"} & set(kinds)
     _shot(page, "tokenization-bpe-lab.png")
 
 

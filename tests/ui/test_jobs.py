@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from itertools import pairwise
 
 import pytest
 
@@ -78,7 +79,7 @@ def test_a_job_cancelled_before_it_starts_never_runs():
     assert not ran.is_set()
 
 
-def test_run_quietly_runs_on_the_pool_and_returns_its_result_and_errors():
+def test_run_quietly_runs_on_the_lane_of_slices_and_returns_its_result_and_errors():
     threads: list[str] = []
 
     def work():
@@ -86,19 +87,32 @@ def test_run_quietly_runs_on_the_pool_and_returns_its_result_and_errors():
         return [1, 2, 3]
 
     assert jobs.run_quietly(work) == [1, 2, 3]
-    assert threads[0].startswith("glassbox-job")  # a pool worker, not the script's thread
+    assert threads[0].startswith("glassbox-slice")  # a worker, not the script's thread
     with pytest.raises(ValueError, match="bad input"):
         jobs.run_quietly(lambda: (_ for _ in ()).throw(ValueError("bad input")))
+
+
+def test_a_slice_does_not_wait_behind_heavy_jobs():
+    gate = threading.Event()
+    busy = [jobs.submit(lambda report: gate.wait(30)) for _ in range(jobs.MAX_WORKERS + 1)]
+    try:  # every heavy worker busy and one more in line: the slice still runs now
+        assert jobs.run_quietly(lambda: "slice") == "slice"
+        assert not busy[-1][0].started
+    finally:
+        gate.set()
+    for _, f in busy:
+        f.result(timeout=30)
 
 
 def test_run_quietly_waits_in_line_and_a_gone_session_never_runs_it(monkeypatch):
     gate = threading.Event()
     ran = threading.Event()
-    busy = [jobs.submit(lambda report: gate.wait(30)) for _ in range(jobs.MAX_WORKERS)]
+    busy = [jobs.submit(lambda report: gate.wait(30), quick=True)
+            for _ in range(jobs.QUICK_WORKERS)]  # fmt: skip
     monkeypatch.setattr(jobs, "session_alive", lambda: False)
     try:
         with pytest.raises(SessionGone):
-            jobs.run_quietly(ran.set)  # every worker busy: it waits, then its session goes
+            jobs.run_quietly(ran.set)  # the lane is busy: it waits, then its session goes
     finally:
         gate.set()
     for _, f in busy:
@@ -106,3 +120,44 @@ def test_run_quietly_waits_in_line_and_a_gone_session_never_runs_it(monkeypatch)
     monkeypatch.setattr(jobs, "session_alive", lambda: True)
     assert jobs.run_quietly(lambda: "next") == "next"  # the line moved on past it
     assert not ran.is_set()
+
+
+def test_the_bar_is_redrawn_only_when_what_it_shows_changes(monkeypatch):
+    """A job waiting in line (or working without news) sends the browser no redraws."""
+    calls: list[tuple[float, str]] = []
+
+    class Bar:
+        def progress(self, fraction, text=""):
+            calls.append((fraction, text))
+
+        def empty(self):
+            pass
+
+    def progress(fraction, text=""):  # st.progress: the first draw
+        calls.append((fraction, text))
+        return Bar()
+
+    monkeypatch.setattr(jobs.st, "progress", progress)
+    polls = []
+    enough = threading.Event()
+
+    def alive() -> bool:  # called once per poll of the waiting page
+        polls.append(1)
+        if len(polls) >= 8:
+            enough.set()
+        return True
+
+    monkeypatch.setattr(jobs, "session_alive", alive)
+    monkeypatch.setattr(jobs, "POLL_S", 0.001)
+
+    def work(report):
+        report(0.5, "half")
+        assert enough.wait(30)  # the page polled eight times with nothing new to show
+        return "done"
+
+    assert jobs.run_job("Working", work) == "done"
+    assert len(polls) >= 8
+    assert calls[0] == (0.0, "Working: waiting for a worker…")
+    assert calls[-1] == (0.5, "Working… half")
+    assert len(calls) <= 3  # at most: the first draw, "started", "half"
+    assert all(a != b for a, b in pairwise(calls))  # never the same thing twice
