@@ -123,17 +123,26 @@ def page(browser, app_url):
 
 
 def wait_for_app(page) -> None:
-    """Wait until Streamlit has rendered the page and finished running its script."""
+    """Wait until Streamlit has rendered the page and finished running its script.
+
+    Streamlit's frontend writes the script's state on its root element
+    (``data-test-script-state``: ``initial`` before the first run reaches it, ``running``,
+    ``rerunRequested``, ``notRunning`` once a run's last message is in) and its connection's
+    (``data-test-connection-state``); React has applied every delta of the run by the time
+    the state reads ``notRunning``. Two animation frames after that, the result is painted.
+    """
     page.wait_for_selector('[data-testid="stAppViewContainer"]', state="attached")
     page.wait_for_selector('[data-testid="stMain"]', state="attached")
-    # The status widget shows "Running..." while the script runs; wait for it to go.
     page.wait_for_function(
         """() => {
-            const w = document.querySelector('[data-testid="stStatusWidget"]');
-            return !w || !/Running|Connecting/i.test(w.innerText);
+            const app = document.querySelector('[data-testid="stApp"]');
+            return !!app && app.dataset.testScriptState === 'notRunning'
+                && app.dataset.testConnectionState === 'CONNECTED';
         }"""
     )
-    page.wait_for_timeout(300)  # let the last websocket deltas paint
+    page.evaluate(
+        "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+    )
 
 
 def open_app_page(page, app_url: str, url_path: str = "") -> None:

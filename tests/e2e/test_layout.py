@@ -42,6 +42,7 @@ ACTIONS |= {
     "pool?view=Compare": ["Run comparison"],
 }
 READY = {
+    "sampling": "Step 1:",
     "pool?view=Live": "Result of the live run",
     "pool?view=Live&speed=1": "Batch result",
     "pool?view=Compare": "compare them on Saved runs",
@@ -61,6 +62,7 @@ ACTIONS |= {
     "sampling?present=1": ["Next token"],
 }
 READY |= {
+    "sampling?present=1": "Step 1:",
     "pool?view=Live&present=1": "Result of the live run",
     "pool?view=Compare&present=1": "compare them on Saved runs",
 }

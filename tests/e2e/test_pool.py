@@ -73,8 +73,8 @@ def test_live_run_advances_pauses_then_compare_two_policies(page, app_url):
     _shot(page, "pool-live.png")
 
     # pause: the button flips to Play and simulated time stops
-    page.get_by_role("button", name="Pause").click()
-    page.get_by_role("button", name="Play").wait_for()
+    page.get_by_role("button", name="Pause", exact=True).click()
+    page.get_by_role("button", name="Play", exact=True).wait_for()
     paused_at = _settled_sim_time(page)
 
     # compare two policies on the same seeded workload
@@ -89,6 +89,6 @@ def test_live_run_advances_pauses_then_compare_two_policies(page, app_url):
 
     # back on the live view, a full rerun while paused did not advance the run
     _view(page, "Live")
-    page.get_by_role("button", name="Play").wait_for()
+    page.get_by_role("button", name="Play", exact=True).wait_for()
     assert _sim_time(page) == paused_at
     assert_no_streamlit_exception(page)
