@@ -83,10 +83,10 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, app_url):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
+def watch_for_problems(page) -> list[str]:
+    """Record on ``page`` what must never happen (a console error, a failed response, a
+    dialog, a request to ``example.invalid``, an uncaught page error); return the list, also
+    kept as ``page.problems``."""
     problems: list[str] = []
 
     def on_console(msg):
@@ -115,8 +115,16 @@ def page(browser, app_url):
     page.on("console", on_console)
     page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
     page.on("response", on_response)
-    page.set_default_timeout(60_000)
     page.problems = problems
+    return problems
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    problems = watch_for_problems(page)
+    page.set_default_timeout(60_000)
     yield page
     context.close()
     assert problems == [], "browser reported problems:\n" + "\n".join(problems)
