@@ -190,7 +190,44 @@ def smollm2_model(_smollm2_read):
 
 
 @pytest.fixture(scope="session")
-def smollm2_reference():
+def transformers_reads_gguf_once():
+    """A context manager under which transformers' GGUF loader parses each file once.
+
+    transformers opens a GGUF afresh for the config, again for the weights and again for a
+    tokenizer (``gguf.GGUFReader`` parses SmolLM2's 49,152 tokens and merges each time), and
+    rebuilds gguf's tensor-name table for every one of the model's ~400 modules: about 12 of
+    its 15 s. Inside the context each reader (by path) and each table is built once per
+    session and reused; the loader's code, its dequantization and its result are unchanged.
+    Both are read-only after they are built; nothing outside the context is patched.
+    """
+    import functools
+    from contextlib import contextmanager
+    from pathlib import Path
+
+    import gguf
+
+    real_reader, real_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    readers: dict = {}
+    name_map = functools.lru_cache(maxsize=None)(real_map)
+
+    def reader(path, mode="r"):
+        key = (str(Path(path).resolve()), mode)
+        if key not in readers:
+            readers[key] = real_reader(path, mode)
+        return readers[key]
+
+    @contextmanager
+    def once():
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(gguf, "GGUFReader", reader)
+            patch.setattr(gguf, "get_tensor_name_map", name_map)
+            yield
+
+    return once
+
+
+@pytest.fixture(scope="session")
+def smollm2_reference(transformers_reads_gguf_once):
     """transformers' own model from the same GGUF (its loader, its eager attention, so the
     attention maps can be read too): the independent reference, loaded once per session."""
     from tests.model.smollm2 import SMOLLM2_GGUF, fingerprint, require_smollm2
@@ -199,12 +236,13 @@ def smollm2_reference():
     import torch
     from transformers import AutoModelForCausalLM
 
-    reference = AutoModelForCausalLM.from_pretrained(
-        SMOLLM2_GGUF.parent,
-        gguf_file=SMOLLM2_GGUF.name,
-        dtype=torch.float32,
-        attn_implementation="eager",
-    ).eval()
+    with transformers_reads_gguf_once():
+        reference = AutoModelForCausalLM.from_pretrained(
+            SMOLLM2_GGUF.parent,
+            gguf_file=SMOLLM2_GGUF.name,
+            dtype=torch.float32,
+            attn_implementation="eager",
+        ).eval()
     before = fingerprint(reference)
     yield reference
     assert fingerprint(reference) == before, "a test changed the shared reference's weights"

@@ -83,10 +83,10 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, app_url):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
+def watch_for_problems(page) -> list[str]:
+    """Record on ``page`` what must never happen (a console error, a failed response, a
+    dialog, a request to ``example.invalid``, an uncaught page error); return the list, also
+    kept as ``page.problems``."""
     problems: list[str] = []
 
     def on_console(msg):
@@ -115,25 +115,42 @@ def page(browser, app_url):
     page.on("console", on_console)
     page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
     page.on("response", on_response)
-    page.set_default_timeout(60_000)
     page.problems = problems
+    return problems
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    problems = watch_for_problems(page)
+    page.set_default_timeout(60_000)
     yield page
     context.close()
     assert problems == [], "browser reported problems:\n" + "\n".join(problems)
 
 
 def wait_for_app(page) -> None:
-    """Wait until Streamlit has rendered the page and finished running its script."""
+    """Wait until Streamlit has rendered the page and finished running its script.
+
+    Streamlit's frontend writes the script's state on its root element
+    (``data-test-script-state``: ``initial`` before the first run reaches it, ``running``,
+    ``rerunRequested``, ``notRunning`` once a run's last message is in) and its connection's
+    (``data-test-connection-state``); React has applied every delta of the run by the time
+    the state reads ``notRunning``. Two animation frames after that, the result is painted.
+    """
     page.wait_for_selector('[data-testid="stAppViewContainer"]', state="attached")
     page.wait_for_selector('[data-testid="stMain"]', state="attached")
-    # The status widget shows "Running..." while the script runs; wait for it to go.
     page.wait_for_function(
         """() => {
-            const w = document.querySelector('[data-testid="stStatusWidget"]');
-            return !w || !/Running|Connecting/i.test(w.innerText);
+            const app = document.querySelector('[data-testid="stApp"]');
+            return !!app && app.dataset.testScriptState === 'notRunning'
+                && app.dataset.testConnectionState === 'CONNECTED';
         }"""
     )
-    page.wait_for_timeout(300)  # let the last websocket deltas paint
+    page.evaluate(
+        "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+    )
 
 
 def open_app_page(page, app_url: str, url_path: str = "") -> None:

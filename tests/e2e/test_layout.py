@@ -1,4 +1,5 @@
-"""Every page at a projector's and half a screen's width: no control's label cut or broken.
+"""Every page opens without an error, and at a projector's and half a screen's width no
+control's label is cut or broken.
 
 One browser tab per page (opened once, resized for each width) keeps the runtime modest. A
 label is *cut* when an element that clips its content (overflow hidden or an ellipsis) is
@@ -12,8 +13,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page, wait_for_app
-from ui.nav import sections
+from tests.e2e.conftest import (
+    assert_no_streamlit_exception,
+    open_app_page,
+    wait_for_app,
+    watch_for_problems,
+)
+from ui.nav import HOME, PAGES, sections
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
 
@@ -42,6 +48,7 @@ ACTIONS |= {
     "pool?view=Compare": ["Run comparison"],
 }
 READY = {
+    "sampling": "Step 1:",
     "pool?view=Live": "Result of the live run",
     "pool?view=Live&speed=1": "Batch result",
     "pool?view=Compare": "Save these",  # the comparison is shown (saved only on request)
@@ -61,6 +68,7 @@ ACTIONS |= {
     "sampling?present=1": ["Next token"],
 }
 READY |= {
+    "sampling?present=1": "Step 1:",
     "pool?view=Live&present=1": "Result of the live run",
     "pool?view=Compare&present=1": "Save these",
 }
@@ -122,19 +130,34 @@ def tabs(browser, app_url):
     def tab(url_path: str):
         if url_path not in opened:
             page = context.new_page()
+            watch_for_problems(page)  # page.problems: checked by test_page_opens_cleanly
             open_app_page(page, app_url, url_path)
             wait_for_widgets(page)
+            # click() waits for each button to show and be enabled; no settling in between
+            # (a playing live run reruns its fragment twice a second until Run to end)
             for button in ACTIONS.get(url_path, []):
                 page.get_by_role("button", name=button, exact=True).click()
-                wait_for_widgets(page)
             if url_path in READY:
                 page.get_by_text(READY[url_path]).first.wait_for()
-                wait_for_widgets(page)
+            wait_for_widgets(page)
             opened[url_path] = page
         return opened[url_path]
 
     yield tab
     context.close()
+
+
+@pytest.mark.parametrize("spec", [HOME, *PAGES], ids=lambda s: s.url_path or "home")
+def test_page_opens_cleanly(tabs, spec):
+    """Every page in the navigation opens without an error: a title, the shared sidebar, no
+    exception, and nothing in the browser (console errors, failed requests, dialogs). Runs
+    before the layout checks below, which resize the same tab."""
+    page = tabs(spec.url_path)
+    page.locator("h1").first.wait_for()
+    page.locator('[data-testid="stSidebar"]').get_by_text("Device:").wait_for()
+    assert_no_streamlit_exception(page)
+    assert page.locator("h1").first.inner_text().strip() != ""
+    assert page.problems == [], "browser reported problems:\n" + "\n".join(page.problems)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])

@@ -1,30 +1,17 @@
-"""Every page in the navigation opens in headless Chromium without an error."""
+"""The navigation in headless Chromium, and a fresh server's first visitor.
+
+That every page opens without an error is checked in ``test_layout.py``, on the tab the
+layout checks then resize (one load per page for both).
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import (
-    assert_no_streamlit_exception,
-    open_app_page,
-    start_app,
-    stop_app,
-    wait_for_app,
-)
-from ui.nav import HOME, PAGES
+from tests.e2e.conftest import open_app_page, start_app, stop_app
+from ui.nav import PAGES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
-
-
-@pytest.mark.parametrize("spec", [HOME, *PAGES], ids=lambda s: s.url_path or "home")
-def test_page_opens_cleanly(page, app_url, spec):
-    open_app_page(page, app_url, spec.url_path)
-    page.locator("h1").first.wait_for()
-    # the shared sidebar is there on every page
-    page.locator('[data-testid="stSidebar"]').get_by_text("Device:").wait_for()
-    wait_for_app(page)
-    assert_no_streamlit_exception(page)
-    assert page.locator("h1").first.inner_text().strip() != ""
 
 
 MENU = ".st-key-gb_menu"  # the sidebar's menu, drawn by ui.menu

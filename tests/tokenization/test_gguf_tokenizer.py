@@ -106,13 +106,14 @@ def test_template_sandbox_and_bad_messages():
 
 
 @pytest.fixture(scope="module")
-def smollm2(smollm2_gguf):
+def smollm2(smollm2_gguf, transformers_reads_gguf_once):
     from tokenizers import Tokenizer, pre_tokenizers
     from transformers import AutoTokenizer
 
     gguf = smollm2_gguf  # opened once per session (tests/conftest.py)
     ours = gguf_encoding(gguf.metadata, "smollm2")
-    plain = AutoTokenizer.from_pretrained(SMOLLM2_GGUF.parent, gguf_file=SMOLLM2_GGUF.name)
+    with transformers_reads_gguf_once():  # the reference model's parse of the file, reused
+        plain = AutoTokenizer.from_pretrained(SMOLLM2_GGUF.parent, gguf_file=SMOLLM2_GGUF.name)
     # transformers' GGUF converter ignores `pre`; SmolLM2's own tokenizer.json (and
     # llama.cpp's "smollm") split every digit off first. Same vocabulary and merges.
     original = Tokenizer.from_str(plain.backend_tokenizer.to_str())
