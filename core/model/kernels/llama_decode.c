@@ -26,7 +26,7 @@
  * rounded to bfloat16 and multiplied in pairs (vdpbf16ps) where its width is a multiple of
  * 64, as PyTorch's bfloat16 products round their inputs; elsewhere the weight is widened to
  * float32 in registers. Compiled with the flags of decode.c (-O3 -march=native -fopenmp);
- * the dot products below are that file's.
+ * the dot products are dot.h's, which decode.c includes too.
  */
 #include <stdint.h>
 #include <math.h>
@@ -34,110 +34,11 @@
 #include <string.h>
 #include <omp.h>
 
-static inline float bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* float32 -> bfloat16, rounded to nearest even (NaN kept a NaN), as torch's .to() rounds. */
-static inline uint16_t f32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-static inline __m512 widen_bf16(const uint16_t *p) {
-    __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
-}
-
-/* Four independent 16-lane sums (64 weights per iteration), then the remainder. */
-#define LLAMA_DOT(NAME, WTYPE, LOAD, SCALAR)                                                \
-    static inline float NAME(const WTYPE *restrict w, const float *restrict v, int64_t n) { \
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();                          \
-        __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();                          \
-        int64_t i = 0;                                                                      \
-        for (; i + 64 <= n; i += 64) {                                                      \
-            a0 = _mm512_fmadd_ps(LOAD(w + i), _mm512_loadu_ps(v + i), a0);                  \
-            a1 = _mm512_fmadd_ps(LOAD(w + i + 16), _mm512_loadu_ps(v + i + 16), a1);        \
-            a2 = _mm512_fmadd_ps(LOAD(w + i + 32), _mm512_loadu_ps(v + i + 32), a2);        \
-            a3 = _mm512_fmadd_ps(LOAD(w + i + 48), _mm512_loadu_ps(v + i + 48), a3);        \
-        }                                                                                   \
-        for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(LOAD(w + i), _mm512_loadu_ps(v + i), a0); \
-        float acc = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
-        for (; i < n; i++) acc += SCALAR(w[i]) * v[i];                                      \
-        return acc;                                                                         \
-    }
-#define LLAMA_IDENTITY(value) (value)
-LLAMA_DOT(dot_f32, float, _mm512_loadu_ps, LLAMA_IDENTITY)
-LLAMA_DOT(dot_bf16, uint16_t, widen_bf16, bf16_to_f32)
-#else
-static inline float dot_f32(const float *restrict w, const float *restrict v, int64_t n) {
-    float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t i = 0; i < n; i++) acc += w[i] * v[i];
-    return acc;
-}
-
-static inline float dot_bf16(const uint16_t *restrict w, const float *restrict v, int64_t n) {
-    float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t i = 0; i < n; i++) acc += bf16_to_f32(w[i]) * v[i];
-    return acc;
-}
-#endif
-
-#if defined(__AVX512BF16__)
-#define LLAMA_DPBF16 1
-/* v (n values) rounded to bfloat16, to nearest even. */
-static inline void round_bf16(const float *restrict v, uint16_t *restrict out, int64_t n) {
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256bh rounded = _mm512_cvtneps_pbh(_mm512_loadu_ps(v + i));
-        _mm256_storeu_si256((__m256i *)(out + i), (__m256i)rounded);
-    }
-    for (; i < n; i++) out[i] = f32_to_bf16(v[i]);
-}
-
-/* Sum of w[i] * v[i] for bfloat16 w and v, accumulated in float32 (a product of two
- * bfloat16 values is exact in float32, so the remainder after the pairs is the same sum). */
-static inline float dot_bf16_pairs(const uint16_t *restrict w, const uint16_t *restrict v,
-                                   int64_t n) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512(w + i),
-                              (__m512bh)_mm512_loadu_si512(v + i));
-        a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_loadu_si512(w + i + 32),
-                              (__m512bh)_mm512_loadu_si512(v + i + 32));
-    }
-    for (; i + 32 <= n; i += 32)
-        a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512(w + i),
-                              (__m512bh)_mm512_loadu_si512(v + i));
-    float acc = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    for (; i < n; i++) acc += bf16_to_f32(w[i]) * bf16_to_f32(v[i]);
-    return acc;
-}
-#else
-#define LLAMA_DPBF16 0
-static inline void round_bf16(const float *v, uint16_t *out, int64_t n) {
-    (void)v, (void)out, (void)n;
-}
-static inline float dot_bf16_pairs(const uint16_t *w, const uint16_t *v, int64_t n) {
-    (void)w, (void)v, (void)n;
-    return 0.0f;
-}
-#endif
+#include "dot.h"
 
 /* 1 when bfloat16 products round their vector to bfloat16 (widths that are multiples of
  * 64), 0 when they widen the weights instead. */
-int glassbox_llama_bf16_pairs(void) { return LLAMA_DPBF16; }
+int glassbox_llama_bf16_pairs(void) { return GLASSBOX_DPBF16; }
 
 /* The vector of one product as every row's dot product reads it: float32 v, and (pairs = 1)
  * v rounded to bfloat16 in vb. */
@@ -149,7 +50,7 @@ typedef struct {
 
 /* Prepare v (n values) for products with weights of this dtype; vb has room for n. */
 static inline operand make_operand(const float *v, uint16_t *vb, int bf16, int64_t n) {
-    operand op = {v, vb, LLAMA_DPBF16 && bf16 && n % 64 == 0};
+    operand op = {v, vb, GLASSBOX_DPBF16 && bf16 && n % 64 == 0};
     if (op.pairs) round_bf16(v, vb, n);
     return op;
 }
@@ -489,7 +390,7 @@ static void layer_step(const llama_model *M, const llama_layer *L, const void *n
 
     /* each query head: attention over its key/value head's cache, then x's share of it */
     const float *cos = M->cos + pos * hd, *ssin = M->signed_sin + pos * hd;
-    const int pairs_o = LLAMA_DPBF16 && bf16 && q_rows % 64 == 0; /* as one product would */
+    const int pairs_o = GLASSBOX_DPBF16 && bf16 && q_rows % 64 == 0; /* as one product would */
 #pragma omp for schedule(dynamic, 1) nowait
     for (int64_t h = 0; h < H; h++) {
         const int64_t g = h / group;
@@ -532,7 +433,7 @@ static void layer_step(const llama_model *M, const llama_layer *L, const void *n
      * columns of the chunk times f */
     rms_norm(T.x, L->ffn_norm, eps, T.normed, d);
     op = make_operand(T.normed, T.vb, bf16, d);
-    const int pairs_down = LLAMA_DPBF16 && bf16 && hidden % 64 == 0;
+    const int pairs_down = GLASSBOX_DPBF16 && bf16 && hidden % 64 == 0;
 #pragma omp for schedule(dynamic, 1) nowait
     for (int64_t c = 0; c < count_chunks(hidden, fper); c++) {
         const int64_t lo = c * fper, n = lo + fper < hidden ? fper : hidden - lo;
