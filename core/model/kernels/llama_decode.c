@@ -15,10 +15,11 @@
  * copies stay equal. Wo ctx and Wdown f taken by columns need no barrier between the step
  * that makes their vector and their product: 3 barriers a layer, not 5 (each costs a
  * sleeping thread's wake-up, about 30 us on a VM; 150 of them were about 5 ms of an 18 ms
- * bf16 token). A Llama of SmolLM2's size multiplies 210
- * matrices of 0.2-3.5 MB per token, then the output head (57 MB in bf16). Products read four
- * rows per pass over the vector; before each barrier a thread prefetches the start of what
- * it will probably read next, so the memory stream does not restart cold.
+ * bf16 token). float32 weights keep o and down by rows (see layer_step). A Llama of
+ * SmolLM2's size multiplies 210 matrices of 0.2-3.5 MB per token, then the output head (57
+ * MB in bf16). Products read four rows per pass over the vector; before each barrier a
+ * thread prefetches the start of what it will probably read next, so the memory stream
+ * does not restart cold.
  *
  * Weights are row-major (out, in), all float32 (bf16 = 0) or all bfloat16 (bf16 = 1), and
  * the KV cache has the weights' dtype; norm weights, rotary tables, activations and sums
@@ -302,6 +303,7 @@ typedef struct {
     float *qkv;              /* this layer's q, k and v (q_rows + 2 kv_rows) */
     float *part_o;           /* (n_head, d): Wo's columns of head h times its context */
     float *part_down;        /* (ffn chunks, d): Wdown's columns of a chunk times its f */
+    float *ctx, *f, *up;     /* by rows: every head's context (q_rows); f, up (hidden) */
     float *scores;           /* (n_head, max_len) */
     void *k_cache, *v_cache; /* this layer's (n_kv_head, max_len, head_dim) */
     double *profile;         /* NULL, or seconds per phase that thread 0 adds up */
@@ -356,8 +358,11 @@ static inline void add_parts(float *restrict x, const float *restrict part, int6
 /* One layer, run by every thread of the enclosing parallel region in three steps with a
  * barrier after each: q, k and v; attention and o (each query head's context times its
  * columns of Wo); the feed-forward (each chunk of hidden units: its rows of Wgate and Wup,
- * SiLU, times its columns of Wdown). `next` (rows, d) is the matrix read after this layer
- * (the next layer's q, or the head), prefetched. */
+ * SiLU, times its columns of Wdown). float32 weights take o and down by rows instead, with
+ * a barrier before each (five a layer): a float32 row of a column block is 256-512 bytes
+ * at a 2.3-6 KB stride, and those blocks streamed about 6% slower than whole rows, which
+ * cost more than the two barriers saved (docs/benchmarks.md, History). `next` (rows, d) is
+ * the matrix read after this layer (the next layer's q, or the head), prefetched. */
 static void layer_step(const llama_model *M, const llama_layer *L, const void *next,
                        int64_t next_rows, int64_t pos, buffers B, own T, double *since) {
     const int bf16 = (int)M->bf16, size = bf16 ? 2 : 4;
@@ -366,6 +371,7 @@ static void layer_step(const llama_model *M, const llama_layer *L, const void *n
     const int64_t group = H / Hkv, max_len = M->max_len;
     const float eps = (float)M->eps;
     const int64_t thread = omp_get_thread_num();
+    const int by_columns = bf16;
 
     /* q, k and v as one product of q_rows + 2 kv_rows rows, split over the threads */
     rms_norm(T.x, L->attn_norm, eps, T.normed, d);
@@ -384,7 +390,7 @@ static void layer_step(const llama_model *M, const llama_layer *L, const void *n
                             B.qkv + starts[m]);
         }
     }
-    if (thread < H) prefetch_columns(L->w_o, bf16, d, q_rows, thread * hd, hd);
+    if (by_columns && thread < H) prefetch_columns(L->w_o, bf16, d, q_rows, thread * hd, hd);
 #pragma omp barrier
     lap(&B, P_QKV, since);
 
@@ -417,6 +423,10 @@ static void layer_step(const llama_model *M, const llama_layer *L, const void *n
                                 : (const void *)((const float *)B.k_cache + base);
         const void *values = bf16 ? (const void *)((const uint16_t *)B.v_cache + base)
                                   : (const void *)((const float *)B.v_cache + base);
+        if (!by_columns) { /* o by rows, after the barrier below */
+            attend(q, k, v, keys, values, bf16, pos, hd, B.scores + h * max_len, B.ctx + h * hd);
+            continue;
+        }
         attend(q, k, v, keys, values, bf16, pos, hd, B.scores + h * max_len, ctx);
         const operand head = {ctx, T.vb, pairs_o};
         if (pairs_o) round_bf16(ctx, T.vb, hd);
@@ -424,31 +434,62 @@ static void layer_step(const llama_model *M, const llama_layer *L, const void *n
                     B.part_o + h * d);
     }
     const int64_t fper = ffn_chunk(bf16);
-    prefetch_chunk(L->w_gate, bf16, hidden, d, fper);
+    if (!by_columns) { /* one part: Wo ctx, its rows shared out */
+        per = chunk_rows(q_rows, bf16);
+        prefetch_chunk(L->w_o, bf16, d, q_rows, per);
+#pragma omp barrier
+        op = make_operand(B.ctx, T.vb, bf16, q_rows);
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t c = 0; c < count_chunks(d, per); c++) {
+            const int64_t lo = c * per, hi = lo + per < d ? lo + per : d;
+            matvec_rows(L->w_o, bf16, lo, hi, q_rows, op, q_rows, B.part_o);
+        }
+    }
+    prefetch_chunk(L->w_gate, bf16, hidden, d, by_columns ? fper : chunk_rows(2 * d, bf16));
 #pragma omp barrier
     lap(&B, P_ATTENTION_O, since);
-    add_parts(T.x, B.part_o, H, d);
+    add_parts(T.x, B.part_o, by_columns ? H : 1, d);
 
     /* the feed-forward by chunks of hidden units: f = silu(gate) * up, then Wdown's
      * columns of the chunk times f */
     rms_norm(T.x, L->ffn_norm, eps, T.normed, d);
     op = make_operand(T.normed, T.vb, bf16, d);
     const int pairs_down = GLASSBOX_DPBF16 && bf16 && hidden % 64 == 0;
+    if (by_columns) {
 #pragma omp for schedule(dynamic, 1) nowait
-    for (int64_t c = 0; c < count_chunks(hidden, fper); c++) {
-        const int64_t lo = c * fper, n = lo + fper < hidden ? fper : hidden - lo;
-        matvec_rows((const char *)L->w_gate + lo * d * size, bf16, 0, n, d, op, d, T.gate);
-        matvec_rows((const char *)L->w_up + lo * d * size, bf16, 0, n, d, op, d, T.up);
-        for (int64_t j = 0; j < n; j++) T.f[j] = silu(T.gate[j]) * T.up[j];
-        const operand f = {T.f, T.vb + d, pairs_down}; /* vb's first d hold the norm's */
-        if (pairs_down) round_bf16(T.f, T.vb + d, n);
-        matvec_rows((const char *)L->w_down + lo * size, bf16, 0, d, hidden, f, n,
-                    B.part_down + c * d);
+        for (int64_t c = 0; c < count_chunks(hidden, fper); c++) {
+            const int64_t lo = c * fper, n = lo + fper < hidden ? fper : hidden - lo;
+            matvec_rows((const char *)L->w_gate + lo * d * size, bf16, 0, n, d, op, d, T.gate);
+            matvec_rows((const char *)L->w_up + lo * d * size, bf16, 0, n, d, op, d, T.up);
+            for (int64_t j = 0; j < n; j++) T.f[j] = silu(T.gate[j]) * T.up[j];
+            const operand f = {T.f, T.vb + d, pairs_down}; /* vb's first d hold the norm's */
+            if (pairs_down) round_bf16(T.f, T.vb + d, n);
+            matvec_rows((const char *)L->w_down + lo * size, bf16, 0, d, hidden, f, n,
+                        B.part_down + c * d);
+        }
+    } else { /* f by rows of Wgate and Wup, a barrier, then one part: Wdown f by rows */
+        per = chunk_rows(2 * d, bf16); /* rows of two matrices in each chunk */
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t c = 0; c < count_chunks(hidden, per); c++) {
+            const int64_t lo = c * per, hi = lo + per < hidden ? lo + per : hidden;
+            matvec_rows(L->w_gate, bf16, lo, hi, d, op, d, B.f);
+            matvec_rows(L->w_up, bf16, lo, hi, d, op, d, B.up);
+            for (int64_t j = lo; j < hi; j++) B.f[j] = silu(B.f[j]) * B.up[j];
+        }
+        per = chunk_rows(hidden, bf16);
+        prefetch_chunk(L->w_down, bf16, d, hidden, per);
+#pragma omp barrier
+        op = make_operand(B.f, T.vb, bf16, hidden);
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t c = 0; c < count_chunks(d, per); c++) {
+            const int64_t lo = c * per, hi = lo + per < d ? lo + per : d;
+            matvec_rows(L->w_down, bf16, lo, hi, hidden, op, hidden, B.part_down);
+        }
     }
     prefetch_chunk(next, bf16, next_rows, d, chunk_rows(d, bf16));
 #pragma omp barrier /* the next layer normalises all of x */
     lap(&B, P_FFN, since);
-    add_parts(T.x, B.part_down, count_chunks(hidden, fper), d);
+    add_parts(T.x, B.part_down, by_columns ? count_chunks(hidden, fper) : 1, d);
 }
 
 /* Logits (vocab) of `token` at position `pos`, writing its keys and values at `pos` of
@@ -470,19 +511,24 @@ int glassbox_llama_decode_token(const llama_model *M, void *k_cache, void *v_cac
     const int bf16 = (int)M->bf16;
     const int64_t layer_values = Hkv * M->max_len * hd, size = bf16 ? 2 : 4;
     const int64_t fper = ffn_chunk(bf16), chunks = count_chunks(hidden, fper);
-    float *memory = malloc(sizeof(float) * (qkv_rows + (H + chunks) * d + H * M->max_len));
+    float *memory = malloc(sizeof(float) *
+                           (qkv_rows + (H + chunks) * d + H * M->max_len + q_rows + 2 * hidden));
     if (!memory) return 2;
     buffers shared = {.qkv = memory, .profile = profile};
     shared.part_o = shared.qkv + qkv_rows;
     shared.part_down = shared.part_o + H * d;
     shared.scores = shared.part_down + chunks * d;
+    shared.ctx = shared.scores + H * M->max_len;
+    shared.f = shared.ctx + q_rows;
+    shared.up = shared.f + hidden;
     int failed = 0;
 #pragma omp parallel
     {
         own T;
         float *mine = malloc(sizeof(float) * (2 * d + 3 * fper));
-        /* room for the vector of a product of width d or q_rows, or d + a chunk */
-        const int64_t widest = d + (q_rows > fper ? q_rows : fper);
+        /* room for the vector of a product of width d, q_rows or hidden, or d + a chunk */
+        const int64_t wide = q_rows > hidden ? q_rows : hidden;
+        const int64_t widest = d + (wide > fper ? wide : fper);
         T.vb = malloc(sizeof(uint16_t) * widest);
         if (!mine || !T.vb) {
 #pragma omp atomic
