@@ -95,10 +95,8 @@ def phase_profile(model: Llama, decoder: LlamaDecoder, prompt: torch.Tensor, ste
     blocks, size = model.blocks, model.head.weight.element_size()
     nbytes = [
         sum(b.attn.q.weight.numel() + 2 * b.attn.k.weight.numel() for b in blocks),
-        0,  # attention reads the KV cache, not weights
-        sum(b.attn.o.weight.numel() for b in blocks),
-        sum(2 * b.ffn.gate.weight.numel() for b in blocks),
-        sum(b.ffn.down.weight.numel() for b in blocks),
+        sum(b.attn.o.weight.numel() for b in blocks),  # and the KV cache
+        sum(3 * b.ffn.gate.weight.numel() for b in blocks),  # gate, up and down
         model.head.weight.numel(),
     ]
     parts = []

@@ -6,8 +6,9 @@ one row) on one thread, does not stream bfloat16 faster than float32, and betwee
 runs about twenty small operations per layer whose fixed costs add up when a token takes
 a few milliseconds. This module runs the step of :class:`core.model.llama.Llama` (left
 plain and readable) with :mod:`core.model.kernels.llama`: one C call per token for all the
-layers, every thread streaming its own rows of each matrix, the next matrix prefetched
-before each barrier (``kernels/llama_decode.c``).
+layers, three barriers a layer in bfloat16 (five in float32), every thread streaming its
+own share of each matrix, the next one prefetched before each barrier
+(``kernels/llama_decode.c``).
 
 - A float32 model gives the plain forward's logits to float32 rounding (the sums run in
   another order).

@@ -10,11 +10,18 @@ from __future__ import annotations
 import ctypes
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 
 from core.model.kernels import build
-from core.model.kernels.build import Built, NativeLibrary, build_or_load, library_name
+from core.model.kernels.build import (
+    Built,
+    NativeLibrary,
+    build_or_load,
+    library_name,
+    source_files,
+)
 from tests.conftest import missing_service
 
 ANSWER_C = "int glassbox_answer(void) { return 42; }\n"
@@ -49,6 +56,28 @@ def test_the_library_name_changes_with_the_source_and_the_flags(source):
     assert library_name(source, "answer", "gcc") != name
     source.write_text(ANSWER_C.replace("42", "43"))
     assert library_name(source, "answer", "cc") != name
+
+
+def test_the_library_name_changes_with_a_header_the_source_includes(compiler, source, tmp_path):
+    header = tmp_path / "answer.h"
+    header.write_text("#define ANSWER 42\n")
+    source.write_text('#include "answer.h"\nint glassbox_answer(void) { return ANSWER; }\n')
+    assert source_files(source) == [source, header]
+    name = library_name(source, "answer", compiler)
+    built, _ = build_or_load(source, "answer", cache_dir=tmp_path / "cache")
+    assert built is not None and answer(built) == 42 and built.path.name == name
+    header.write_text("#define ANSWER 43\n")  # only the header changes: a new library
+    assert library_name(source, "answer", compiler) != name
+    built, _ = build_or_load(source, "answer", cache_dir=tmp_path / "cache")
+    assert built is not None and answer(built) == 43
+    header.unlink()  # the compiler reports a missing header; the name is still computed
+    assert source_files(source) == [source]
+
+
+def test_both_kernels_hash_the_dot_products_they_share():
+    kernels = Path(build.__file__).parent
+    for source in ("decode.c", "llama_decode.c"):
+        assert source_files(kernels / source) == [kernels / source, kernels / "dot.h"]
 
 
 def test_a_build_is_loaded_and_then_reused_from_the_cache(compiler, source, tmp_path):

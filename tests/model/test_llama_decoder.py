@@ -190,10 +190,10 @@ def test_a_profiled_step_gives_the_same_logits_and_times_every_phase(kernels):
         plain = decoder.step(ids[:, 4:], caches[0])
         profiled = decoder.step(ids[:, 4:], caches[1], profile=profile)
     assert torch.equal(profiled, plain)
-    assert PHASES == ("q/k/v", "attention", "o", "gate/up", "down", "head")
+    assert PHASES == ("q/k/v", "attention + o", "feed-forward", "head")
     assert bool((profile > 0).all()) and float(profile.sum()) < 10.0  # seconds, each phase
-    with pytest.raises(ValueError, match="float64 CPU tensor of 6 values"):
-        decoder.step(ids[:, 4:], caches[1], profile=torch.zeros(6))
+    with pytest.raises(ValueError, match="float64 CPU tensor of 4 values"):
+        decoder.step(ids[:, 4:], caches[1], profile=torch.zeros(4))
     assert caches[1].length == 5
 
 

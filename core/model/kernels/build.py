@@ -4,9 +4,10 @@ Both native kernels (``decode.c`` for the GPT, ``llama_decode.c`` for the Llama)
 the same way, here: with the system's C compiler (``$CC``, ``cc``, ``gcc`` or ``clang``;
 ``-O3 -march=native -fopenmp``) into ``~/.cache/glassbox/kernels`` (or
 ``$GLASSBOX_KERNEL_DIR``; if the default folder cannot be written or loaded from, a folder
-of mode 0700 under the system temp dir). The library's name carries a hash of the source,
-the flags, the compiler and the CPU's features, so a changed source or another machine
-gets a library of its own. The compiler writes to a temporary file in the same folder that
+of mode 0700 under the system temp dir). The library's name carries a hash of the source
+and the headers it includes from its folder (``#include "dot.h"``: the dot products both
+kernels share), the flags, the compiler and the CPU's features, so a changed source or
+header or another machine gets a library of its own. The compiler writes to a temporary file in the same folder that
 is renamed into place only when it succeeded: a failed build leaves nothing, and a
 half-written library is never loaded. ``GLASSBOX_NATIVE_KERNELS=0`` turns every kernel off.
 
@@ -22,6 +23,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -84,13 +86,32 @@ def cpu_signature() -> str:
     return f"{platform.machine()}|{flags}"
 
 
+_LOCAL_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', re.MULTILINE)
+
+
+def source_files(source: Path) -> list[Path]:
+    """``source`` and the headers it includes with quotes (``#include "x.h"``, found beside
+    the file that includes them), theirs too, each once, in the order first met. A header
+    that is not there is left to the compiler to report."""
+    found: list[Path] = []
+    pending = [source]
+    while pending:
+        path = pending.pop(0)
+        if path in found or (found and not path.is_file()):
+            continue
+        found.append(path)
+        pending += [
+            path.parent / name.decode() for name in _LOCAL_INCLUDE.findall(path.read_bytes())
+        ]
+    return found
+
+
 def library_name(source: Path, stem: str, compiler: str, flags: tuple[str, ...] = FLAGS) -> str:
-    """``stem-<hash>.so``: the hash changes with the source, flags, compiler and CPU."""
+    """``stem-<hash>.so``: the hash changes with the source and its local headers, the
+    flags, the compiler and the CPU."""
+    texts = [f"{path.name}\0".encode() + path.read_bytes() for path in source_files(source)]
     digest = hashlib.sha256(
-        b"\0".join(
-            [source.read_bytes(), " ".join(flags).encode(), compiler.encode()]
-            + [cpu_signature().encode()]
-        )
+        b"\0".join(texts + [" ".join(flags).encode(), compiler.encode(), cpu_signature().encode()])
     ).hexdigest()[:16]
     return f"{stem}-{digest}.so"
 

@@ -3,8 +3,10 @@
 ``llama_decode.c`` (beside this module) runs a whole decoding step of
 :class:`core.model.llama.Llama` (every layer's RMSNorm, q/k/v products, rotary embedding,
 grouped-query attention over the KV cache, o, SwiGLU and the residual adds; the final norm
-and the output head) in one OpenMP parallel region, each thread streaming its own rows of
-every matrix. It is compiled once per machine and loaded once per process by
+and the output head) in one OpenMP parallel region: the threads share out the rows of q,
+k and v, the query heads and the feed-forward's hidden units; with bfloat16 weights each
+head takes its columns of o and each chunk of hidden units its columns of down (three
+barriers a layer), with float32 weights o and down go by rows (five). It is compiled once per machine and loaded once per process by
 :mod:`.build`, as ``decode.c`` is (``cc -O3 -march=native -fopenmp``, into
 ``~/.cache/glassbox/kernels`` or ``$GLASSBOX_KERNEL_DIR``, atomically;
 ``GLASSBOX_NATIVE_KERNELS=0`` turns it off), and called through :mod:`ctypes`, which
@@ -25,7 +27,7 @@ from core.model.kernels.build import Built, NativeLibrary
 SOURCE = Path(__file__).with_name("llama_decode.c")
 # What a profiled step times (each phase up to the end of its barrier): the order of the
 # kernel's profile values.
-PHASES = ("q/k/v", "attention", "o", "gate/up", "down", "head")
+PHASES = ("q/k/v", "attention + o", "feed-forward", "head")
 
 
 class LlamaLayerStruct(ctypes.Structure):
