@@ -27,6 +27,7 @@ scheduler would. At most ``MAX_WORKERS + QUICK_WORKERS`` threads compute at once
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,7 +40,8 @@ from ui.work import SessionGone, session_alive
 T = TypeVar("T")
 MAX_WORKERS = 2  # one per core of the machine this was measured on (docs/benchmarks.md)
 QUICK_WORKERS = 1  # the lane of run_quietly's short slices
-POLL_S = 0.25  # how often a waiting page updates its bar and checks its session
+POLL_S = 0.25  # how often a waiting page checks its session (and its bar for news)
+REDRAW_S = 1.0  # the bar is redrawn at most this often: each redraw costs the browser
 Report = Callable[..., None]  # report(fraction in [0, 1], note="")
 
 
@@ -129,18 +131,18 @@ def run_job(label: str, work: Callable[[Report], T]) -> T:
     """Run ``work(report)`` on the pool and wait for it with a progress bar; its result.
 
     Exceptions of the work come back here; the wait is :func:`_wait`'s. The bar is redrawn
-    only when its percent or text changed: a page waiting in line sends its browser nothing
-    (at 20 sessions, bars redrawn unchanged four times a second, each a React render in the
-    browser, were a large part of the machine's work; docs/benchmarks.md).
+    only when its percent or text changed, and at most once per ``REDRAW_S``: a page waiting
+    in line sends its browser nothing (a bar redrawn four times a second cost its browser
+    0.07 CPU-s per second, each redraw a React render; docs/benchmarks.md).
     """
     job, future = submit(work)
-    shown = [_bar_state(job, label)]
+    shown = [_bar_state(job, label), time.monotonic()]  # what the bar shows, since when
     bar = st.progress(*shown[0])
 
-    def show() -> None:  # only when what it shows changed: each redraw costs the browser
+    def show() -> None:  # only news, at most once per REDRAW_S: each redraw costs the browser
         state = _bar_state(job, label)
-        if state != shown[0]:
-            shown[0] = state
+        if state != shown[0] and time.monotonic() - shown[1] >= REDRAW_S:
+            shown[:] = state, time.monotonic()
             bar.progress(*state)
 
     try:

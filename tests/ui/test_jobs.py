@@ -122,8 +122,8 @@ def test_run_quietly_waits_in_line_and_a_gone_session_never_runs_it(monkeypatch)
     assert not ran.is_set()
 
 
-def test_the_bar_is_redrawn_only_when_what_it_shows_changes(monkeypatch):
-    """A job waiting in line (or working without news) sends the browser no redraws."""
+def _recorded_bar(monkeypatch) -> list[tuple[float, str]]:
+    """Every draw of run_job's bar (st.progress, then its .progress), as (fraction, text)."""
     calls: list[tuple[float, str]] = []
 
     class Bar:
@@ -138,6 +138,12 @@ def test_the_bar_is_redrawn_only_when_what_it_shows_changes(monkeypatch):
         return Bar()
 
     monkeypatch.setattr(jobs.st, "progress", progress)
+    return calls
+
+
+def test_the_bar_is_redrawn_only_when_what_it_shows_changes(monkeypatch):
+    """A job waiting in line (or working without news) sends the browser no redraws."""
+    calls = _recorded_bar(monkeypatch)
     polls = []
     enough = threading.Event()
 
@@ -149,6 +155,7 @@ def test_the_bar_is_redrawn_only_when_what_it_shows_changes(monkeypatch):
 
     monkeypatch.setattr(jobs, "session_alive", alive)
     monkeypatch.setattr(jobs, "POLL_S", 0.001)
+    monkeypatch.setattr(jobs, "REDRAW_S", 0.0)  # every change is drawn (throttle: below)
 
     def work(report):
         report(0.5, "half")
@@ -161,3 +168,28 @@ def test_the_bar_is_redrawn_only_when_what_it_shows_changes(monkeypatch):
     assert calls[-1] == (0.5, "Working… half")
     assert len(calls) <= 3  # at most: the first draw, "started", "half"
     assert all(a != b for a, b in pairwise(calls))  # never the same thing twice
+
+
+def test_the_bar_is_redrawn_at_most_once_per_redraw_interval(monkeypatch):
+    calls = _recorded_bar(monkeypatch)
+    monkeypatch.setattr(jobs, "POLL_S", 0.001)
+    monkeypatch.setattr(jobs, "REDRAW_S", 3600.0)
+    polls = []
+    enough = threading.Event()
+
+    def alive() -> bool:
+        polls.append(1)
+        if len(polls) >= 8:
+            enough.set()
+        return True
+
+    monkeypatch.setattr(jobs, "session_alive", alive)
+
+    def work(report):
+        for k in range(1, 5):
+            report(k / 4, f"part {k}")
+        assert enough.wait(30)
+        return "done"
+
+    assert jobs.run_job("Working", work) == "done"
+    assert calls == [(0.0, "Working: waiting for a worker…")]  # news, but within the hour
