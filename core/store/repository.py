@@ -203,9 +203,18 @@ def delete_runs(session: Session, run_ids: Sequence[int]) -> int:
 
 
 def add_points(
-    session: Session, run_id: int, series: str, points: Iterable[tuple[float, float | None]]
+    session: Session,
+    run_id: int,
+    series: str,
+    points: Iterable[tuple[float, float | None]],
+    *,
+    replace: bool = False,
 ) -> int:
-    """Append (x, y) samples to a named series with one bulk insert; returns the count."""
+    """Append (x, y) samples to a named series with one bulk insert; returns the count.
+
+    With ``replace``, points the series already has at these x values are dropped first, so
+    that writing a batch again (a flush cut off after its commit) never stores a step twice.
+    """
     series = str(series).strip()
     if not series or len(series) > 64:
         raise InvalidRunData("a series needs a name of 1 to 64 characters")
@@ -215,6 +224,16 @@ def add_points(
         if x_value is None:
             raise InvalidRunData(f"series {series!r}: x must be a finite number, not {x!r}")
         rows.append({"run_id": run_id, "series": series, "x": x_value, "y": finite(y)})
+    if rows and replace:
+        xs = sorted({r["x"] for r in rows})
+        for i in range(0, len(xs), 500):  # bounded IN lists
+            session.execute(
+                delete(RunPoint).where(
+                    RunPoint.run_id == run_id,
+                    RunPoint.series == series,
+                    RunPoint.x.in_(xs[i : i + 500]),
+                )
+            )
     if rows:
         session.execute(insert(RunPoint), rows)
     return len(rows)

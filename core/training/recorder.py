@@ -89,9 +89,14 @@ class StoreRecorder(TrainingCallbacks):
             return
         with self.session_factory.begin() as session:
             for series, points in self.pending.items():
-                add_points(session, self.run_id, series, points)
+                # replace: an interrupt (Ctrl-C, ray.cancel) can land after the commit and
+                # before the buffer is cleared; the next flush then writes these again
+                add_points(session, self.run_id, series, points, replace=True)
             if self.progress:
                 update_run(session, self.run_id, summary={"progress": dict(self.progress)})
+        self._written()
+
+    def _written(self) -> None:
         self.pending = {}
         self.last_flush = time.monotonic()
 
