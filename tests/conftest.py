@@ -1,5 +1,9 @@
 """Shared fixtures: a migrated run store on SQLite and, when available, PostgreSQL.
 
+The suite runs on two pytest-xdist workers (``-n 2 --dist loadgroup`` in pyproject.toml;
+``-n 0`` runs it in one process): see ``pytest_configure`` and
+``pytest_collection_modifyitems`` for what each worker gets to itself.
+
 PostgreSQL tests run when ``GLASSBOX_TEST_POSTGRES_URL`` is set (``.ci/run`` starts a
 throwaway server and sets it). Ray tests use the cluster at ``GLASSBOX_TEST_RAY_ADDRESS``
 (``.ci/run`` starts a head and sets it), or else start a local one once per session. With
@@ -122,11 +126,58 @@ def ray_address():
     ray.shutdown()
 
 
+SMOLLM2_FIXTURES = {"smollm2_gguf", "smollm2_weights", "smollm2_model", "smollm2_reference"}
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``-n 2`` in pyproject.toml) each worker gets its own PostgreSQL
+    database, ``<database>_gw0`` and ``<database>_gw1``, created on the test server when
+    missing: the tests drop and recreate every table of the database they use."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get(POSTGRES_ENV)
+    if not worker or not url:
+        return
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception:
+        return  # unreachable: the tests that need it say so (skip, or fail in CI)
+    finally:
+        engine.dispose()
+    os.environ[POSTGRES_ENV] = base.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
-    """Every browser test is in the slow lane, whichever file it is in."""
+    """Every browser test is in the slow lane, whichever file it is in.
+
+    Under pytest-xdist (``--dist loadgroup``) a worker runs whole groups: the tests of one
+    file together (its module fixtures are set up once), every test that reads the real
+    SmolLM2 on one worker (its session fixtures load once), every Ray test on one worker
+    (one driver on the cluster at a time).
+    """
+    workers = os.environ.get("PYTEST_XDIST_WORKER")
     for item in items:
         if item.get_closest_marker("e2e") is not None and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.slow)
+        if workers:
+            used = set(item.fixturenames)
+            if "ray_address" in used:
+                group = "ray"
+            elif used & SMOLLM2_FIXTURES:
+                group = "smollm2"
+            else:
+                group = item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 # ---------------------------------------------------------------- the real SmolLM2, once
