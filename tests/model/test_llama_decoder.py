@@ -342,3 +342,47 @@ def test_smollm2_bfloat16_is_as_close_to_float32_as_the_plain_bfloat16(kernels, 
     native_error = (native.float() - reference).abs().amax(-1)
     assert float(native_error.max()) <= 2 * float(plain_error.max())
     assert float(native_error.mean()) <= 2 * float(plain_error.mean())
+
+
+PORTABLE_BUILDS = {  # what another CPU's -march=native compiles: dot.h's other branches
+    "AVX-512 without BF16": ("-O3", "-march=native", "-mno-avx512bf16", "-fopenmp", "-shared",
+                             "-fPIC"),
+    "x86-64 baseline (no AVX-512)": ("-O3", "-march=x86-64", "-fopenmp", "-shared", "-fPIC"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("build", list(PORTABLE_BUILDS))
+def test_the_kernel_built_for_other_cpus_gives_the_same_steps(build, tmp_path):
+    """This machine has AVX512-BF16, so -march=native never compiles the fallbacks; build
+    them explicitly and hold them to the same tolerances as the native build."""
+    import platform
+
+    from core.model.kernels.build import build_or_load
+    from core.model.kernels.llama import SOURCE, LlamaKernel
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("the flags name x86-64 targets")
+    built, reason = build_or_load(
+        SOURCE, "llama-portable", flags=PORTABLE_BUILDS[build], cache_dir=tmp_path
+    )
+    if built is None:
+        missing_service(f"the portable Llama kernel did not build: {reason}")
+    kernel = LlamaKernel(built)
+    assert not kernel.bf16_pairs  # neither build has AVX512-BF16's pair products
+    ids = torch.randint(0, CONFIG.vocab_size, (1, 40), generator=torch.Generator().manual_seed(1))
+    model = tiny_llama()
+    plain, native, plain_cache, native_cache = decode_both(
+        model, LlamaDecoder(model, kernel), ids, prefill=5
+    )
+    torch.testing.assert_close(native, plain, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(native_cache.keys, plain_cache.keys, atol=1e-5, rtol=1e-5)
+    half = tiny_llama(torch.bfloat16)
+    exact = tiny_llama(torch.bfloat16).float()
+    plain, native, _, _ = decode_both(half, LlamaDecoder(half, kernel), ids, prefill=5)
+    with torch.inference_mode():
+        reference = exact(ids)[0, 5:]
+    # widened bf16 weights, float32 maths: at least as close to float32 as the plain model
+    assert float((native.float() - reference).abs().max()) <= float(
+        (plain.float() - reference).abs().max()
+    )
+    assert float((native.float() - reference).abs().max()) < 0.15
