@@ -122,6 +122,12 @@ def transformers_rate(path: Path, prompt: torch.Tensor, new_tokens: int, dtype) 
     return new_tokens / (time.perf_counter() - t0)
 
 
+def _agree(run: list[int], reference: list[int]) -> int:
+    """How many of ``run``'s first tokens equal ``reference``'s."""
+    pairs = zip(run, reference, strict=True)
+    return next((i for i, (a, b) in enumerate(pairs) if a != b), len(reference))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.bench_llama", description=__doc__, formatter_class=HelpFormatter
@@ -197,11 +203,17 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name} native step by phase (of {args.new_tokens} steps): "
                   + phase_profile(model, decoder, prompt, args.new_tokens))  # fmt: skip
         fp32_tokens = fp32_tokens if dtype != torch.float32 else tokens["plain"]
-        same = "same" if tokens.get("native") == tokens["plain"] else "DIFFERENT"
-        if dtype != torch.float32 and "native" in tokens:  # bf16 activations differ from plain
-            pairs = zip(tokens["native"], fp32_tokens, strict=True)
-            agree = next((i for i, (a, b) in enumerate(pairs) if a != b), len(fp32_tokens))
-            same += f"; the first {agree}/{len(fp32_tokens)} as fp32's"
+        same = "same tokens" if tokens.get("native") == tokens["plain"] else "other"
+        if dtype != torch.float32 and "native" in tokens:
+            # bf16: plain rounds every activation to bf16, native keeps them in fp32 between
+            # products, so near ties can go either way; fp32's tokens are the reference
+            n = len(fp32_tokens)
+            same = (
+                f"fp32's tokens: native the first {_agree(tokens['native'], fp32_tokens)}/{n}, "
+                f"plain the first {_agree(tokens['plain'], fp32_tokens)}/{n}"
+            )
+        elif same == "other":
+            same = "DIFFERENT from plain"
         # The ceiling: the fastest the probe ever streamed during these runs, so that a
         # probe slowed by other processes cannot flatter a decode run that was not.
         bandwidth = max(probes)
@@ -210,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             rate = max(r[0] for r in kind_runs)
             cpu = min(r[1] for r in kind_runs)
-            label = f"{name} {kind}" + (f" ({same} tokens)" if kind == "native" else "")
+            label = f"{name} {kind}" + (f" ({same})" if kind == "native" else "")
             rows.append((label, nbytes, err, rate, cpu, bandwidth, bandwidth / nbytes, hf))
     print(f"\nbatch 1, prompt {prompt.shape[1]} tokens + {args.new_tokens} new, greedy, KV cache;"
           f" best of {args.repeats} interleaved runs")  # fmt: skip
