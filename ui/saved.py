@@ -13,6 +13,7 @@ page, which it changes.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import streamlit as st
@@ -43,67 +44,69 @@ def save_or_open_panel(
     ``notices()``, when given, shows the messages the callbacks left (an error, "Saved as
     run #…") inside the panel, which then reruns on its own after a Save (see above).
     """
-    args = dict(things=things, save_label=save_label, open_label=open_label,
-                open_icon=open_icon, key=key, list_saved=list_saved, label=label,
-                action=action, save=save, open_run=open_run)  # fmt: skip
+    panel = _Panel(things, save_label, open_label, open_icon, key, list_saved, label,
+                   action, save, open_run)  # fmt: skip
     if notices is None:
-        _panel(**args)
+        _draw(panel)
     else:
-        st.fragment(_panel_fragment)(args, notices)
+        st.fragment(_panel_fragment)(panel, notices)
 
 
-def _panel_fragment(args: dict[str, Any], notices: Callable[[], None]) -> None:
+@dataclass(frozen=True)
+class _Panel:
+    """What :func:`save_or_open_panel` was given (see there)."""
+
+    things: str
+    save_label: str
+    open_label: str
+    open_icon: str
+    key: str
+    list_saved: Callable[[Any], Sequence[Any]]
+    label: Callable[[Any], str]
+    action: Callable[..., None]
+    save: Callable[..., None]
+    open_run: Callable[..., None]
+
+
+def _panel_fragment(panel: _Panel, notices: Callable[[], None]) -> None:
     """The panel as a fragment: an Open reruns the whole page (it replaces what it shows)."""
-    opened = f"{args['key']}_opened"
+    opened = f"{panel.key}_opened"
     if st.session_state.pop(opened, False):
         st.rerun()  # scope "app": the page draws what was opened, and its message
     notices()
-    open_run = args["open_run"]
 
     def open_then_rerun(*a: Any) -> None:
         st.session_state[opened] = True
-        open_run(*a)
+        panel.open_run(*a)
 
-    _panel(**(args | {"open_run": open_then_rerun}))
+    _draw(replace(panel, open_run=open_then_rerun))
 
 
-def _panel(
-    *,
-    things: str,
-    save_label: str,
-    open_label: str,
-    open_icon: str,
-    key: str,
-    list_saved: Callable[[Any], Sequence[Any]],
-    label: Callable[[Any], str],
-    action: Callable[..., None],
-    save: Callable[..., None],
-    open_run: Callable[..., None],
-) -> None:
+def _draw(panel: _Panel) -> None:
     Session = session_factory()
     if Session is None:
         return
     st.button(
-        save_label,
-        key=f"{key}_save",
-        on_click=action,
-        args=(save, Session),
+        panel.save_label,
+        key=f"{panel.key}_save",
+        on_click=panel.action,
+        args=(panel.save, Session),
         icon=":material/save:",
     )
     saved_runs: Sequence[Any] = []
-    with guard(f"list saved {things}"), reading(Session) as session:
-        saved_runs = list_saved(session)
+    with guard(f"list saved {panel.things}"), reading(Session) as session:
+        saved_runs = panel.list_saved(session)
     if not saved_runs:
-        st.caption(f"No saved {things} yet.")
+        st.caption(f"No saved {panel.things} yet.")
         return
-    names = {r.run_id: label(r) for r in saved_runs}
+    names = {r.run_id: panel.label(r) for r in saved_runs}
     chosen = st.selectbox(
-        f"Saved {things}", list(names), key=f"{key}_open_id", format_func=names.get
+        f"Saved {panel.things}", list(names), key=f"{panel.key}_open_id", format_func=names.get
     )
     st.button(
-        open_label,
-        key=f"{key}_open",
-        on_click=action,
-        args=(open_run, Session, chosen),
-        icon=open_icon,
+        panel.open_label,
+        key=f"{panel.key}_open",
+        on_click=panel.action,
+        args=(panel.open_run, Session, chosen),
+        icon=panel.open_icon,
     )
