@@ -66,8 +66,7 @@ def test_select_rows_in_table_then_export(page, app_url, seeded_ids):
     box = grid.bounding_box()
     for row in (1, 2):
         page.mouse.click(box["x"] + 18, box["y"] + 36 * row + 18)
-        page.wait_for_timeout(400)
-    page.get_by_text("2 selected").wait_for()
+        page.get_by_text(f"{row} selected").wait_for()  # the rerun of this click is drawn
     with page.expect_download() as download:
         page.get_by_role("button", name="Export JSON").click()
     doc = json.loads(Path(download.value.path()).read_text())

@@ -10,7 +10,13 @@ from __future__ import annotations
 import pytest
 
 from core.models.catalog import SMOLLM2
-from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page, start_app, stop_app
+from tests.e2e.conftest import (
+    assert_no_streamlit_exception,
+    open_app_page,
+    start_app,
+    stop_app,
+    wait_for_app,
+)
 from tests.model.smollm2 import SMOLLM2_GGUF, require_smollm2, share_weights_cache
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -35,7 +41,7 @@ def test_chat_mode_answers_paris(page, smollm2_url):
     page.get_by_text("User message").first.wait_for(timeout=180_000)
     assert_no_streamlit_exception(page)
     page.get_by_text("Greedy", exact=True).click()
-    page.wait_for_timeout(1500)
+    wait_for_app(page)  # the rerun that takes Greedy has finished
     page.get_by_role("button", name="Run N").click()
     page.get_by_text("ended the text with <|im_end|>").first.wait_for(timeout=180_000)
     assert_no_streamlit_exception(page)
