@@ -146,6 +146,55 @@ async def _session(
         await (page.close() if shared else context.close())
 
 
+# --protocol: the same four actions as websocket sessions without a browser (bench/protocol.py)
+PROTOCOL = {
+    "sample": ("sampling", "n=5", [("Run N", "5 tokens in"),
+                                   ("Save this trajectory as a run", "Saved as run #")]),
+    "compare": ("tokenization", PATHS["compare"][0].split("?", 1)[1], [(None, "A red bar marks")]),
+    "pool": ("pool", PATHS["pool"][0].split("?", 1)[1], [("Run in batch mode", "Batch result"),
+                                                         ("Save this run", "Saved as run #")]),
+    "bpe": ("tokenization", "view=BPE%20lab", [("Train tokenizer", "Learned"),
+                                               ("Save as a run", "Saved as run")]),
+}  # fmt: skip
+
+
+async def _protocol_session(url: str, action: str, out: dict) -> None:
+    """One session as a websocket client: open the page, then click and wait, step by step."""
+    from bench.protocol import ProtocolSession
+
+    page, query, steps = PROTOCOL[action]
+    try:
+        async with ProtocolSession(url) as session:
+            start = time.perf_counter()
+            await session.open(page, query, timeout=TIMEOUT_MS / 1000)
+            loaded = time.perf_counter()
+            for label, text in steps:
+                if label is not None:
+                    await session.click(label)
+                await session.until(text, timeout=TIMEOUT_MS / 1000)
+            done = time.perf_counter()
+            if any("stException" in s or "exception {" in s for s in session.seen):
+                raise RuntimeError("Streamlit exception on the page")
+        out.setdefault(action, []).append((loaded - start, done - loaded))
+    except Exception as exc:  # a failed session is counted, not fatal to the benchmark
+        out.setdefault("errors", []).append(f"{action}: {type(exc).__name__}: {exc}"[:300])
+
+
+async def _run_protocol(url: str, n: int, server_pid: int) -> dict:
+    out: dict = {}
+    await _protocol_session(url, "sample", {})  # load the model and caches once, untimed
+    out["loadavg"] = [os.getloadavg()[0]]
+    cpu = _cpu_s(server_pid), _cpu_s(os.getpid())
+    start = time.perf_counter()
+    await asyncio.gather(
+        *(_protocol_session(url, ACTIONS[i % len(ACTIONS)], out) for i in range(n))
+    )
+    out["wall"] = time.perf_counter() - start
+    out["cpu"] = _cpu_s(server_pid) - cpu[0], _cpu_s(os.getpid()) - cpu[1]
+    out["loadavg"].append(os.getloadavg()[0])
+    return out
+
+
 def _stat(pid: int) -> list[str]:
     """The fields of /proc/PID/stat after the command name (state is field 0)."""
     text = Path(f"/proc/{pid}/stat").read_text()
@@ -268,6 +317,12 @@ def main() -> None:
     parser.add_argument(
         "--solo", action="store_true", help="first, each action alone (cost per action)"
     )
+    parser.add_argument(
+        "--protocol",
+        action="store_true",
+        help="sessions as websocket clients without a browser (bench/protocol.py): the "
+        "server's share, as if its users' browsers ran on their own machines",
+    )
     args = parser.parse_args()
     print(machine(), flush=True)
     if args.solo:
@@ -299,7 +354,11 @@ def main() -> None:
             env = {"GLASSBOX_HOME": home, "GLASSBOX_DATABASE_URL": f"sqlite:///{home}/glassbox.db"}
             proc, url = start_streamlit("app.py", env, Path(home) / "streamlit.log")
             try:
-                out = asyncio.run(_run(url, n, proc.pid, args.tabs))
+                out = asyncio.run(
+                    _run_protocol(url, n, proc.pid)
+                    if args.protocol
+                    else _run(url, n, proc.pid, args.tabs)
+                )
                 rss = _rss_mb(proc.pid)
             finally:
                 stop_streamlit(proc)
@@ -315,9 +374,12 @@ def main() -> None:
                          f"{_p(acts, 50):.1f}", f"{_p(acts, 95):.1f}", len(errors),
                          f"{out['wall']:.0f}", f"{rss:.0f}"])  # fmt: skip
         server_cpu, browser_cpu = out["cpu"]
+        kind = "websocket (no browser)" if args.protocol else "browser"
+        kind += " (tabs of one context)" if args.tabs and not args.protocol else ""
+        client = "the clients" if args.protocol else "Chromium"
         print_table(  # one table per N, printed as soon as it is measured
-            f"{n} concurrent browser sessions{' (tabs of one context)' if args.tabs else ''}"
-            f" (seconds); CPU in the timed part: server {server_cpu:.0f} s, Chromium "
+            f"{n} concurrent {kind} sessions"
+            f" (seconds); CPU in the timed part: server {server_cpu:.0f} s, {client} "
             f"{browser_cpu:.0f} s; load average {out['loadavg'][0]:.1f} -> "
             f"{out['loadavg'][1]:.1f}",
             [

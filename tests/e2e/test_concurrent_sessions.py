@@ -47,3 +47,23 @@ def test_four_sessions_each_get_their_heavy_action_done(browser, app_url):
         for context in contexts:
             context.close()
     assert problems == []
+
+
+def test_websocket_sessions_without_a_browser_do_the_same_actions(app_url):
+    """``bench_load --protocol``'s client (bench/protocol.py): eight sessions at once over
+    Streamlit's websocket protocol, each action done and saved, as a browser would."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench.bench_load import ACTIONS, _protocol_session
+
+    async def everyone() -> dict:
+        out: dict = {}
+        await asyncio.gather(*(_protocol_session(app_url, ACTIONS[i % 4], out) for i in range(8)))
+        return out
+
+    # a thread of its own: the session's sync Playwright holds this thread's event loop
+    with ThreadPoolExecutor(1) as pool:
+        out = pool.submit(asyncio.run, everyone()).result()
+    assert out.get("errors") is None, out.get("errors")
+    assert {a: len(out[a]) for a in ACTIONS} == {a: 2 for a in ACTIONS}
