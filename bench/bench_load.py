@@ -25,7 +25,11 @@ browser), twice: wall time, CPU seconds of the server and of Chromium, and what 
 sent over the page's websocket (messages and kB, load and action apart) — what one action
 costs, before any concurrency.
 
-Usage: ``python -m bench.bench_load [--sessions 4,10,20] [--tabs] [--solo]``; a quick check
+``--protocol`` runs the same four actions as websocket sessions without a browser
+(``bench/protocol.py``: Streamlit's own messages, nothing drawn): the server's work alone,
+as in a room where every user's browser runs on their own machine.
+
+Usage: ``python -m bench.bench_load [--sessions 4,10,20] [--tabs] [--solo] [--protocol]``; a quick check
 on a shared machine: ``--sessions 5`` (about a minute).
 """
 
