@@ -130,6 +130,19 @@ def page(browser, app_url):
     assert problems == [], "browser reported problems:\n" + "\n".join(problems)
 
 
+def wait_for_link(page, *parts: str, timeout: float = 60_000) -> None:
+    """Wait until the page's address holds every one of ``parts``.
+
+    Streamlit writes ``st.query_params`` to the address bar from a message of its own, which
+    can land just after the run's last delta: reading ``page.url`` as soon as the script has
+    finished races with it (seen once in CI on two workers).
+    """
+    page.wait_for_function(
+        "parts => parts.every(p => window.location.href.includes(p))", arg=list(parts),
+        timeout=timeout,
+    )  # fmt: skip
+
+
 def wait_for_app(page) -> None:
     """Wait until Streamlit has rendered the page and finished running its script.
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page, wait_for_app
+from tests.e2e.conftest import (
+    assert_no_streamlit_exception,
+    open_app_page,
+    wait_for_app,
+    wait_for_link,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
 
@@ -32,4 +37,4 @@ def test_grid_then_click_a_head(page, app_url):
     page.get_by_text("Layer 1, head 3").first.wait_for()
     wait_for_app(page)
     assert_no_streamlit_exception(page)
-    assert "view=head" in page.url and "layer=1" in page.url and "head=3" in page.url
+    wait_for_link(page, "view=head", "layer=1", "head=3")

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import assert_no_streamlit_exception, open_app_page, wait_for_app
+from tests.e2e.conftest import (
+    assert_no_streamlit_exception,
+    open_app_page,
+    wait_for_app,
+    wait_for_link,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
 
@@ -26,9 +31,9 @@ def test_math_page_views_and_the_pool_link(page, app_url):
         page.get_by_text(marker).first.wait_for()
         wait_for_app(page)
         assert_no_streamlit_exception(page)
-    assert "view=Calculators" in page.url
+    wait_for_link(page, "view=Calculators")
     page.get_by_text("Open the GPU pool on H100 with a mix with qwen2.5-7b").click()
     page.get_by_role("heading", name="GPU pool").wait_for()
     wait_for_app(page)
-    assert "/pool" in page.url and "gpu=H100" in page.url and "mix=paper" in page.url
+    wait_for_link(page, "/pool", "gpu=H100", "mix=paper")
     assert_no_streamlit_exception(page)

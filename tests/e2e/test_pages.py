@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import open_app_page, start_app, stop_app
+from tests.e2e.conftest import open_app_page, start_app, stop_app, wait_for_link
 from ui.nav import PAGES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
@@ -25,7 +25,7 @@ def test_navigation_lists_every_page(page, app_url):
         assert nav.get_by_text(spec.title, exact=True).count() == 1, spec.title
     nav.get_by_role("link", name=PAGES[0].title).click()
     page.get_by_role("heading", name=PAGES[0].title).wait_for()
-    assert page.url.split("?")[0].endswith("/" + PAGES[0].url_path)
+    wait_for_link(page, "/" + PAGES[0].url_path)
 
 
 def test_a_cold_server_never_shows_the_file_named_menu(browser, tmp_path):

@@ -13,6 +13,7 @@ from tests.e2e.conftest import (
     assert_no_streamlit_exception,
     open_app_page,
     wait_for_app,
+    wait_for_link,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real browser: not in the fast lane
@@ -45,7 +46,7 @@ def test_step_branch_save_and_reopen(page, app_url):
         "radiogroup", name="Generated tokens: click one to inspect that step"
     ).get_by_role("radio")
     assert pills.count() == 5
-    assert "seed=5" in page.url and "temperature=0.8" in page.url
+    wait_for_link(page, "seed=5", "temperature=0.8")
 
     # inspect step 3, then branch there with another candidate
     pills.nth(2).click()
