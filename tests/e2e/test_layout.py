@@ -12,6 +12,7 @@ multiselect and segmented controls, in the main area and the (open) sidebar.
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import (
     assert_no_streamlit_exception,
@@ -135,10 +136,20 @@ def tabs(browser, app_url):
             wait_for_widgets(page)
             # click() waits for each button to show and be enabled; no settling in between
             # (a playing live run reruns its fragment twice a second until Run to end)
-            for button in ACTIONS.get(url_path, []):
+            buttons = ACTIONS.get(url_path, [])
+            for button in buttons:
                 page.get_by_role("button", name=button, exact=True).click()
             if url_path in READY:
-                page.get_by_text(READY[url_path]).first.wait_for()
+                ready = page.get_by_text(READY[url_path]).first
+                try:
+                    ready.wait_for(timeout=45_000)
+                except PlaywrightTimeout:
+                    # a click that landed while the fragment was being redrawn (seen once on
+                    # a loaded CI machine): press the last button again if it is still there
+                    last = buttons and page.get_by_role("button", name=buttons[-1], exact=True)
+                    if last and last.count():
+                        last.click()
+                    ready.wait_for(timeout=120_000)
             wait_for_widgets(page)
             opened[url_path] = page
         return opened[url_path]
