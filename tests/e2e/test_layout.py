@@ -171,34 +171,28 @@ def test_page_opens_cleanly(tabs, spec):
     assert page.problems == [], "browser reported problems:\n" + "\n".join(page.problems)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.url_path or "home")
-def test_no_label_is_cut_or_broken(tabs, spec, size):
-    page = tabs(spec.url_path)
+def _assert_labels_whole(page, title: str, size: tuple[int, int]) -> None:
+    """At ``size``: no exception, and no control's label cut or broken letter by letter."""
     page.set_viewport_size({"width": size[0], "height": size[1]})
     wait_for_widgets(page)  # also lets the layout settle at the new size
     assert_no_streamlit_exception(page)
     bad = page.evaluate(FIND_BAD_LABELS)
-    assert bad == [], f"{spec.title} at {size[0]}×{size[1]}:\n" + "\n".join(bad)
+    assert bad == [], f"{title} at {size[0]}×{size[1]}:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.url_path or "home")
+def test_no_label_is_cut_or_broken(tabs, spec, size):
+    _assert_labels_whole(tabs(spec.url_path), spec.title, size)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 @pytest.mark.parametrize(("link", "title"), VIEWS, ids=[v[0] for v in VIEWS])
 def test_no_label_of_a_view_is_cut_or_broken(tabs, link, title, size):
-    page = tabs(link)
-    page.set_viewport_size({"width": size[0], "height": size[1]})
-    wait_for_widgets(page)
-    assert_no_streamlit_exception(page)
-    bad = page.evaluate(FIND_BAD_LABELS)
-    assert bad == [], f"{title} at {size[0]}×{size[1]}:\n" + "\n".join(bad)
+    _assert_labels_whole(tabs(link), title, size)
 
 
 @pytest.mark.parametrize("size", PRESENTER_SIZES, ids=[f"{w}x{h}" for w, h in PRESENTER_SIZES])
 @pytest.mark.parametrize(("link", "title"), PRESENTER_VIEWS, ids=[v[0] for v in PRESENTER_VIEWS])
 def test_no_label_is_cut_or_broken_in_presenter_mode(tabs, link, title, size):
-    page = tabs(link)
-    page.set_viewport_size({"width": size[0], "height": size[1]})
-    wait_for_widgets(page)
-    assert_no_streamlit_exception(page)
-    bad = page.evaluate(FIND_BAD_LABELS)
-    assert bad == [], f"{title} at {size[0]}×{size[1]}:\n" + "\n".join(bad)
+    _assert_labels_whole(tabs(link), title, size)
