@@ -194,6 +194,17 @@ static inline int64_t count_chunks(int64_t rows, int64_t per_chunk) {
     return (rows + per_chunk - 1) / per_chunk;
 }
 
+/* out = w . v for a whole (rows, cols) matrix, its rows shared out in chunks of per_chunk:
+ * a worksharing loop, called by every thread of the parallel region; no barrier after. */
+static void matvec_shared(const void *w, int bf16, int64_t rows, int64_t cols, operand op,
+                          int64_t per_chunk, float *restrict out) {
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t c = 0; c < count_chunks(rows, per_chunk); c++) {
+        const int64_t lo = c * per_chunk, hi = lo + per_chunk < rows ? lo + per_chunk : rows;
+        matvec_rows(w, bf16, lo, hi, cols, op, cols, out);
+    }
+}
+
 /* Ask for the first 16 KB of the chunk (of per_chunk rows) this thread probably takes first
  * in a (rows, cols) matrix (the chunk of its own number), so the stream does not start cold
  * after a barrier. */
@@ -439,11 +450,7 @@ static void layer_step(const llama_model *M, const llama_layer *L, const void *n
         prefetch_chunk(L->w_o, bf16, d, q_rows, per);
 #pragma omp barrier
         op = make_operand(B.ctx, T.vb, bf16, q_rows);
-#pragma omp for schedule(dynamic, 1) nowait
-        for (int64_t c = 0; c < count_chunks(d, per); c++) {
-            const int64_t lo = c * per, hi = lo + per < d ? lo + per : d;
-            matvec_rows(L->w_o, bf16, lo, hi, q_rows, op, q_rows, B.part_o);
-        }
+        matvec_shared(L->w_o, bf16, d, q_rows, op, per, B.part_o);
     }
     prefetch_chunk(L->w_gate, bf16, hidden, d, by_columns ? fper : chunk_rows(2 * d, bf16));
 #pragma omp barrier
@@ -480,11 +487,7 @@ static void layer_step(const llama_model *M, const llama_layer *L, const void *n
         prefetch_chunk(L->w_down, bf16, d, hidden, per);
 #pragma omp barrier
         op = make_operand(B.f, T.vb, bf16, hidden);
-#pragma omp for schedule(dynamic, 1) nowait
-        for (int64_t c = 0; c < count_chunks(d, per); c++) {
-            const int64_t lo = c * per, hi = lo + per < d ? lo + per : d;
-            matvec_rows(L->w_down, bf16, lo, hi, hidden, op, hidden, B.part_down);
-        }
+        matvec_shared(L->w_down, bf16, d, hidden, op, per, B.part_down);
     }
     prefetch_chunk(next, bf16, next_rows, d, chunk_rows(d, bf16));
 #pragma omp barrier /* the next layer normalises all of x */
@@ -555,12 +558,8 @@ int glassbox_llama_decode_token(const llama_model *M, void *k_cache, void *v_cac
             }
             rms_norm(T.x, M->norm, (float)M->eps, T.normed, d);
             operand op = make_operand(T.normed, T.vb, bf16, d);
-            const int64_t per = chunk_rows(d, bf16);
-#pragma omp for schedule(dynamic, 1) /* and its barrier */
-            for (int64_t c = 0; c < count_chunks(M->vocab, per); c++) {
-                const int64_t lo = c * per, hi = lo + per < M->vocab ? lo + per : M->vocab;
-                matvec_rows(M->w_head, bf16, lo, hi, d, op, d, logits);
-            }
+            matvec_shared(M->w_head, bf16, M->vocab, d, op, chunk_rows(d, bf16), logits);
+#pragma omp barrier
             lap(&B, P_HEAD, &since);
         }
         free(mine);
