@@ -419,9 +419,9 @@ def train(corpus_name: str, corpus: str) -> None:
 def save_run(tok: BPETokenizer) -> None:
     """Download, and Save as a run: a fragment, so a Save click redraws this row alone (not
     the lab's chart and table); the confirmation takes the button's place."""
-    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    c2.download_button("Download JSON", tok.to_json(), f"{tok.name}.json", "application/json")
-    slot = c1.empty()
+    row = st.container(horizontal=True, vertical_alignment="center")  # wraps when narrow
+    slot = row.empty()
+    row.download_button("Download JSON", tok.to_json(), f"{tok.name}.json", "application/json")
     if not st.session_state.tok_saved_run and slot.button("Save as a run", icon=":material/save:"):
         factory = session_factory()
         if factory is None:
